@@ -1,0 +1,119 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/csvapi/csvapi/convert"
+)
+
+// runConvert implements `csvapi convert SRC OUT`: the service's pipeline,
+// offline. SRC is an http(s) URL or a local file; OUT's extension picks the
+// format (.duckdb, .parquet or .csv).
+func runConvert(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("csvapi convert", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	enc := fs.String("encoding", "", "source encoding (default: detected)")
+	var size int64 = convert.DefaultMaxFileSize
+	fs.Var(byteSize{&size}, "max-file-size", "largest file downloaded or decompressed")
+	allowPrivate := fs.Bool("allow-private", false, "let the URL reach loopback and private addresses")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: csvapi convert [flags] SRC OUT\n\nSRC is an http(s) URL or a local file; OUT ends in .duckdb, .parquet or .csv.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil || fs.NArg() != 2 {
+		if err == nil {
+			fs.Usage()
+		}
+		return errUsage
+	}
+	src, out := fs.Arg(0), fs.Arg(1)
+	format := strings.ToLower(filepath.Ext(out))
+	if format != ".duckdb" && format != ".parquet" && format != ".csv" {
+		return fmt.Errorf("OUT must end in .duckdb, .parquet or .csv, not %q", out)
+	}
+
+	work, err := os.MkdirTemp(filepath.Dir(out), ".csvapi-convert-*")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(work)
+
+	meta := &convert.Meta{FetchedAt: time.Now().UTC()}
+	raw := src
+	if strings.HasPrefix(src, "http://") || strings.HasPrefix(src, "https://") {
+		f, err := os.Create(filepath.Join(work, "download"))
+		if err != nil {
+			return err
+		}
+		fetcher := &convert.Fetcher{MaxSize: size, AllowPrivate: *allowPrivate}
+		dl, err := fetcher.Fetch(ctx, src, f)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return err
+		}
+		raw, meta.URL, meta.ETag, meta.LastModified, meta.SourceSize = f.Name(), src, dl.ETag, dl.LastModified, dl.Size
+	} else {
+		st, err := os.Stat(src)
+		if err != nil {
+			return err
+		}
+		meta.Filename, meta.SourceSize = filepath.Base(src), st.Size()
+	}
+
+	n, err := convert.Normalize(raw, work, *enc, size)
+	if err != nil {
+		return err
+	}
+	meta.Encoding, meta.Compression = n.Encoding, n.Compression
+	db, err := convert.OpenDB(convert.DBConfig{TempDir: filepath.Join(work, "spill")})
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	dbPath := filepath.Join(work, "out.duckdb")
+	if err := convert.Load(ctx, db, n.Path, dbPath, meta); err != nil {
+		return err
+	}
+	if format == ".duckdb" {
+		err = os.Rename(dbPath, out)
+	} else {
+		err = copyOut(ctx, db, dbPath, out, format)
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s: %d rows, %d columns, %s, separator %q\n", out, meta.Rows, len(meta.Columns), meta.Encoding, meta.Delimiter)
+	return nil
+}
+
+// copyOut writes the loaded table to a Parquet or CSV file, under a
+// temporary name first so OUT is never half written. The paths come from the
+// command line of the person running it, not from the network.
+func copyOut(ctx context.Context, db *sql.DB, dbPath, out, format string) error {
+	if _, err := db.ExecContext(ctx, "ATTACH "+literal(dbPath)+" AS src (READ_ONLY)"); err != nil {
+		return err
+	}
+	defer db.ExecContext(context.WithoutCancel(ctx), "DETACH src")
+	tmp := out + ".tmp"
+	opts := "(FORMAT parquet, COMPRESSION zstd)"
+	if format == ".csv" {
+		opts = "(FORMAT csv, HEADER true)"
+	}
+	if _, err := db.ExecContext(ctx, "COPY src.data TO "+literal(tmp)+" "+opts); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return os.Rename(tmp, out)
+}
+
+func literal(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }

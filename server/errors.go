@@ -1,0 +1,118 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/csvapi/csvapi/cache"
+	"github.com/csvapi/csvapi/convert"
+	"github.com/csvapi/csvapi/query"
+)
+
+// apiError is an error with the status and stable code clients see.
+type apiError struct {
+	Status  int
+	Code    string
+	Message string
+	Details any
+}
+
+func (e *apiError) Error() string { return e.Message }
+
+// badRequest returns a 400 naming what is wrong with the request.
+func badRequest(code, format string, args ...any) *apiError {
+	return &apiError{Status: http.StatusBadRequest, Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// classify maps an error from the domain packages to what the client sees.
+// It is the only place that decides statuses. Messages of 4xx errors are
+// written for humans; 5xx errors say nothing of internals (the log has them).
+func classify(err error) *apiError {
+	var ae *apiError
+	var fe *fiber.Error
+	var fetchErr *convert.FetchError
+	var invalid *query.InvalidError
+	switch {
+	case errors.As(err, &ae):
+		return ae
+	case errors.As(err, &fe):
+		return &apiError{Status: fe.Code, Code: codeForStatus(fe.Code), Message: fe.Message}
+	case errors.Is(err, cache.ErrNotFound):
+		return &apiError{Status: http.StatusNotFound, Code: "not_found",
+			Message: "Resource not found: it was never converted or has been removed. Call /apify first."}
+	case errors.As(err, &invalid):
+		return &apiError{Status: http.StatusBadRequest, Code: "invalid_parameter", Message: invalid.Error(),
+			Details: map[string]string{"parameter": invalid.Param}}
+	case errors.Is(err, query.ErrInvalid):
+		return &apiError{Status: http.StatusBadRequest, Code: "invalid_parameter", Message: err.Error()}
+	case errors.Is(err, convert.ErrInvalidURL):
+		return &apiError{Status: http.StatusBadRequest, Code: "invalid_url", Message: err.Error()}
+	case errors.Is(err, convert.ErrForbiddenAddress):
+		return &apiError{Status: http.StatusForbidden, Code: "forbidden_address",
+			Message: "The URL points to an address this service may not reach (loopback, private or link-local network)."}
+	case errors.As(err, &fetchErr):
+		if fetchErr.Status != 0 {
+			return &apiError{Status: http.StatusBadGateway, Code: "upstream_status",
+				Message: fmt.Sprintf("The upstream server answered HTTP %d.", fetchErr.Status),
+				Details: map[string]int{"upstream_status": fetchErr.Status}}
+		}
+		if errors.Is(err, context.DeadlineExceeded) {
+			return &apiError{Status: http.StatusGatewayTimeout, Code: "upstream_timeout",
+				Message: "The upstream server did not send the file in time."}
+		}
+		return &apiError{Status: http.StatusBadGateway, Code: "upstream_unreachable",
+			Message: "The upstream server could not be reached."}
+	case errors.Is(err, convert.ErrTooLarge):
+		return &apiError{Status: http.StatusRequestEntityTooLarge, Code: "too_large", Message: capitalize(err.Error()) + "."}
+	case errors.Is(err, convert.ErrNotTabular):
+		return &apiError{Status: http.StatusUnsupportedMediaType, Code: "not_tabular", Message: capitalize(err.Error()) + "."}
+	case errors.Is(err, convert.ErrUnreadable):
+		return &apiError{Status: http.StatusUnprocessableEntity, Code: "unreadable", Message: capitalize(err.Error())}
+	case errors.Is(err, convert.ErrUnsupportedEncoding):
+		return &apiError{Status: http.StatusBadRequest, Code: "unsupported_encoding", Message: capitalize(err.Error()) + "."}
+	case errors.Is(err, context.DeadlineExceeded):
+		return &apiError{Status: http.StatusGatewayTimeout, Code: "timeout",
+			Message: "The request took too long and was stopped. Try narrower filters or the export endpoint."}
+	case errors.Is(err, context.Canceled):
+		// The client went away; nobody reads this answer.
+		return &apiError{Status: 499, Code: "canceled", Message: "The request was canceled."}
+	default:
+		return &apiError{Status: http.StatusInternalServerError, Code: "internal_error",
+			Message: "Internal error. The administrators can find it in the logs with the request id."}
+	}
+}
+
+func codeForStatus(status int) string {
+	switch status {
+	case http.StatusNotFound:
+		return "not_found"
+	case http.StatusMethodNotAllowed:
+		return "method_not_allowed"
+	case http.StatusRequestEntityTooLarge:
+		return "too_large"
+	case http.StatusForbidden:
+		return "forbidden"
+	case http.StatusTooManyRequests:
+		return "rate_limited"
+	case http.StatusRequestTimeout:
+		return "timeout"
+	}
+	if status >= 500 {
+		return "internal_error"
+	}
+	return "bad_request"
+}
+
+func capitalize(s string) string {
+	if s == "" {
+		return s
+	}
+	if c := s[0]; 'a' <= c && c <= 'z' {
+		return string(c-'a'+'A') + s[1:]
+	}
+	return s
+}

@@ -1,0 +1,97 @@
+package server
+
+import (
+	"encoding/json"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/csvapi/csvapi/cache"
+	"github.com/csvapi/csvapi/convert"
+)
+
+func appendJSON(b []byte, v any) []byte {
+	out, err := json.Marshal(v)
+	if err != nil {
+		return append(b, "null"...)
+	}
+	return append(b, out...)
+}
+
+func appendMillis(b []byte, d time.Duration) []byte {
+	return strconv.AppendFloat(b, float64(d.Microseconds())/1000, 'f', 3, 64)
+}
+
+// infoCache holds the rendered general_infos and columns_infos of each
+// entry: they never change for a loaded resource.
+type infoCache struct {
+	mu sync.Mutex
+	m  map[*cache.Entry][]byte
+}
+
+func (ic *infoCache) get(e *cache.Entry) []byte {
+	ic.mu.Lock()
+	defer ic.mu.Unlock()
+	if b, ok := ic.m[e]; ok {
+		return b
+	}
+	if ic.m == nil {
+		ic.m = map[*cache.Entry][]byte{}
+	}
+	b := renderInfos(e.Meta)
+	ic.m[e] = b
+	return b
+}
+
+type generalInfos struct {
+	URL              string    `json:"url,omitempty"`
+	Filename         string    `json:"filename,omitempty"`
+	Filetype         string    `json:"filetype"`
+	Encoding         string    `json:"encoding"`
+	Compression      string    `json:"compression,omitempty"`
+	Separator        string    `json:"separator"`
+	Quote            string    `json:"quote"`
+	HeaderRowIdx     int       `json:"header_row_idx"`
+	HasHeader        bool      `json:"has_header"`
+	DecimalSeparator string    `json:"decimal_separator"`
+	TotalLines       int64     `json:"total_lines"`
+	NbColumns        int       `json:"nb_columns"`
+	Size             int64     `json:"size"`
+	FetchedAt        time.Time `json:"fetched_at"`
+	LoadMS           float64   `json:"load_ms"`
+}
+
+type columnInfo struct {
+	Type         convert.Kind `json:"type"`
+	PythonType   string       `json:"python_type"`
+	SQLType      string       `json:"sql_type"`
+	OriginalName string       `json:"original_name"`
+}
+
+var pythonTypes = map[convert.Kind]string{
+	convert.KindInteger: "int", convert.KindNumber: "float", convert.KindBoolean: "bool",
+	convert.KindDate: "date", convert.KindTimestamp: "datetime", convert.KindTime: "string",
+	convert.KindString: "string",
+}
+
+// renderInfos renders `,"general_infos":{…},"columns_infos":{…}`, the
+// columns in file order (a Go map would sort them).
+func renderInfos(m *convert.Meta) []byte {
+	b := []byte(`,"general_infos":`)
+	b = appendJSON(b, generalInfos{
+		URL: m.URL, Filename: m.Filename, Filetype: m.Filetype, Encoding: m.Encoding, Compression: m.Compression,
+		Separator: m.Delimiter, Quote: m.Quote, HeaderRowIdx: m.HeaderRowIdx, HasHeader: m.HasHeader,
+		DecimalSeparator: m.DecimalSeparator, TotalLines: m.Rows, NbColumns: len(m.Columns),
+		Size: m.SourceSize, FetchedAt: m.FetchedAt, LoadMS: float64(m.LoadTime.Microseconds()) / 1000,
+	})
+	b = append(b, `,"columns_infos":{`...)
+	for i, c := range m.Columns {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSON(b, c.Name)
+		b = append(b, ':')
+		b = appendJSON(b, columnInfo{Type: c.Kind(), PythonType: pythonTypes[c.Kind()], SQLType: c.Type, OriginalName: c.Original})
+	}
+	return append(b, '}')
+}
