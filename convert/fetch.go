@@ -269,7 +269,7 @@ func checkURL(u *url.URL) error {
 	case u.Scheme != "http" && u.Scheme != "https":
 		return fmt.Errorf("scheme %q is not supported, use http or https", u.Scheme)
 	case u.Opaque != "":
-		return fmt.Errorf("missing // after %s:", u.Scheme)
+		return fmt.Errorf("missing // after the scheme %q", u.Scheme)
 	case u.User != nil:
 		return errors.New("credentials in URLs are not allowed")
 	case u.Hostname() == "":

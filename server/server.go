@@ -287,8 +287,11 @@ func (s *Server) checkReferrer(c *fiber.Ctx) error {
 func (s *Server) handleError(c *fiber.Ctx, err error) error {
 	ae := classify(err)
 	rid, _ := c.Locals(requestid.ConfigDefault.ContextKey).(string)
-	if ae.Status >= 500 {
+	switch {
+	case ae.Status == http.StatusInternalServerError:
 		s.log.Error("request failed", "request_id", rid, "method", c.Method(), "path", c.Path(), "err", err)
+	case ae.Status >= 500: // upstream trouble, not ours
+		s.log.Warn("request failed", "request_id", rid, "method", c.Method(), "path", c.Path(), "err", err)
 	}
 	body := map[string]any{"ok": false, "error": ae.Message, "code": ae.Code, "request_id": rid}
 	if ae.Details != nil {

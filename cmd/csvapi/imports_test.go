@@ -2,6 +2,7 @@ package main
 
 import (
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -29,18 +30,9 @@ func TestPackageDependencies(t *testing.T) {
 			if !found || sib == pkg {
 				continue
 			}
-			if !contains(ok, sib) {
+			if !slices.Contains(ok, sib) {
 				t.Errorf("%s imports %s; it may import only %v", pkg, sib, ok)
 			}
 		}
 	}
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
