@@ -4,7 +4,6 @@
 package server
 
 import (
-	"bufio"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -12,8 +11,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"path"
-	"regexp"
 	"strings"
 	"time"
 
@@ -23,8 +20,6 @@ import (
 	"github.com/gofiber/fiber/v2/middleware/requestid"
 
 	"github.com/csvapi/csvapi/cache"
-	"github.com/csvapi/csvapi/convert"
-	"github.com/csvapi/csvapi/query"
 )
 
 // Defaults of Config's knobs.
@@ -116,155 +111,6 @@ func (s *Server) Serve(ln net.Listener) error { return s.app.Listener(ln) }
 // Shutdown stops accepting connections and waits for in-flight requests
 // until ctx is done.
 func (s *Server) Shutdown(ctx context.Context) error { return s.app.ShutdownWithContext(ctx) }
-
-func (s *Server) handleApify(c *fiber.Ctx) error {
-	raw := strings.Clone(c.Query("url"))
-	if raw == "" {
-		return badRequest("missing_url", "Missing url query string variable.")
-	}
-	if err := validateURL(raw); err != nil {
-		return err
-	}
-	opts := cache.Options{Encoding: strings.Clone(c.Query("encoding"))}
-	if opts.Encoding != "" {
-		if _, _, err := convert.LookupEncoding(opts.Encoding); err != nil {
-			return err
-		}
-	}
-	e, err := s.cache.Apify(c.UserContext(), raw, opts)
-	if err != nil {
-		return err
-	}
-	return s.sendEndpoint(c, e.ID)
-}
-
-func (s *Server) handleUpload(c *fiber.Ctx) error {
-	fh, err := c.FormFile("file")
-	if err != nil {
-		fh, err = c.FormFile("filepond")
-	}
-	if err != nil {
-		return badRequest("missing_file", "Send the file as multipart/form-data in a field named file.")
-	}
-	if fh.Size > s.cfg.MaxUploadSize {
-		return &apiError{Status: http.StatusRequestEntityTooLarge, Code: "too_large", Message: "The upload is larger than the limit."}
-	}
-	f, err := fh.Open()
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	opts := cache.Options{Encoding: strings.Clone(c.FormValue("encoding", c.Query("encoding")))}
-	e, err := s.cache.Upload(c.UserContext(), f, fh.Filename, opts)
-	if err != nil {
-		return err
-	}
-	return s.sendEndpoint(c, e.ID)
-}
-
-func (s *Server) sendEndpoint(c *fiber.Ctx, id string) error {
-	base := s.cfg.BaseURL
-	if base == "" {
-		base = c.Protocol() + "://" + string(c.Request().Host())
-	}
-	return c.JSON(fiber.Map{"ok": true, "endpoint": base + "/api/" + id})
-}
-
-func (s *Server) handleData(c *fiber.Ctx) error {
-	start := time.Now()
-	e, err := s.cache.Get(c.UserContext(), c.Params("id"))
-	if err != nil {
-		return err
-	}
-	p, err := parsePageParams(c, s.cfg.MaxPageSize)
-	if err != nil {
-		return err
-	}
-	t := query.Table{Relation: e.Relation, Columns: e.Meta.Columns}
-	ctx, cancel := context.WithTimeout(c.UserContext(), s.cfg.QueryTimeout)
-	defer cancel()
-	page, err := query.Run(ctx, s.db, t, p.req)
-	if err != nil {
-		return err
-	}
-	elapsed := time.Since(start)
-
-	b := make([]byte, 0, 4096)
-	b = append(b, `{"ok":true,"query_ms":`...)
-	b = appendMillis(b, elapsed)
-	b = append(b, `,"columns":`...)
-	b = appendJSON(b, page.Columns)
-	b = append(b, `,"rows":`...)
-	b = page.AppendRowsJSON(b, p.objects)
-	if page.Total >= 0 {
-		b = append(b, `,"total":`...)
-		b = appendJSON(b, page.Total)
-	}
-	b = append(b, s.infos.get(e)...)
-	b = append(b, '}')
-	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSONCharsetUTF8)
-	return c.Send(b)
-}
-
-func (s *Server) handleExport(c *fiber.Ctx) error {
-	e, err := s.cache.Get(c.UserContext(), c.Params("id"))
-	if err != nil {
-		return err
-	}
-	p, err := parsePageParams(c, 0)
-	if err != nil {
-		return err
-	}
-	req := p.req
-	req.Limit, req.Offset, req.HideTotal = -1, 0, true
-	req.HideRowID = true
-	t := query.Table{Relation: e.Relation, Columns: e.Meta.Columns}
-	if err := req.Validate(t); err != nil {
-		return err
-	}
-	c.Set(fiber.HeaderContentType, "text/csv; charset=utf-8")
-	c.Set(fiber.HeaderContentDisposition, `attachment; filename="`+exportName(e)+`.csv"`)
-	id, logger, timeout, db := e.ID, s.log, s.cfg.ExportTimeout, s.db
-	// The stream writer runs after the handler returned, so it must not
-	// touch c; the query runs on its own context bounded by the export timeout.
-	c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
-		ctx, cancel := context.WithTimeout(context.Background(), timeout)
-		defer cancel()
-		n, err := query.Export(ctx, db, t, req, w)
-		if err != nil {
-			logger.Warn("export interrupted", "id", id, "rows", n, "err", err)
-		}
-	})
-	return nil
-}
-
-var safeName = regexp.MustCompile(`^[A-Za-z0-9._-]{1,100}$`)
-
-// exportName is the download's file name: the source file's base name when
-// it is plain, else the resource id.
-func exportName(e *cache.Entry) string {
-	name := e.Meta.Filename
-	if e.Meta.URL != "" {
-		if u, err := url.Parse(e.Meta.URL); err == nil {
-			name = path.Base(u.Path)
-		}
-	}
-	name = strings.TrimSuffix(strings.TrimSuffix(name, ".gz"), path.Ext(strings.TrimSuffix(name, ".gz")))
-	if !safeName.MatchString(name) {
-		return e.ID
-	}
-	return name
-}
-
-// validateURL accepts absolute http(s) URLs with a host, as csvapi's
-// validators.url does; the fetcher re-checks everything at connect time.
-func validateURL(raw string) error {
-	u, err := url.Parse(raw)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Hostname() == "" {
-		return badRequest("invalid_url", "Malformed url parameter: an absolute http or https URL is expected.")
-	}
-	return nil
-}
 
 // checkReferrer implements csvapi's REFERRERS_FILTER: the Referer's host
 // must equal one of the configured hosts or be a subdomain of one.

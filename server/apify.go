@@ -1,0 +1,75 @@
+package server
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/csvapi/csvapi/cache"
+	"github.com/csvapi/csvapi/convert"
+)
+
+func (s *Server) handleApify(c *fiber.Ctx) error {
+	raw := strings.Clone(c.Query("url"))
+	if raw == "" {
+		return badRequest("missing_url", "Missing url query string variable.")
+	}
+	if err := validateURL(raw); err != nil {
+		return err
+	}
+	opts := cache.Options{Encoding: strings.Clone(c.Query("encoding"))}
+	if opts.Encoding != "" {
+		if _, _, err := convert.LookupEncoding(opts.Encoding); err != nil {
+			return err
+		}
+	}
+	e, err := s.cache.Apify(c.UserContext(), raw, opts)
+	if err != nil {
+		return err
+	}
+	return s.sendEndpoint(c, e.ID)
+}
+
+func (s *Server) handleUpload(c *fiber.Ctx) error {
+	fh, err := c.FormFile("file")
+	if err != nil {
+		fh, err = c.FormFile("filepond")
+	}
+	if err != nil {
+		return badRequest("missing_file", "Send the file as multipart/form-data in a field named file.")
+	}
+	if fh.Size > s.cfg.MaxUploadSize {
+		return &apiError{Status: http.StatusRequestEntityTooLarge, Code: "too_large", Message: "The upload is larger than the limit."}
+	}
+	f, err := fh.Open()
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	opts := cache.Options{Encoding: strings.Clone(c.FormValue("encoding", c.Query("encoding")))}
+	e, err := s.cache.Upload(c.UserContext(), f, fh.Filename, opts)
+	if err != nil {
+		return err
+	}
+	return s.sendEndpoint(c, e.ID)
+}
+
+func (s *Server) sendEndpoint(c *fiber.Ctx, id string) error {
+	base := s.cfg.BaseURL
+	if base == "" {
+		base = c.Protocol() + "://" + string(c.Request().Host())
+	}
+	return c.JSON(fiber.Map{"ok": true, "endpoint": base + "/api/" + id})
+}
+
+// validateURL accepts absolute http(s) URLs with a host, as csvapi's
+// validators.url does; the fetcher re-checks everything at connect time.
+func validateURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Hostname() == "" {
+		return badRequest("invalid_url", "Malformed url parameter: an absolute http or https URL is expected.")
+	}
+	return nil
+}
