@@ -1,9 +1,17 @@
 // Package cache maps resource ids to loaded, queryable DuckDB tables.
 //
-// Each resource is one DuckDB database file <Dir>/<id>.duckdb, built by
-// convert.Load under a temporary name and renamed into place when complete,
-// then ATTACHed read-only to the process-wide DuckDB instance on first use.
-// Concurrent requests for the same resource share one download and one load.
+// Each resource version is one DuckDB database file <Dir>/<id>-<version>.duckdb
+// built by convert.Load under a temporary name and renamed into place when
+// complete, with a JSON sidecar <id>-<version>.json that lets a restart find
+// every entry without opening the files. Versions are ATTACHed read-only to
+// the process-wide DuckDB instance on first use, and detached again when the
+// number of attached files passes MaxAttached.
+//
+// The cache is bounded (MaxBytes, MaxEntries: least recently used entries are
+// evicted, never one in use), fresh (after TTL an access revalidates with the
+// upstream by a conditional GET while the old version keeps being served),
+// and safe under concurrency (one load per resource at a time, at most
+// MaxLoads loads at once, each on its own context).
 package cache
 
 import (
@@ -17,66 +25,181 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strings"
+	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
-
-	"golang.org/x/sync/singleflight"
 
 	"github.com/csvapi/csvapi/convert"
 )
 
-// DefaultLoadTimeout bounds one download plus conversion.
-const DefaultLoadTimeout = 30 * time.Minute
+// Defaults of the Cache knobs left at zero.
+const (
+	DefaultLoadTimeout = 30 * time.Minute
+	DefaultTTL         = time.Hour
+	DefaultFailureTTL  = time.Minute
+	DefaultMaxAttached = 256
+)
 
-// ErrNotFound is returned for an id that has no loaded resource.
-var ErrNotFound = errors.New("resource not found")
+// Errors returned by the cache; conversion errors come from convert.
+var (
+	// ErrNotFound is returned for an id that has no loaded resource.
+	ErrNotFound = errors.New("resource not found")
+	// ErrPending is wrapped by the *PendingError returned while a resource's
+	// first load is still running (Acquire), or when Options.Wait elapsed
+	// before it finished (Apify, Upload). Status tells its progress.
+	ErrPending = errors.New("resource still loading")
+)
 
-// Entry is a loaded resource, attached and ready to query.
-type Entry struct {
-	ID       string
-	Relation string // SQL text naming its table, e.g. "r_<id>".main.data
-	Meta     *convert.Meta
-}
+// PendingError is the error of a resource still loading; it wraps
+// ErrPending and names the resource, which callers of Upload cannot compute.
+type PendingError struct{ ID string }
+
+func (e *PendingError) Error() string { return "resource " + e.ID + " still loading" }
+
+// Unwrap returns ErrPending.
+func (e *PendingError) Unwrap() error { return ErrPending }
 
 // Options are per-request conversion options.
 type Options struct {
-	Encoding string // forces the source encoding; empty means detect
+	Encoding string        // forces the source encoding; empty means detect
+	Refresh  bool          // reload from the upstream now, even if fresh
+	Wait     time.Duration // how long Apify waits for a load; 0: until ctx is done
 }
 
-// Cache holds the loaded resources. Set the exported fields before first use.
+// Cache holds the loaded resources. Set the exported fields before first
+// use; zero values get the Default* constants.
 type Cache struct {
 	Dir         string
 	DB          *sql.DB
 	Fetcher     *convert.Fetcher
-	MaxFileSize int64         // cap on uploads and decompressed content
-	LoadTimeout time.Duration // DefaultLoadTimeout when zero
 	Logger      *slog.Logger
+	MaxFileSize int64         // cap on uploads and decompressed content
+	LoadTimeout time.Duration // one download plus conversion
+	TTL         time.Duration // age after which an access revalidates; < 0 never
+	FailureTTL  time.Duration // how long a failed load is remembered
+	MaxBytes    int64         // disk budget of the converted files; 0: unbounded
+	MaxEntries  int           // most resources kept; 0: unbounded
+	MaxAttached int           // most database files attached at once
+	MaxLoads    int           // most conversions at once; default: number of cores
 
-	group    singleflight.Group
+	now      func() time.Time // for tests
+	base     context.Context  // parent of every load; cancelled by Close
+	stop     context.CancelFunc
+	loads    sync.WaitGroup
+	semOnce  sync.Once
+	sem      chan struct{}
 	mu       sync.Mutex
-	attached map[string]*Entry
+	records  map[string]*record
+	attached map[*version]bool
 }
 
-// New prepares the cache directory: it creates it if needed and removes the
+// record is everything the cache knows about one resource id.
+type record struct {
+	id        string
+	url       string    // "" for uploads, which are never revalidated
+	cur       *version  // the version served; nil until the first load succeeds
+	load      *load     // the load running for this id, if any
+	fail      *failure  // the last failed first load, for the negative cache
+	lastUsed  time.Time // last access, for LRU eviction
+	checkedAt time.Time // last load or successful revalidation
+	staleErr  error     // why the last revalidation failed, nil if it did not
+}
+
+type failure struct {
+	err error
+	at  time.Time
+}
+
+// version is one loaded database file of a resource.
+type version struct {
+	rec      *record
+	name     string // file name without extension: <id>-<version>
+	meta     *convert.Meta
+	md5      string // of the downloaded bytes, to spot unchanged content
+	size     int64
+	attached bool
+	refs     int // Entries handed out and not released
+	retired  bool
+	used     time.Time // last Acquire, for the attached LRU
+}
+
+func (v *version) alias() string { return "r_" + v.name[:32] + "_" + v.name[33:] }
+
+// Entry is a loaded resource pinned for the caller: its files are neither
+// evicted nor detached until Release.
+type Entry struct {
+	ID        string
+	Version   string
+	Relation  string // SQL text naming its table, e.g. r_<id>_<version>.main.data
+	Meta      *convert.Meta
+	CheckedAt time.Time // last load or successful revalidation
+	Stale     error     // set when the last revalidation failed: the data may be outdated
+
+	c        *Cache
+	v        *version
+	released atomic.Bool
+}
+
+// Release unpins the entry. It is safe to call more than once.
+func (e *Entry) Release() {
+	if e == nil || e.released.Swap(true) {
+		return
+	}
+	e.c.mu.Lock()
+	defer e.c.mu.Unlock()
+	e.v.refs--
+	if e.v.retired && e.v.refs == 0 {
+		e.c.destroy(e.v)
+	}
+}
+
+// New opens the cache directory: it creates it if needed, removes the
 // leftovers of loads that were interrupted (temporary downloads and
-// half-built database files), which are never served.
+// half-built database files, which are never served) and indexes the
+// complete entries, which are served from then on.
 func New(dir string, db *sql.DB, fetcher *convert.Fetcher, logger *slog.Logger) (*Cache, error) {
 	c := &Cache{
 		Dir:         dir,
 		DB:          db,
 		Fetcher:     fetcher,
-		MaxFileSize: fetcher.MaxSize,
 		Logger:      logger,
-		attached:    map[string]*Entry{},
+		MaxFileSize: fetcher.MaxSize,
+		now:         time.Now,
+		records:     map[string]*record{},
+		attached:    map[*version]bool{},
 	}
+	c.base, c.stop = context.WithCancel(context.Background())
 	if err := os.MkdirAll(c.tmpDir(), 0o755); err != nil {
 		return nil, fmt.Errorf("cache dir: %w", err)
 	}
-	if err := c.removeLeftovers(); err != nil {
+	if err := c.scan(); err != nil {
 		return nil, fmt.Errorf("cache dir: %w", err)
 	}
 	return c, nil
+}
+
+// Start applies the bounds to what New found on disk; call it once the
+// knobs are set.
+func (c *Cache) Start() {
+	c.evict(nil)
+}
+
+// Close cancels the running loads (their temporary files are removed),
+// waits for them, and records the last-use times so that LRU order survives
+// a restart. Attached files stay attached: closing the DuckDB instance
+// detaches them.
+func (c *Cache) Close() error {
+	c.stop()
+	c.loads.Wait()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, rec := range c.records {
+		if rec.cur != nil {
+			os.Chtimes(c.file(rec.cur, ".json"), rec.lastUsed, rec.lastUsed)
+		}
+	}
+	return nil
 }
 
 // ID returns the resource id of a URL: the hex MD5 of the exact string, as
@@ -100,60 +223,81 @@ func ValidID(id string) bool {
 	return true
 }
 
-// Get returns the loaded resource id, attaching its file on first use.
-// It returns ErrNotFound when the resource has not been loaded.
-func (c *Cache) Get(ctx context.Context, id string) (*Entry, error) {
+// Acquire returns the resource id pinned for the caller, who must Release
+// it. An access to an entry older than TTL starts a revalidation in the
+// background; the current version is served meanwhile.
+//
+// It returns ErrNotFound for an unknown id, ErrPending while its first load
+// runs, and the load's error while a failed load is remembered.
+func (c *Cache) Acquire(ctx context.Context, id string) (*Entry, error) {
 	if !ValidID(id) {
 		return nil, ErrNotFound
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if e, ok := c.attached[id]; ok {
-		return e, nil
-	}
-	path := c.path(id)
-	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+	rec := c.records[id]
+	switch {
+	case rec == nil:
 		return nil, ErrNotFound
+	case rec.cur != nil:
+		return c.pin(ctx, rec)
+	case rec.load != nil:
+		return nil, &PendingError{ID: id}
+	case rec.fail != nil && c.now().Sub(rec.fail.at) < c.failureTTL():
+		return nil, rec.fail.err
 	}
-	alias := "r_" + id
-	if _, err := c.DB.ExecContext(ctx, "ATTACH IF NOT EXISTS "+quoteLiteral(path)+" AS "+alias+" (READ_ONLY)"); err != nil {
-		return nil, fmt.Errorf("attach %s: %w", id, err)
-	}
-	meta, err := convert.ReadMeta(ctx, c.DB, alias)
-	if err != nil {
-		return nil, err
-	}
-	e := &Entry{ID: id, Relation: alias + ".main.data", Meta: meta}
-	c.attached[id] = e
-	return e, nil
+	return nil, ErrNotFound
 }
 
-// Apify returns the resource for rawURL, downloading and converting it if
-// it is not loaded yet. Concurrent calls for one URL share a single load,
-// which runs on its own context: a caller that gives up (ctx done) gets
-// ctx's error while the load goes on for the others.
+// Apify returns the resource for rawURL pinned for the caller, who must
+// Release it. A resource not loaded yet (or with Options.Refresh) is
+// downloaded and converted; concurrent calls for one URL share a single
+// load, which runs on its own context: a caller that gives up gets ctx's
+// error while the load goes on for the others. A failed load is remembered
+// for FailureTTL and its error returned without downloading again.
 //
-// Errors come from convert (ErrInvalidURL, ErrForbiddenAddress, *FetchError,
-// ErrTooLarge, ErrNotTabular, ErrUnsupportedEncoding) or from ctx.
+// Errors: ErrPending when Options.Wait elapsed first; convert's errors
+// (ErrInvalidURL, ErrForbiddenAddress, *FetchError, ErrTooLarge,
+// ErrNotTabular, ErrUnreadable, ErrUnsupportedEncoding); ctx's error.
 func (c *Cache) Apify(ctx context.Context, rawURL string, opts Options) (*Entry, error) {
 	id := ID(rawURL)
-	if e, err := c.Get(ctx, id); !errors.Is(err, ErrNotFound) {
-		return e, err
+	c.mu.Lock()
+	rec := c.records[id]
+	if rec == nil {
+		rec = &record{id: id, url: rawURL}
+		c.records[id] = rec
 	}
-	return c.loadOnce(ctx, id, func(ctx context.Context) error {
-		return c.fetchAndLoad(ctx, id, rawURL, opts)
-	})
+	if rec.cur != nil && !opts.Refresh {
+		defer c.mu.Unlock()
+		return c.pin(ctx, rec)
+	}
+	l := rec.load
+	if l == nil {
+		if f := rec.fail; f != nil && !opts.Refresh && c.now().Sub(f.at) < c.failureTTL() {
+			c.mu.Unlock()
+			return nil, f.err
+		}
+		l = c.startLoad(rec, source{url: rawURL, opts: opts})
+	}
+	c.mu.Unlock()
+	return c.await(ctx, l, opts.Wait)
 }
 
 // Upload converts the file read from r; its id is the MD5 of its content.
-// It returns convert.ErrTooLarge when r holds more than MaxFileSize bytes,
-// and the conversion errors of Apify.
+// Like Apify, it returns the entry pinned (Release it) or ErrPending when
+// opts.Wait elapsed first. It returns convert.ErrTooLarge when r holds more
+// than MaxFileSize bytes, and the conversion errors of Apify.
 func (c *Cache) Upload(ctx context.Context, r io.Reader, filename string, opts Options) (*Entry, error) {
 	raw, err := os.CreateTemp(c.tmpDir(), "upload-*")
 	if err != nil {
 		return nil, err
 	}
-	defer os.Remove(raw.Name())
+	keep := false
+	defer func() {
+		if !keep {
+			os.Remove(raw.Name())
+		}
+	}()
 	h := md5.New()
 	n, err := io.Copy(io.MultiWriter(raw, h), io.LimitReader(r, c.MaxFileSize+1))
 	if cerr := raw.Close(); err == nil {
@@ -165,115 +309,111 @@ func (c *Cache) Upload(ctx context.Context, r io.Reader, filename string, opts O
 	if n > c.MaxFileSize {
 		return nil, fmt.Errorf("%w: the upload exceeds %d bytes", convert.ErrTooLarge, c.MaxFileSize)
 	}
-	id := hex.EncodeToString(h.Sum(nil))
-	if e, err := c.Get(ctx, id); !errors.Is(err, ErrNotFound) {
-		return e, err
+	sum := hex.EncodeToString(h.Sum(nil))
+
+	c.mu.Lock()
+	rec := c.records[sum]
+	if rec == nil {
+		rec = &record{id: sum}
+		c.records[sum] = rec
 	}
-	return c.loadOnce(ctx, id, func(ctx context.Context) error {
-		meta := &convert.Meta{ID: id, Filename: filepath.Base(filename), FetchedAt: time.Now().UTC(), SourceSize: n}
-		return c.convert(ctx, id, raw.Name(), opts, meta)
-	})
+	if rec.cur != nil {
+		defer c.mu.Unlock()
+		return c.pin(ctx, rec)
+	}
+	l := rec.load
+	if l == nil {
+		keep = true // the load owns the file now
+		l = c.startLoad(rec, source{file: raw.Name(), filename: filepath.Base(filename), size: n, md5: sum, opts: opts})
+	}
+	c.mu.Unlock()
+	return c.await(ctx, l, opts.Wait)
 }
 
-// loadOnce runs load for id unless a load of id is already running, then
-// returns the attached entry.
-func (c *Cache) loadOnce(ctx context.Context, id string, load func(context.Context) error) (*Entry, error) {
-	ch := c.group.DoChan(id, func() (any, error) {
-		timeout := c.LoadTimeout
-		if timeout <= 0 {
-			timeout = DefaultLoadTimeout
-		}
-		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
-		defer cancel()
-		if _, err := c.Get(lctx, id); !errors.Is(err, ErrNotFound) {
-			return nil, err // loaded by a call that finished just before this one started
-		}
-		return nil, load(lctx)
-	})
+// await waits for l, then pins the loaded entry.
+func (c *Cache) await(ctx context.Context, l *load, wait time.Duration) (*Entry, error) {
+	var timeout <-chan time.Time
+	if wait > 0 {
+		t := time.NewTimer(wait)
+		defer t.Stop()
+		timeout = t.C
+	}
 	select {
-	case res := <-ch:
-		if res.Err != nil {
-			return nil, res.Err
-		}
-		return c.Get(ctx, id)
+	case <-l.done:
+	case <-timeout:
+		return nil, &PendingError{ID: l.id}
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
+	if l.err != nil {
+		return nil, l.err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	rec := c.records[l.id]
+	if rec == nil || rec.cur == nil {
+		return nil, ErrNotFound // purged meanwhile
+	}
+	return c.pin(ctx, rec)
 }
 
-func (c *Cache) fetchAndLoad(ctx context.Context, id, rawURL string, opts Options) error {
-	start := time.Now()
-	raw, err := os.CreateTemp(c.tmpDir(), "download-*")
-	if err != nil {
-		return err
+// pin attaches rec's current version if needed and hands out an Entry.
+// Called with c.mu held.
+func (c *Cache) pin(ctx context.Context, rec *record) (*Entry, error) {
+	v := rec.cur
+	if err := c.attach(ctx, v); err != nil {
+		return nil, err
 	}
-	defer os.Remove(raw.Name())
-	dl, err := c.Fetcher.Fetch(ctx, rawURL, raw)
-	if cerr := raw.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return err
-	}
-	c.Logger.Info("downloaded", "id", id, "url", rawURL, "bytes", dl.Size, "duration", time.Since(start))
-	meta := &convert.Meta{
-		ID: id, URL: rawURL, FetchedAt: time.Now().UTC(),
-		ETag: dl.ETag, LastModified: dl.LastModified, SourceSize: dl.Size,
-	}
-	return c.convert(ctx, id, raw.Name(), opts, meta)
+	now := c.now()
+	v.refs++
+	v.used = now
+	rec.lastUsed = now
+	c.maybeRevalidate(rec)
+	return &Entry{
+		ID:        rec.id,
+		Version:   v.name[33:],
+		Relation:  v.alias() + ".main.data",
+		Meta:      v.meta,
+		CheckedAt: rec.checkedAt,
+		Stale:     rec.staleErr,
+		c:         c,
+		v:         v,
+	}, nil
 }
 
-// convert normalizes and loads the raw file at src into the resource's
-// database file. Intermediate files live in a directory of their own,
-// removed whatever happens.
-func (c *Cache) convert(ctx context.Context, id, src string, opts Options, meta *convert.Meta) error {
-	start := time.Now()
-	work, err := os.MkdirTemp(c.tmpDir(), id+"-*")
-	if err != nil {
-		return err
+// Purge removes a resource: new requests get ErrNotFound at once, its
+// running load is cancelled, and its files are deleted as soon as no request
+// uses them. It returns ErrNotFound for an unknown id.
+func (c *Cache) Purge(id string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	rec := c.records[id]
+	if rec == nil || (rec.cur == nil && rec.load == nil) {
+		return ErrNotFound
 	}
-	defer os.RemoveAll(work)
-	n, err := convert.Normalize(src, work, opts.Encoding, c.MaxFileSize)
-	if err != nil {
-		return err
+	delete(c.records, id)
+	if rec.load != nil {
+		rec.load.cancel()
 	}
-	meta.Encoding, meta.Compression = n.Encoding, n.Compression
-	if err := convert.Load(ctx, c.DB, n.Path, c.path(id), meta); err != nil {
-		return err
+	if rec.cur != nil {
+		c.retire(rec.cur)
 	}
-	c.Logger.Info("loaded", "id", id, "url", meta.URL, "rows", meta.Rows, "bytes", n.Size, "duration", time.Since(start))
+	c.Logger.Info("purged", "id", id, "url", rec.url)
 	return nil
 }
 
-func (c *Cache) path(id string) string { return filepath.Join(c.Dir, id+".duckdb") }
-func (c *Cache) tmpDir() string        { return filepath.Join(c.Dir, "tmp") }
+func (c *Cache) failureTTL() time.Duration { return positive(c.FailureTTL, DefaultFailureTTL) }
 
-func (c *Cache) removeLeftovers() error {
-	tmp, err := os.ReadDir(c.tmpDir())
-	if err != nil {
-		return err
+func positive(v, def time.Duration) time.Duration {
+	if v <= 0 {
+		return def
 	}
-	for _, f := range tmp {
-		if err := os.RemoveAll(filepath.Join(c.tmpDir(), f.Name())); err != nil {
-			return err
-		}
-	}
-	files, err := os.ReadDir(c.Dir)
-	if err != nil {
-		return err
-	}
-	for _, f := range files {
-		name := f.Name()
-		if strings.Contains(name, ".duckdb.tmp-") || strings.HasSuffix(name, ".duckdb.wal") {
-			c.Logger.Info("removing leftover of an interrupted load", "file", name)
-			if err := os.Remove(filepath.Join(c.Dir, name)); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
+	return v
 }
 
-func quoteLiteral(s string) string {
-	return "'" + strings.ReplaceAll(s, "'", "''") + "'"
+func (c *Cache) maxLoads() int {
+	if c.MaxLoads > 0 {
+		return c.MaxLoads
+	}
+	return runtime.NumCPU()
 }

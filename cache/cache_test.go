@@ -90,7 +90,7 @@ func TestApifySingleFlight(t *testing.T) {
 func TestGet(t *testing.T) {
 	c := newTestCache(t)
 	for _, id := range []string{"", "../../etc/passwd", strings.Repeat("A", 32), strings.Repeat("0", 31), ID("never loaded")} {
-		if _, err := c.Get(t.Context(), id); !errors.Is(err, ErrNotFound) {
+		if _, err := c.Acquire(t.Context(), id); !errors.Is(err, ErrNotFound) {
 			t.Errorf("Get(%q): err = %v, want ErrNotFound", id, err)
 		}
 	}

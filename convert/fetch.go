@@ -93,6 +93,26 @@ type Download struct {
 // context.Canceled) or errors.Is(err, context.DeadlineExceeded) holds. An
 // error from dst is returned wrapped.
 func (f *Fetcher) Fetch(ctx context.Context, rawURL string, dst io.Writer) (*Download, error) {
+	return f.FetchWith(ctx, rawURL, dst, FetchOptions{})
+}
+
+// ErrNotModified is returned by FetchWith when the upstream answered 304 Not
+// Modified to a conditional request: the cached copy is still current.
+var ErrNotModified = errors.New("not modified")
+
+// FetchOptions are the per-download options of FetchWith.
+type FetchOptions struct {
+	// ETag and LastModified, when set, make the request conditional
+	// (If-None-Match, If-Modified-Since).
+	ETag, LastModified string
+	// OnResponse, when set, is called once the answer's headers arrived
+	// with its Content-Length (-1 when unknown), before the body is read.
+	OnResponse func(contentLength int64)
+}
+
+// FetchWith is Fetch with per-download options. Besides Fetch's errors, it
+// returns ErrNotModified when a conditional request is answered 304.
+func (f *Fetcher) FetchWith(ctx context.Context, rawURL string, dst io.Writer, opts FetchOptions) (*Download, error) {
 	if err := checkURLString(rawURL); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidURL, err)
 	}
@@ -111,12 +131,21 @@ func (f *Fetcher) Fetch(ctx context.Context, rawURL string, dst io.Writer) (*Dow
 		ua = DefaultUserAgent
 	}
 	req.Header.Set("User-Agent", ua)
+	if opts.ETag != "" {
+		req.Header.Set("If-None-Match", opts.ETag)
+	}
+	if opts.LastModified != "" {
+		req.Header.Set("If-Modified-Since", opts.LastModified)
+	}
 
 	resp, err := f.client.Do(req)
 	if err != nil {
 		return nil, &FetchError{URL: rawURL, Err: interrupted(ctx, err)}
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusNotModified && (opts.ETag != "" || opts.LastModified != "") {
+		return nil, ErrNotModified
+	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return nil, &FetchError{URL: rawURL, Status: resp.StatusCode}
 	}
@@ -125,6 +154,9 @@ func (f *Fetcher) Fetch(ctx context.Context, rawURL string, dst io.Writer) (*Dow
 	if resp.ContentLength > limit {
 		return nil, fmt.Errorf("%w: %s announced, the limit is %s", ErrTooLarge,
 			humanize.Bytes(uint64(resp.ContentLength)), humanize.Bytes(uint64(limit)))
+	}
+	if opts.OnResponse != nil {
+		opts.OnResponse(resp.ContentLength)
 	}
 	n, err := f.copyBody(ctx, dst, resp.Body, limit)
 	if err != nil {

@@ -19,17 +19,34 @@ func (s *Server) handleApify(c *fiber.Ctx) error {
 	if err := validateURL(raw); err != nil {
 		return err
 	}
-	opts := cache.Options{Encoding: strings.Clone(c.Query("encoding"))}
-	if opts.Encoding != "" {
-		if _, _, err := convert.LookupEncoding(opts.Encoding); err != nil {
-			return err
-		}
+	opts, err := s.options(c.Query)
+	if err != nil {
+		return err
 	}
 	e, err := s.cache.Apify(c.UserContext(), raw, opts)
 	if err != nil {
 		return err
 	}
+	defer e.Release()
 	return s.sendEndpoint(c, e.ID)
+}
+
+// options reads the conversion options shared by /apify and /upload.
+func (s *Server) options(get func(string, ...string) string) (cache.Options, error) {
+	opts := cache.Options{Encoding: strings.Clone(get("encoding")), Wait: s.cfg.ApifyWait}
+	if opts.Encoding != "" {
+		if _, _, err := convert.LookupEncoding(opts.Encoding); err != nil {
+			return opts, err
+		}
+	}
+	switch r := get("refresh"); r {
+	case "", "no", "false", "0":
+	case "yes", "true", "1":
+		opts.Refresh = true
+	default:
+		return opts, badRequest("invalid_parameter", "refresh must be yes or no, not %q", r)
+	}
+	return opts, nil
 }
 
 func (s *Server) handleUpload(c *fiber.Ctx) error {
@@ -48,20 +65,28 @@ func (s *Server) handleUpload(c *fiber.Ctx) error {
 		return err
 	}
 	defer f.Close()
-	opts := cache.Options{Encoding: strings.Clone(c.FormValue("encoding", c.Query("encoding")))}
+	opts, err := s.options(func(key string, _ ...string) string { return c.FormValue(key, c.Query(key)) })
+	if err != nil {
+		return err
+	}
 	e, err := s.cache.Upload(c.UserContext(), f, fh.Filename, opts)
 	if err != nil {
 		return err
 	}
+	defer e.Release()
 	return s.sendEndpoint(c, e.ID)
 }
 
 func (s *Server) sendEndpoint(c *fiber.Ctx, id string) error {
-	base := s.cfg.BaseURL
-	if base == "" {
-		base = c.Protocol() + "://" + string(c.Request().Host())
+	return c.JSON(fiber.Map{"ok": true, "endpoint": s.baseURL(c) + "/api/" + id})
+}
+
+// baseURL is --base-url, or the scheme and host the request came to.
+func (s *Server) baseURL(c *fiber.Ctx) string {
+	if s.cfg.BaseURL != "" {
+		return s.cfg.BaseURL
 	}
-	return c.JSON(fiber.Map{"ok": true, "endpoint": base + "/api/" + id})
+	return c.Protocol() + "://" + string(c.Request().Host())
 }
 
 // validateURL accepts absolute http(s) URLs with a host, as csvapi's

@@ -17,10 +17,11 @@ import (
 
 func (s *Server) handleData(c *fiber.Ctx) error {
 	start := time.Now()
-	e, err := s.cache.Get(c.UserContext(), c.Params("id"))
+	e, err := s.acquire(c)
 	if err != nil {
 		return err
 	}
+	defer e.Release()
 	p, err := parsePageParams(c, s.cfg.MaxPageSize)
 	if err != nil {
 		return err
@@ -45,19 +46,20 @@ func (s *Server) handleData(c *fiber.Ctx) error {
 		b = append(b, `,"total":`...)
 		b = appendJSON(b, page.Total)
 	}
-	b = append(b, s.infos.get(e)...)
+	b = s.infos.appendInfos(b, e)
 	b = append(b, '}')
 	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSONCharsetUTF8)
 	return c.Send(b)
 }
 
 func (s *Server) handleExport(c *fiber.Ctx) error {
-	e, err := s.cache.Get(c.UserContext(), c.Params("id"))
+	e, err := s.acquire(c)
 	if err != nil {
 		return err
 	}
 	p, err := parsePageParams(c, 0)
 	if err != nil {
+		e.Release()
 		return err
 	}
 	req := p.req
@@ -65,6 +67,7 @@ func (s *Server) handleExport(c *fiber.Ctx) error {
 	req.HideRowID = true
 	t := query.Table{Relation: e.Relation, Columns: e.Meta.Columns}
 	if err := req.Validate(t); err != nil {
+		e.Release()
 		return err
 	}
 	c.Set(fiber.HeaderContentType, "text/csv; charset=utf-8")
@@ -73,6 +76,7 @@ func (s *Server) handleExport(c *fiber.Ctx) error {
 	// The stream writer runs after the handler returned, so it must not
 	// touch c; the query runs on its own context bounded by the export timeout.
 	c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
+		defer e.Release() // the entry stays pinned until the last row is written
 		ctx, cancel := context.WithTimeout(context.Background(), timeout)
 		defer cancel()
 		n, err := query.Export(ctx, db, t, req, w)

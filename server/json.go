@@ -22,25 +22,43 @@ func appendMillis(b []byte, d time.Duration) []byte {
 	return strconv.AppendFloat(b, float64(d.Microseconds())/1000, 'f', 3, 64)
 }
 
+// maxCachedInfos bounds infoCache; past it the map starts over.
+const maxCachedInfos = 10_000
+
 // infoCache holds the rendered general_infos and columns_infos of each
-// entry: they never change for a loaded resource.
+// resource version: they never change once loaded.
 type infoCache struct {
 	mu sync.Mutex
-	m  map[*cache.Entry][]byte
+	m  map[string]renderedInfos
 }
 
-func (ic *infoCache) get(e *cache.Entry) []byte {
+// renderedInfos is `,"general_infos":{…` without its closing brace, so that
+// the freshness fields of each request can follow, and `},"columns_infos":{…}`.
+type renderedInfos struct{ general, columns []byte }
+
+// appendInfos appends the general_infos and columns_infos of e.
+func (ic *infoCache) appendInfos(b []byte, e *cache.Entry) []byte {
+	key := e.ID + "-" + e.Version
 	ic.mu.Lock()
-	defer ic.mu.Unlock()
-	if b, ok := ic.m[e]; ok {
-		return b
+	r, ok := ic.m[key]
+	if !ok {
+		if ic.m == nil || len(ic.m) >= maxCachedInfos {
+			ic.m = map[string]renderedInfos{}
+		}
+		r = renderInfos(e.Meta)
+		ic.m[key] = r
 	}
-	if ic.m == nil {
-		ic.m = map[*cache.Entry][]byte{}
+	ic.mu.Unlock()
+	b = append(b, r.general...)
+	b = append(b, `,"revalidated_at":`...)
+	b = appendJSON(b, e.CheckedAt.UTC())
+	b = append(b, `,"stale":`...)
+	b = strconv.AppendBool(b, e.Stale != nil)
+	if e.Stale != nil {
+		b = append(b, `,"stale_reason":`...)
+		b = appendJSON(b, classify(e.Stale).Message)
 	}
-	b := renderInfos(e.Meta)
-	ic.m[e] = b
-	return b
+	return append(b, r.columns...)
 }
 
 type generalInfos struct {
@@ -74,17 +92,18 @@ var pythonTypes = map[convert.Kind]string{
 	convert.KindString: "string",
 }
 
-// renderInfos renders `,"general_infos":{…},"columns_infos":{…}`, the
-// columns in file order (a Go map would sort them).
-func renderInfos(m *convert.Meta) []byte {
-	b := []byte(`,"general_infos":`)
-	b = appendJSON(b, generalInfos{
+// renderInfos renders general_infos and columns_infos, the columns in file
+// order (a Go map would sort them).
+func renderInfos(m *convert.Meta) renderedInfos {
+	general := []byte(`,"general_infos":`)
+	general = appendJSON(general, generalInfos{
 		URL: m.URL, Filename: m.Filename, Filetype: m.Filetype, Encoding: m.Encoding, Compression: m.Compression,
 		Separator: m.Delimiter, Quote: m.Quote, HeaderRowIdx: m.HeaderRowIdx, HasHeader: m.HasHeader,
 		DecimalSeparator: m.DecimalSeparator, TotalLines: m.Rows, NbColumns: len(m.Columns),
 		Size: m.SourceSize, FetchedAt: m.FetchedAt, LoadMS: float64(m.LoadTime.Microseconds()) / 1000,
 	})
-	b = append(b, `,"columns_infos":{`...)
+	general = general[:len(general)-1] // drop "}"
+	b := []byte(`},"columns_infos":{`)
 	for i, c := range m.Columns {
 		if i > 0 {
 			b = append(b, ',')
@@ -93,5 +112,5 @@ func renderInfos(m *convert.Meta) []byte {
 		b = append(b, ':')
 		b = appendJSON(b, columnInfo{Type: c.Kind(), PythonType: pythonTypes[c.Kind()], SQLType: c.Type, OriginalName: c.Original})
 	}
-	return append(b, '}')
+	return renderedInfos{general: general, columns: append(b, '}')}
 }

@@ -28,6 +28,7 @@ const (
 	DefaultExportTimeout = 30 * time.Minute
 	DefaultMaxPageSize   = 1000
 	DefaultMaxUploadSize = 100 << 20
+	DefaultApifyWait     = 30 * time.Second
 )
 
 // Config holds the server's knobs. Zero values get the Default* constants.
@@ -39,6 +40,8 @@ type Config struct {
 	ExportTimeout time.Duration // per export
 	MaxPageSize   int           // largest _size
 	MaxUploadSize int64         // largest POST /upload body
+	ApifyWait     time.Duration // how long /apify waits for a load before answering 202
+	AdminToken    string        // bearer token of the admin routes; empty: no admin routes
 }
 
 // Server serves the csvapi HTTP API.
@@ -65,6 +68,9 @@ func New(cfg Config, c *cache.Cache, db *sql.DB, logger *slog.Logger) *Server {
 	if cfg.MaxUploadSize <= 0 {
 		cfg.MaxUploadSize = DefaultMaxUploadSize
 	}
+	if cfg.ApifyWait <= 0 {
+		cfg.ApifyWait = DefaultApifyWait
+	}
 	if cfg.CORSOrigins == "" {
 		cfg.CORSOrigins = "*"
 	}
@@ -89,12 +95,16 @@ func (s *Server) routes() {
 	a.Use(recover.New())
 	a.Use(requestid.New())
 	a.Use(s.accessLog)
-	a.Use(cors.New(cors.Config{AllowOrigins: s.cfg.CORSOrigins, AllowMethods: "GET,POST,HEAD,OPTIONS"}))
+	a.Use(cors.New(cors.Config{AllowOrigins: s.cfg.CORSOrigins, AllowMethods: "GET,POST,HEAD,DELETE,OPTIONS"}))
 	if len(s.cfg.Referrers) > 0 {
 		a.Use(s.checkReferrer)
 	}
 	a.Get("/apify", s.handleApify)
 	a.Post("/upload", s.handleUpload)
+	a.Get("/cache", s.requireAdmin, s.handleCacheList)
+	a.Get("/api/cache", s.requireAdmin, s.handleCacheList)
+	a.Delete("/api/:id", s.requireAdmin, s.handlePurge)
+	a.Get("/api/:id/status", s.handleStatus)
 	a.Get("/api/:id", s.handleData)
 	a.Get("/api/:id/export", s.handleExport)
 	a.Use(func(c *fiber.Ctx) error {
@@ -131,6 +141,12 @@ func (s *Server) checkReferrer(c *fiber.Ctx) error {
 }
 
 func (s *Server) handleError(c *fiber.Ctx, err error) error {
+	if id, ok := pendingID(err); ok {
+		// Not an error for the client: the resource is on its way.
+		if serr := s.sendStatus(c, id, http.StatusAccepted); serr == nil {
+			return nil
+		}
+	}
 	ae := classify(err)
 	rid, _ := c.Locals(requestid.ConfigDefault.ContextKey).(string)
 	switch {

@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"time"
 
@@ -26,6 +27,7 @@ const (
 	DefaultAddr            = "127.0.0.1:8001"
 	DefaultCacheDir        = "./data"
 	DefaultShutdownTimeout = 30 * time.Second
+	DefaultCacheSize       = 20 << 30
 )
 
 // Config is the validated configuration of `csvapi serve`.
@@ -45,6 +47,14 @@ type Config struct {
 	CORSOrigins   string
 	LogFormat     string
 	LogLevel      string
+	CacheSize     int64
+	MaxEntries    int
+	MaxAttached   int
+	TTL           time.Duration
+	FailureTTL    time.Duration
+	MaxLoads      int
+	ApifyWait     time.Duration
+	AdminToken    string
 }
 
 // Main is the running service: configuration, then the opened resources.
@@ -54,6 +64,7 @@ type Main struct {
 
 	Logger   *slog.Logger
 	DB       *sql.DB
+	Cache    *cache.Cache
 	Server   *server.Server
 	listener net.Listener
 	done     chan error
@@ -72,6 +83,12 @@ func NewMain() *Main {
 		CORSOrigins:   "*",
 		LogFormat:     "text",
 		LogLevel:      "info",
+		CacheSize:     DefaultCacheSize,
+		MaxAttached:   cache.DefaultMaxAttached,
+		TTL:           cache.DefaultTTL,
+		FailureTTL:    cache.DefaultFailureTTL,
+		MaxLoads:      runtime.NumCPU(),
+		ApifyWait:     server.DefaultApifyWait,
 	}}
 }
 
@@ -135,6 +152,14 @@ func (m *Main) ParseFlags(args []string, getenv func(string) (string, bool), std
 	fs.StringVar(&c.CORSOrigins, "cors-origins", c.CORSOrigins, "comma-separated origins allowed by CORS")
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "text or json")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
+	fs.Var(byteSize{&c.CacheSize}, "cache-size", "disk budget of the converted files; least recently used resources are evicted past it")
+	fs.IntVar(&c.MaxEntries, "max-entries", c.MaxEntries, "most resources kept in the cache (0: no limit)")
+	fs.IntVar(&c.MaxAttached, "max-attached", c.MaxAttached, "most DuckDB files attached at once")
+	fs.DurationVar(&c.TTL, "ttl", c.TTL, "age after which an access revalidates a resource with its upstream (0: never)")
+	fs.DurationVar(&c.FailureTTL, "failure-ttl", c.FailureTTL, "how long a failed load is remembered before the URL is tried again")
+	fs.IntVar(&c.MaxLoads, "max-loads", c.MaxLoads, "most conversions at once; the others wait in a queue")
+	fs.DurationVar(&c.ApifyWait, "apify-wait", c.ApifyWait, "how long /apify waits for a conversion before answering 202 with a status URL")
+	fs.StringVar(&c.AdminToken, "admin-token", c.AdminToken, "bearer token of the admin routes (GET /cache, DELETE /api/<id>); empty: no admin routes")
 	fs.BoolVar(&m.showVersion, "version", false, "print the version and exit")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: csvapi [serve] [flags]\n\nEvery flag has an environment twin: --max-file-size is CSVAPI_MAX_FILE_SIZE; a flag given on the command line wins.\n\nFlags:\n")
@@ -181,6 +206,10 @@ func (c *Config) validate() error {
 		return errors.New("--max-page-size must be positive")
 	case c.Threads < 0:
 		return errors.New("--threads must not be negative")
+	case c.MaxEntries < 0, c.MaxAttached <= 0, c.MaxLoads <= 0:
+		return errors.New("--max-entries must not be negative, --max-attached and --max-loads must be positive")
+	case c.TTL < 0, c.FailureTTL <= 0, c.ApifyWait <= 0:
+		return errors.New("--ttl must not be negative, --failure-ttl and --apify-wait must be positive")
 	case c.LogFormat != "text" && c.LogFormat != "json":
 		return fmt.Errorf("--log-format must be text or json, not %q", c.LogFormat)
 	}
@@ -230,6 +259,13 @@ func (m *Main) Run(ctx context.Context) error {
 		return err
 	}
 	store.LoadTimeout = c.LoadTimeout
+	store.MaxBytes, store.MaxEntries, store.MaxAttached = c.CacheSize, c.MaxEntries, c.MaxAttached
+	store.TTL, store.FailureTTL, store.MaxLoads = c.TTL, c.FailureTTL, c.MaxLoads
+	if c.TTL == 0 {
+		store.TTL = -1 // never revalidate
+	}
+	m.Cache = store
+	store.Start()
 	m.Server = server.New(server.Config{
 		BaseURL:       c.BaseURL,
 		CORSOrigins:   c.CORSOrigins,
@@ -237,6 +273,8 @@ func (m *Main) Run(ctx context.Context) error {
 		QueryTimeout:  c.QueryTimeout,
 		MaxPageSize:   c.MaxPageSize,
 		MaxUploadSize: c.MaxUploadSize,
+		ApifyWait:     c.ApifyWait,
+		AdminToken:    c.AdminToken,
 	}, store, db, m.Logger)
 
 	ln, err := net.Listen("tcp", c.Addr)
@@ -262,6 +300,9 @@ func (m *Main) Close() error {
 		defer cancel()
 		err = m.Server.Shutdown(ctx)
 		<-m.done
+	}
+	if m.Cache != nil {
+		m.Cache.Close() // cancels loads: no partial files are left
 	}
 	if m.DB != nil {
 		if cerr := m.DB.Close(); err == nil {

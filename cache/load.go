@@ -1,0 +1,287 @@
+package cache
+
+import (
+	"context"
+	"crypto/md5"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/csvapi/csvapi/convert"
+)
+
+// State is the phase of a resource's load.
+type State string
+
+// Load states, in order; a load ends ready or failed.
+const (
+	StateQueued      State = "queued"
+	StateDownloading State = "downloading"
+	StateLoading     State = "loading"
+	StateReady       State = "ready"
+	StateFailed      State = "failed"
+)
+
+// errUnchanged ends a revalidation that found the upstream content unchanged.
+var errUnchanged = errors.New("unchanged")
+
+// source says where a load takes its bytes from: a URL, or an uploaded file
+// that the load owns (and removes).
+type source struct {
+	url         string
+	file        string
+	filename    string
+	size        int64
+	md5         string
+	opts        Options
+	conditional bool // a revalidation: conditional GET, keep the version if unchanged
+}
+
+// load is a conversion in progress. Its fields other than the atomics are
+// written before done is closed and read after.
+type load struct {
+	id      string
+	started time.Time
+	cancel  context.CancelFunc
+	done    chan struct{}
+	err     error
+
+	state atomic.Value // State
+	bytes atomic.Int64 // downloaded so far
+	total atomic.Int64 // Content-Length, -1 when unknown
+	rows  atomic.Int64
+}
+
+// startLoad registers and starts a load of rec from src. Called with c.mu held.
+func (c *Cache) startLoad(rec *record, src source) *load {
+	ctx, cancel := context.WithTimeout(c.base, positive(c.LoadTimeout, DefaultLoadTimeout))
+	l := &load{id: rec.id, started: c.now(), cancel: cancel, done: make(chan struct{})}
+	l.state.Store(StateQueued)
+	l.total.Store(-1)
+	rec.load = l
+	var prev *version
+	if src.conditional {
+		prev = rec.cur
+	}
+	c.loads.Add(1)
+	go func() {
+		defer c.loads.Done()
+		defer cancel()
+		v, err := c.runQueued(ctx, l, src, prev)
+		c.finish(rec, l, v, err)
+	}()
+	return l
+}
+
+// runQueued waits for a load slot, then runs the load.
+func (c *Cache) runQueued(ctx context.Context, l *load, src source, prev *version) (*version, error) {
+	if src.file != "" {
+		defer os.Remove(src.file)
+	}
+	c.semOnce.Do(func() { c.sem = make(chan struct{}, c.maxLoads()) })
+	select {
+	case c.sem <- struct{}{}:
+		defer func() { <-c.sem }()
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	return c.run(ctx, l, src, prev)
+}
+
+// finish records the outcome of l. A new version replaces the current one
+// atomically for new requests; the old one is deleted when its last user
+// releases it. A failed first load is remembered for FailureTTL; a failed
+// reload keeps the current version and says why in Entry.Stale.
+func (c *Cache) finish(rec *record, l *load, v *version, err error) {
+	c.mu.Lock()
+	now := c.now()
+	purged := c.records[rec.id] != rec
+	rec.load = nil
+	switch {
+	case errors.Is(err, errUnchanged):
+		err = nil
+		rec.checkedAt, rec.staleErr = now, nil
+	case err != nil && rec.cur != nil:
+		// Retry after FailureTTL rather than a whole TTL.
+		rec.checkedAt = now.Add(c.failureTTL() - c.ttl())
+		rec.staleErr = err
+	case err != nil:
+		rec.fail = &failure{err: err, at: now}
+	case purged:
+		c.destroy(v)
+	default:
+		if rec.cur != nil {
+			c.retire(rec.cur)
+		}
+		v.rec = rec
+		rec.cur, rec.fail, rec.staleErr = v, nil, nil
+		rec.checkedAt, rec.lastUsed = now, now
+		l.rows.Store(v.meta.Rows)
+	}
+	l.err = err
+	if err != nil {
+		l.state.Store(StateFailed)
+	} else {
+		l.state.Store(StateReady)
+	}
+	c.mu.Unlock()
+	close(l.done)
+	if err != nil && !errors.Is(err, context.Canceled) {
+		c.Logger.Warn("load failed", "id", rec.id, "url", rec.url, "err", err, "duration", time.Since(l.started))
+	}
+	// The entry just loaded is spared: its waiters have not pinned it yet.
+	c.evict(rec)
+}
+
+// run downloads (or takes the upload), normalizes and loads one version.
+func (c *Cache) run(ctx context.Context, l *load, src source, prev *version) (*version, error) {
+	start := c.now()
+	meta := &convert.Meta{ID: l.id, URL: src.url, Filename: src.filename, FetchedAt: start.UTC(), SourceSize: src.size}
+	raw, sum := src.file, src.md5
+	if src.url != "" {
+		l.state.Store(StateDownloading)
+		f, dl, err := c.download(ctx, l, src.url, prev)
+		if err != nil {
+			return nil, err
+		}
+		defer os.Remove(f)
+		raw, sum = f, dl.md5
+		meta.ETag, meta.LastModified, meta.SourceSize = dl.ETag, dl.LastModified, dl.Size
+		if prev != nil && prev.md5 == sum {
+			c.updateValidators(prev, meta.ETag, meta.LastModified)
+			return nil, errUnchanged
+		}
+	}
+
+	l.state.Store(StateLoading)
+	work, err := os.MkdirTemp(c.tmpDir(), l.id+"-*")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(work)
+	n, err := convert.Normalize(raw, work, src.opts.Encoding, c.MaxFileSize)
+	if err != nil {
+		return nil, err
+	}
+	meta.Encoding, meta.Compression = n.Encoding, n.Compression
+	v := &version{name: l.id + "-" + c.newVersion(), md5: sum}
+	if err := convert.Load(ctx, c.DB, n.Path, c.file(v, ".duckdb"), meta); err != nil {
+		return nil, err
+	}
+	v.meta = meta
+	if err := c.writeSidecar(v, c.now()); err != nil {
+		removeFiles(c.file(v, ".duckdb"))
+		return nil, err
+	}
+	if st, err := os.Stat(c.file(v, ".duckdb")); err == nil {
+		v.size = st.Size()
+	}
+	c.Logger.Info("loaded", "id", l.id, "url", src.url, "rows", meta.Rows, "bytes", n.Size, "duration", c.now().Sub(start))
+	return v, nil
+}
+
+type downloaded struct {
+	*convert.Download
+	md5 string
+}
+
+// download fetches url into a temporary file, counting bytes for Status and
+// hashing them to recognise unchanged content. With prev, the request is
+// conditional and a 304 ends the load as unchanged.
+func (c *Cache) download(ctx context.Context, l *load, url string, prev *version) (string, *downloaded, error) {
+	f, err := os.CreateTemp(c.tmpDir(), "download-*")
+	if err != nil {
+		return "", nil, err
+	}
+	h := md5.New()
+	opts := convert.FetchOptions{OnResponse: func(n int64) { l.total.Store(n) }}
+	if prev != nil {
+		opts.ETag, opts.LastModified = prev.meta.ETag, prev.meta.LastModified
+	}
+	dl, err := c.Fetcher.FetchWith(ctx, url, io.MultiWriter(f, h, progress{&l.bytes}), opts)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(f.Name())
+		if errors.Is(err, convert.ErrNotModified) {
+			return "", nil, errUnchanged
+		}
+		return "", nil, err
+	}
+	return f.Name(), &downloaded{Download: dl, md5: hex.EncodeToString(h.Sum(nil))}, nil
+}
+
+// progress counts the bytes written through it.
+type progress struct{ n *atomic.Int64 }
+
+func (p progress) Write(b []byte) (int, error) {
+	p.n.Add(int64(len(b)))
+	return len(b), nil
+}
+
+// maybeRevalidate starts a conditional reload of rec when it is older than
+// TTL. Called with c.mu held.
+func (c *Cache) maybeRevalidate(rec *record) {
+	if rec.url == "" || rec.load != nil || c.TTL < 0 || c.now().Sub(rec.checkedAt) < c.ttl() {
+		return
+	}
+	c.startLoad(rec, source{url: rec.url, conditional: true})
+}
+
+func (c *Cache) ttl() time.Duration { return positive(c.TTL, DefaultTTL) }
+
+// newVersion returns a version name that sorts after every earlier one.
+func (c *Cache) newVersion() string {
+	return fmt.Sprintf("%016s", strconv.FormatInt(c.now().UnixNano(), 16))
+}
+
+// Status is the progress of a resource's load, or its outcome.
+type Status struct {
+	ID              string
+	URL             string
+	State           State
+	BytesDownloaded int64
+	BytesTotal      int64 // -1 when the upstream did not say
+	Rows            int64
+	Elapsed         time.Duration
+	Err             error // of a failed load
+	Refreshing      bool  // a ready resource being reloaded
+}
+
+// Status reports where the load of id stands. It returns ErrNotFound for an
+// id the cache knows nothing about.
+func (c *Cache) Status(id string) (Status, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	rec := c.records[id]
+	if rec == nil {
+		return Status{}, ErrNotFound
+	}
+	s := Status{ID: id, URL: rec.url, BytesTotal: -1}
+	switch {
+	case rec.load != nil:
+		l := rec.load
+		s.State = l.state.Load().(State)
+		s.BytesDownloaded, s.BytesTotal = l.bytes.Load(), l.total.Load()
+		s.Elapsed = c.now().Sub(l.started)
+		if rec.cur != nil {
+			s.State, s.Refreshing = StateReady, true
+			s.Rows = rec.cur.meta.Rows
+		}
+	case rec.cur != nil:
+		s.State, s.Rows = StateReady, rec.cur.meta.Rows
+		s.BytesDownloaded, s.BytesTotal = rec.cur.meta.SourceSize, rec.cur.meta.SourceSize
+		s.Elapsed = rec.cur.meta.LoadTime
+	case rec.fail != nil:
+		s.State, s.Err = StateFailed, rec.fail.err
+	default:
+		return Status{}, ErrNotFound
+	}
+	return s, nil
+}
