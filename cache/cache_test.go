@@ -15,11 +15,12 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/csvapi/csvapi/convert"
 )
 
-func newTestCache(t *testing.T) *Cache {
+func newTestCache(t testing.TB) *Cache {
 	t.Helper()
 	db, err := convert.OpenDB(convert.DBConfig{Threads: 2})
 	if err != nil {
@@ -115,5 +116,174 @@ func TestUploadAndLeftovers(t *testing.T) {
 	tmp, _ := os.ReadDir(filepath.Join(c.Dir, "tmp"))
 	if len(tmp) != 0 {
 		t.Errorf("%d temporary files left after uploads", len(tmp))
+	}
+}
+
+// upload loads content as an upload and returns its entry, released.
+func upload(t *testing.T, c *Cache, content string) *Entry {
+	t.Helper()
+	e, err := c.Upload(t.Context(), strings.NewReader(content), "f.csv", Options{})
+	if err != nil {
+		t.Fatalf("Upload: %v", err)
+	}
+	e.Release()
+	return e
+}
+
+func duckdbFiles(t *testing.T, c *Cache) []string {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(c.Dir, "*.duckdb"))
+	return files
+}
+
+func TestEvictionByBytes(t *testing.T) {
+	probe := newTestCache(t)
+	upload(t, probe, "z\n0\n")
+	st, err := os.Stat(duckdbFiles(t, probe)[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	c := newTestCache(t)
+	var mu sync.Mutex
+	clock := time.Unix(1_700_000_000, 0)
+	c.now = func() time.Time { // every call is a second later: a strict LRU order
+		mu.Lock()
+		defer mu.Unlock()
+		clock = clock.Add(time.Second)
+		return clock
+	}
+	c.MaxBytes = st.Size()*2 + st.Size()/2 // room for two files
+	a := upload(t, c, "a\n1\n")
+	b := upload(t, c, "b\n2\n")
+	if e, err := c.Acquire(t.Context(), a.ID); err == nil { // a is now more recent than b
+		e.Release()
+	}
+	upload(t, c, "c\n3\n")
+	if _, err := c.Acquire(t.Context(), b.ID); !errors.Is(err, ErrNotFound) {
+		t.Errorf("least recently used entry: err = %v, want ErrNotFound (evicted)", err)
+	}
+	if e, err := c.Acquire(t.Context(), a.ID); err != nil {
+		t.Errorf("recently used entry evicted: %v", err)
+	} else {
+		e.Release()
+	}
+	if n := len(duckdbFiles(t, c)); n != 2 {
+		t.Errorf("%d database files on disk, want 2", n)
+	}
+}
+
+func TestPinnedEntryIsNotEvicted(t *testing.T) {
+	c := newTestCache(t)
+	c.MaxEntries = 1
+	a := upload(t, c, "a\n1\n")
+	pinned, err := c.Acquire(t.Context(), a.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	upload(t, c, "b\n2\n")
+	var n int64
+	if err := c.DB.QueryRow("SELECT count(*) FROM " + pinned.Relation).Scan(&n); err != nil || n != 1 {
+		t.Errorf("query on a pinned entry while over budget: n=%d err=%v", n, err)
+	}
+	pinned.Release()
+	pinned.Release() // harmless
+	upload(t, c, "c\n3\n")
+	if _, err := c.Acquire(t.Context(), a.ID); !errors.Is(err, ErrNotFound) {
+		t.Errorf("released LRU entry: err = %v, want ErrNotFound", err)
+	}
+}
+
+func TestNewVersionWaitsForReaders(t *testing.T) {
+	body := "a,b\n1,2\n"
+	var mu sync.Mutex
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		io.WriteString(w, body)
+	}))
+	defer up.Close()
+	c := newTestCache(t)
+	old, err := c.Apify(t.Context(), up.URL+"/x.csv", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	oldFile := filepath.Join(c.Dir, old.ID+"-"+old.Version+".duckdb")
+
+	mu.Lock()
+	body = "a,b\n1,2\n3,4\n"
+	mu.Unlock()
+	fresh, err := c.Apify(t.Context(), up.URL+"/x.csv", Options{Refresh: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fresh.Release()
+	if fresh.Version == old.Version || fresh.Meta.Rows != 2 {
+		t.Fatalf("refresh: version %s rows %d, want a new version with 2 rows", fresh.Version, fresh.Meta.Rows)
+	}
+	var n int64
+	if err := c.DB.QueryRow("SELECT count(*) FROM " + old.Relation).Scan(&n); err != nil || n != 1 {
+		t.Errorf("the old version must stay readable while pinned: n=%d err=%v", n, err)
+	}
+	if _, err := os.Stat(oldFile); err != nil {
+		t.Errorf("old file removed while in use: %v", err)
+	}
+	old.Release()
+	if _, err := os.Stat(oldFile); !os.IsNotExist(err) {
+		t.Errorf("old file still there after its last reader left: %v", err)
+	}
+}
+
+func TestRestartIndexesEntries(t *testing.T) {
+	c := newTestCache(t)
+	a := upload(t, c, "a;b\n1;2,5\n")
+	b := upload(t, c, "x\ny\n")
+	c.Close()
+	// A lost sidecar is rebuilt from the database file; a corrupt database
+	// file is dropped; leftovers are removed.
+	os.Remove(filepath.Join(c.Dir, b.ID+"-"+b.Version+".json"))
+	corrupt := filepath.Join(c.Dir, strings.Repeat("c", 32)+"-0000000000000001.duckdb")
+	os.WriteFile(corrupt, []byte("not a database"), 0o644)
+	leftover := filepath.Join(c.Dir, "tmp", "download-123")
+	os.WriteFile(leftover, []byte("half"), 0o644)
+
+	c2, err := New(c.Dir, c.DB, c.Fetcher, c.Logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range []*Entry{a, b} {
+		got, err := c2.Acquire(t.Context(), e.ID)
+		if err != nil {
+			t.Errorf("after restart, Acquire(%s): %v", e.ID, err)
+			continue
+		}
+		if got.Meta.Rows != 1 || len(got.Meta.Columns) != len(e.Meta.Columns) {
+			t.Errorf("after restart, meta = %+v, want %+v", got.Meta, e.Meta)
+		}
+		got.Release()
+	}
+	for _, f := range []string{corrupt, leftover} {
+		if _, err := os.Stat(f); !os.IsNotExist(err) {
+			t.Errorf("%s survived the restart", f)
+		}
+	}
+}
+
+func TestMaxAttached(t *testing.T) {
+	c := newTestCache(t)
+	c.MaxAttached = 1
+	a := upload(t, c, "a\n1\n")
+	b := upload(t, c, "b\n2\n")
+	for _, id := range []string{a.ID, b.ID, a.ID} {
+		e, err := c.Acquire(t.Context(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.Release()
+		var n int
+		c.DB.QueryRow("SELECT count(*) FROM duckdb_databases() WHERE database_name LIKE 'r\\_%' ESCAPE '\\'").Scan(&n)
+		if n != 1 {
+			t.Errorf("%d resource files attached, want at most 1", n)
+		}
 	}
 }
