@@ -31,6 +31,7 @@ func newTestCache(t testing.TB) *Cache {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { c.Close() }) // before the directory is removed
 	return c
 }
 
@@ -285,5 +286,38 @@ func TestMaxAttached(t *testing.T) {
 		if n != 1 {
 			t.Errorf("%d resource files attached, want at most 1", n)
 		}
+	}
+}
+
+func TestLoadQueue(t *testing.T) {
+	gate := make(chan struct{})
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "a,b\n")
+		w.(http.Flusher).Flush()
+		<-gate
+		io.WriteString(w, "1,2\n")
+	}))
+	defer up.Close()
+	defer close(gate)
+	c := newTestCache(t)
+	c.MaxLoads = 1
+	wait := Options{Wait: time.Millisecond}
+	for _, u := range []string{up.URL + "/first.csv", up.URL + "/second.csv"} {
+		if _, err := c.Apify(t.Context(), u, wait); !errors.Is(err, ErrPending) {
+			t.Fatalf("Apify(%s): err = %v, want ErrPending", u, err)
+		}
+	}
+	var first, second Status
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		first, _ = c.Status(ID(up.URL + "/first.csv"))
+		second, _ = c.Status(ID(up.URL + "/second.csv"))
+		if first.BytesDownloaded > 0 {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if first.State != StateDownloading || second.State != StateQueued {
+		t.Errorf("with MaxLoads=1: states %s and %s, want downloading and queued", first.State, second.State)
 	}
 }

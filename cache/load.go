@@ -130,12 +130,13 @@ func (c *Cache) finish(rec *record, l *load, v *version, err error) {
 		l.state.Store(StateReady)
 	}
 	c.mu.Unlock()
-	close(l.done)
 	if err != nil && !errors.Is(err, context.Canceled) {
 		c.Logger.Warn("load failed", "id", rec.id, "url", rec.url, "err", err, "duration", time.Since(l.started))
 	}
+	// Before waking the waiters, so that the bounds hold when they return.
 	// The entry just loaded is spared: its waiters have not pinned it yet.
 	c.evict(rec)
+	close(l.done)
 }
 
 // run downloads (or takes the upload), normalizes and loads one version.
