@@ -39,6 +39,7 @@ const (
 	DefaultTTL         = time.Hour
 	DefaultFailureTTL  = time.Minute
 	DefaultMaxAttached = 256
+	DefaultMaxColumns  = 2000
 )
 
 // Errors returned by the cache; conversion errors come from convert.
@@ -49,6 +50,9 @@ var (
 	// first load is still running (Acquire), or when Options.Wait elapsed
 	// before it finished (Apify, Upload). Status tells its progress.
 	ErrPending = errors.New("resource still loading")
+	// ErrTooManyColumns is returned when a table has more than MaxColumns
+	// columns.
+	ErrTooManyColumns = errors.New("too many columns")
 )
 
 // PendingError is the error of a resource still loading; it wraps
@@ -82,6 +86,9 @@ type Cache struct {
 	MaxEntries  int           // most resources kept; 0: unbounded
 	MaxAttached int           // most database files attached at once
 	MaxLoads    int           // most conversions at once; default: number of cores
+	MaxColumns  int           // most columns in a table
+	// OnLoad, when set, is called after every load, for metrics.
+	OnLoad func(LoadEvent)
 
 	now      func() time.Time // for tests
 	base     context.Context  // parent of every load; cancelled by Close
@@ -92,6 +99,7 @@ type Cache struct {
 	mu       sync.Mutex
 	records  map[string]*record
 	attached map[*version]bool
+	stats    counters
 }
 
 // record is everything the cache knows about one resource id.
@@ -277,6 +285,7 @@ func (c *Cache) Apify(ctx context.Context, rawURL string, opts Options) (*Entry,
 			c.mu.Unlock()
 			return nil, f.err
 		}
+		c.stats.misses.Add(1)
 		l = c.startLoad(rec, source{url: rawURL, opts: opts})
 	}
 	c.mu.Unlock()
@@ -324,6 +333,7 @@ func (c *Cache) Upload(ctx context.Context, r io.Reader, filename string, opts O
 	l := rec.load
 	if l == nil {
 		keep = true // the load owns the file now
+		c.stats.misses.Add(1)
 		l = c.startLoad(rec, source{file: raw.Name(), filename: filepath.Base(filename), size: n, md5: sum, opts: opts})
 	}
 	c.mu.Unlock()
@@ -364,6 +374,7 @@ func (c *Cache) pin(ctx context.Context, rec *record) (*Entry, error) {
 	if err := c.attach(ctx, v); err != nil {
 		return nil, err
 	}
+	c.stats.hits.Add(1)
 	now := c.now()
 	v.refs++
 	v.used = now

@@ -51,6 +51,8 @@ type load struct {
 	done    chan struct{}
 	err     error
 
+	unchanged bool // a revalidation found the content unchanged
+
 	state atomic.Value // State
 	bytes atomic.Int64 // downloaded so far
 	total atomic.Int64 // Content-Length, -1 when unknown
@@ -84,10 +86,13 @@ func (c *Cache) runQueued(ctx context.Context, l *load, src source, prev *versio
 		defer os.Remove(src.file)
 	}
 	c.semOnce.Do(func() { c.sem = make(chan struct{}, c.maxLoads()) })
+	c.stats.queued.Add(1)
 	select {
 	case c.sem <- struct{}{}:
+		c.stats.queued.Add(-1)
 		defer func() { <-c.sem }()
 	case <-ctx.Done():
+		c.stats.queued.Add(-1)
 		return nil, ctx.Err()
 	}
 	return c.run(ctx, l, src, prev)
@@ -105,6 +110,7 @@ func (c *Cache) finish(rec *record, l *load, v *version, err error) {
 	switch {
 	case errors.Is(err, errUnchanged):
 		err = nil
+		l.unchanged = true
 		rec.checkedAt, rec.staleErr = now, nil
 	case err != nil && rec.cur != nil:
 		// Retry after FailureTTL rather than a whole TTL.
@@ -133,10 +139,29 @@ func (c *Cache) finish(rec *record, l *load, v *version, err error) {
 	if err != nil && !errors.Is(err, context.Canceled) {
 		c.Logger.Warn("load failed", "id", rec.id, "url", rec.url, "err", err, "duration", time.Since(l.started))
 	}
+	c.report(l, err)
 	// Before waking the waiters, so that the bounds hold when they return.
 	// The entry just loaded is spared: its waiters have not pinned it yet.
 	c.evict(rec)
 	close(l.done)
+}
+
+// report counts a finished load.
+func (c *Cache) report(l *load, err error) {
+	ev := LoadEvent{Outcome: "loaded", Duration: c.now().Sub(l.started), Bytes: l.bytes.Load(), Rows: l.rows.Load()}
+	switch {
+	case errors.Is(err, context.Canceled):
+		ev.Outcome = "canceled"
+	case err != nil:
+		ev.Outcome = "failed"
+	case ev.Rows == 0 && l.unchanged:
+		ev.Outcome = "unchanged"
+	}
+	c.stats.bytes.Add(ev.Bytes)
+	c.stats.rows.Add(ev.Rows)
+	if c.OnLoad != nil {
+		c.OnLoad(ev)
+	}
 }
 
 // run downloads (or takes the upload), normalizes and loads one version.
@@ -173,6 +198,10 @@ func (c *Cache) run(ctx context.Context, l *load, src source, prev *version) (*v
 	v := &version{name: l.id + "-" + c.newVersion(), md5: sum}
 	if err := convert.Load(ctx, c.DB, n.Path, c.file(v, ".duckdb"), meta); err != nil {
 		return nil, err
+	}
+	if max := c.maxColumns(); len(meta.Columns) > max {
+		removeFiles(c.file(v, ".duckdb"))
+		return nil, fmt.Errorf("%w: %d, the limit is %d", ErrTooManyColumns, len(meta.Columns), max)
 	}
 	v.meta = meta
 	if err := c.writeSidecar(v, c.now()); err != nil {
@@ -232,10 +261,18 @@ func (c *Cache) maybeRevalidate(rec *record) {
 	if rec.url == "" || rec.load != nil || c.TTL < 0 || c.now().Sub(rec.checkedAt) < c.ttl() {
 		return
 	}
+	c.stats.revalidations.Add(1)
 	c.startLoad(rec, source{url: rec.url, conditional: true})
 }
 
 func (c *Cache) ttl() time.Duration { return positive(c.TTL, DefaultTTL) }
+
+func (c *Cache) maxColumns() int {
+	if c.MaxColumns > 0 {
+		return c.MaxColumns
+	}
+	return DefaultMaxColumns
+}
 
 // newVersion returns a version name that sorts after every earlier one.
 func (c *Cache) newVersion() string {

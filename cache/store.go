@@ -245,6 +245,7 @@ func (c *Cache) evict(keep *record) {
 		c.Logger.Info("evicted", "id", rec.id, "url", rec.url, "bytes", rec.cur.size, "last_used", rec.lastUsed)
 		total -= rec.cur.size
 		count--
+		c.stats.evictions.Add(1)
 		c.retire(rec.cur)
 		delete(c.records, rec.id)
 	}

@@ -62,6 +62,18 @@ type Fetcher struct {
 	// Fetcher, count the writes to dst instead.
 	Progress func(n int64)
 
+	// AllowedPorts are the ports URLs may use (DefaultAllowedPorts when
+	// empty); not enforced with AllowPrivate.
+	AllowedPorts []int
+	// AllowedHosts, when set, is an allowlist: a URL's host (and every
+	// redirect's) must be one of them or a subdomain of one.
+	AllowedHosts []string
+	// Proxy, when set, is the HTTP proxy every download goes through.
+	// Environment proxies are never used. The address guard then checks the
+	// URLs' literal addresses and ports only: the proxy makes the
+	// connections and must enforce the egress policy itself.
+	Proxy *url.URL
+
 	once   sync.Once
 	client *http.Client
 }
@@ -115,6 +127,11 @@ type FetchOptions struct {
 func (f *Fetcher) FetchWith(ctx context.Context, rawURL string, dst io.Writer, opts FetchOptions) (*Download, error) {
 	if err := checkURLString(rawURL); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidURL, err)
+	}
+	if u, err := url.Parse(rawURL); err == nil {
+		if err := f.checkTarget(u); err != nil {
+			return nil, err
+		}
 	}
 	f.once.Do(f.init)
 
@@ -231,10 +248,14 @@ func interrupted(ctx context.Context, err error) error {
 func (f *Fetcher) init() {
 	connect := positive(f.ConnectTimeout, DefaultConnectTimeout)
 	dialer := &net.Dialer{Timeout: connect, KeepAlive: 30 * time.Second}
-	if !f.AllowPrivate {
+	if !f.AllowPrivate && f.Proxy == nil {
 		// The resolver keeps its own dialer, so DNS queries to a local
 		// resolver (127.0.0.53) are not affected.
-		dialer.Control = DialControl
+		dialer.Control = f.dialControl
+	}
+	var proxy func(*http.Request) (*url.URL, error)
+	if f.Proxy != nil {
+		proxy = http.ProxyURL(f.Proxy)
 	}
 	maxRedirects := f.MaxRedirects
 	switch {
@@ -247,7 +268,7 @@ func (f *Fetcher) init() {
 		Transport: &http.Transport{
 			// Environment proxies are ignored: a proxy would make the
 			// connection, and the guard would only see the proxy's address.
-			Proxy:                 nil,
+			Proxy:                 proxy,
 			DialContext:           dialer.DialContext,
 			ForceAttemptHTTP2:     true,
 			TLSHandshakeTimeout:   connect,
@@ -270,7 +291,7 @@ func (f *Fetcher) init() {
 			if err := checkURL(req.URL); err != nil {
 				return fmt.Errorf("redirect refused: %v", err)
 			}
-			return nil
+			return f.checkTarget(req.URL)
 		},
 	}
 }

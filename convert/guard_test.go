@@ -3,6 +3,7 @@ package convert_test
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"net/netip"
 	"testing"
@@ -168,4 +169,57 @@ func FuzzCheckIP(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestParseIPv4Literal(t *testing.T) {
+	tests := []struct {
+		in   string
+		want string // "" when not an IPv4 literal
+	}{
+		{"127.0.0.1", "127.0.0.1"},
+		{"2130706433", "127.0.0.1"},
+		{"0x7f000001", "127.0.0.1"},
+		{"0177.0.0.1", "127.0.0.1"},
+		{"0x7f.1", "127.0.0.1"},
+		{"127.1", "127.0.0.1"},
+		{"10.1", "10.0.0.1"},
+		{"169.254.43518", "169.254.169.254"},
+		{"0", "0.0.0.0"},
+		{"192.168.0x1.1", "192.168.1.1"},
+		{"example.org", ""},
+		{"deadbeef.example", ""},
+		{"1.2.3.4.5", ""},
+		{"256.1.1.1", ""},
+		{"4294967296", ""},
+		{"09.1.1.1", ""}, // 09 is not octal
+		{"", ""},
+	}
+	for _, tt := range tests {
+		got, ok := convert.ParseIPv4Literal(tt.in)
+		if (tt.want == "") == ok || (ok && got.String() != tt.want) {
+			t.Errorf("ParseIPv4Literal(%q) = %v, %v; want %q", tt.in, got, ok, tt.want)
+		}
+	}
+}
+
+func TestFetchPolicy(t *testing.T) {
+	tests := []struct {
+		name string
+		f    convert.Fetcher
+		url  string
+	}{
+		{"port not allowed", convert.Fetcher{}, "http://example.org:22/a.csv"},
+		{"metadata by decimal literal", convert.Fetcher{}, "http://2852039166/latest/meta-data/"},
+		{"host not in allowlist", convert.Fetcher{AllowedHosts: []string{"data.gouv.fr"}}, "https://evil-data.gouv.fr/a.csv"},
+		{"allowlist is not a suffix match", convert.Fetcher{AllowedHosts: []string{"gouv.fr"}}, "https://notgouv.fr/a.csv"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			// Each is refused before any connection or DNS lookup.
+			_, err := tt.f.Fetch(context.Background(), tt.url, io.Discard)
+			if !errors.Is(err, convert.ErrForbiddenAddress) {
+				t.Errorf("Fetch(%s): err = %v, want ErrForbiddenAddress", tt.url, err)
+			}
+		})
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -21,6 +22,10 @@ type DBConfig struct {
 	MemoryLimit string // e.g. "4GB"; empty keeps DuckDB's default (80% of RAM)
 	Threads     int    // 0 keeps DuckDB's default (number of cores)
 	TempDir     string // where DuckDB spills when a load exceeds MemoryLimit
+	// Sandbox, when set, is the only directory DuckDB may touch: file access
+	// elsewhere is disabled and the configuration locked, so that not even a
+	// future bug could make a query read /etc/passwd or write outside it.
+	Sandbox string
 }
 
 // OpenDB opens the in-memory DuckDB instance that loads and serves every
@@ -43,7 +48,35 @@ func OpenDB(cfg DBConfig) (*sql.DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open duckdb: %w", err)
 	}
-	return sql.OpenDB(connector), nil
+	db := sql.OpenDB(connector)
+	if cfg.Sandbox != "" {
+		if err := sandbox(db, cfg.Sandbox); err != nil {
+			db.Close()
+			return nil, err
+		}
+	}
+	return db, nil
+}
+
+// sandbox restricts DuckDB's file access to dir. These settings are global
+// to the instance, and lock_configuration forbids changing them back.
+func sandbox(db *sql.DB, dir string) error {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return err
+	}
+	// The trailing separator keeps /data from allowing /database.
+	abs = strings.TrimSuffix(abs, string(filepath.Separator)) + string(filepath.Separator)
+	for _, stmt := range []string{
+		"SET allowed_directories = [" + quoteLiteral(abs) + "]",
+		"SET enable_external_access = false",
+		"SET lock_configuration = true",
+	} {
+		if _, err := db.Exec(stmt); err != nil {
+			return fmt.Errorf("sandbox duckdb: %w", err)
+		}
+	}
+	return nil
 }
 
 // DuckDBVersion returns the version of the linked DuckDB library.

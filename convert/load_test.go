@@ -141,3 +141,30 @@ func ExampleLoad() {
 	// nom VARCHAR string
 	// superficie DOUBLE number
 }
+
+func TestSandbox(t *testing.T) {
+	dir := t.TempDir()
+	db, err := OpenDB(DBConfig{Sandbox: dir, TempDir: filepath.Join(dir, "spill")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	inside := writeFile(t, dir, "in.csv", []byte("a,b\n1,2\n"))
+	if err := Load(t.Context(), db, inside, filepath.Join(dir, "in.duckdb"), &Meta{}); err != nil {
+		t.Errorf("load inside the sandbox: %v", err)
+	}
+	outside := writeFile(t, t.TempDir(), "out.csv", []byte("a,b\n1,2\n"))
+	for _, q := range []string{
+		"SELECT * FROM read_csv('/etc/passwd')",
+		"SELECT * FROM read_csv(" + quoteLiteral(outside) + ")",
+		"SELECT * FROM read_csv(" + quoteLiteral(dir+"/../"+filepath.Base(filepath.Dir(outside))+"/out.csv") + ")",
+		"COPY (SELECT 1) TO " + quoteLiteral(filepath.Join(filepath.Dir(outside), "x.csv")),
+		"ATTACH " + quoteLiteral(filepath.Join(filepath.Dir(outside), "x.duckdb")) + " AS x",
+		"SET enable_external_access = true",
+		"SET allowed_directories = ['/']",
+	} {
+		if _, err := db.Exec(q); err == nil {
+			t.Errorf("%s: allowed, want refused", q)
+		}
+	}
+}

@@ -29,7 +29,12 @@ func (s *Server) handleData(c *fiber.Ctx) error {
 	t := query.Table{Relation: e.Relation, Columns: e.Meta.Columns}
 	ctx, cancel := context.WithTimeout(c.UserContext(), s.cfg.QueryTimeout)
 	defer cancel()
+	done, err := s.querySlot(ctx)
+	if err != nil {
+		return err
+	}
 	page, err := query.Run(ctx, s.db, t, p.req)
+	done()
 	if err != nil {
 		return err
 	}
@@ -70,6 +75,11 @@ func (s *Server) handleExport(c *fiber.Ctx) error {
 		e.Release()
 		return err
 	}
+	done, err := s.querySlot(c.UserContext())
+	if err != nil {
+		e.Release()
+		return err
+	}
 	c.Set(fiber.HeaderContentType, "text/csv; charset=utf-8")
 	c.Set(fiber.HeaderContentDisposition, `attachment; filename="`+exportName(e)+`.csv"`)
 	id, logger, timeout, db := e.ID, s.log, s.cfg.ExportTimeout, s.db
@@ -77,6 +87,7 @@ func (s *Server) handleExport(c *fiber.Ctx) error {
 	// touch c; the query runs on its own context bounded by the export timeout.
 	c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
 		defer e.Release() // the entry stays pinned until the last row is written
+		defer done()
 		ctx, cancel := context.WithTimeout(context.Background(), timeout)
 		defer cancel()
 		n, err := query.Export(ctx, db, t, req, w)

@@ -72,6 +72,8 @@ func classify(err error) *apiError {
 		return &apiError{Status: http.StatusUnsupportedMediaType, Code: "not_tabular", Message: capitalize(err.Error()) + "."}
 	case errors.Is(err, convert.ErrUnreadable):
 		return &apiError{Status: http.StatusUnprocessableEntity, Code: "unreadable", Message: capitalize(err.Error())}
+	case errors.Is(err, cache.ErrTooManyColumns):
+		return &apiError{Status: http.StatusUnprocessableEntity, Code: "too_many_columns", Message: "The table has " + err.Error() + "."}
 	case errors.Is(err, convert.ErrUnsupportedEncoding):
 		return &apiError{Status: http.StatusBadRequest, Code: "unsupported_encoding", Message: capitalize(err.Error()) + "."}
 	case errors.Is(err, context.DeadlineExceeded):

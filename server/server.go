@@ -29,6 +29,12 @@ const (
 	DefaultMaxPageSize   = 1000
 	DefaultMaxUploadSize = 100 << 20
 	DefaultApifyWait     = 30 * time.Second
+	DefaultMaxQueries    = 8
+	DefaultRateLimit     = 1200
+	DefaultMaxHeaderSize = 16 << 10
+	DefaultReadTimeout   = 30 * time.Second
+	DefaultIdleTimeout   = 2 * time.Minute
+	DefaultMinFreeDisk   = 1 << 30
 )
 
 // Config holds the server's knobs. Zero values get the Default* constants.
@@ -42,16 +48,28 @@ type Config struct {
 	MaxUploadSize int64         // largest POST /upload body
 	ApifyWait     time.Duration // how long /apify waits for a load before answering 202
 	AdminToken    string        // bearer token of the admin routes; empty: no admin routes
+	MaxQueries    int           // queries and exports at once
+	RateLimit     int           // requests a minute per client address; 0: no limit
+	ProxyHeader   string        // header with the client address behind a reverse proxy
+	MaxHeaderSize int           // largest request header block
+	ReadTimeout   time.Duration
+	WriteTimeout  time.Duration
+	IdleTimeout   time.Duration
+	MinFreeDisk   int64  // /ready fails below this much free space
+	CacheDir      string // checked by /ready
+	Version       string // shown by /health
 }
 
 // Server serves the csvapi HTTP API.
 type Server struct {
-	cfg   Config
-	cache *cache.Cache
-	db    *sql.DB
-	log   *slog.Logger
-	app   *fiber.App
-	infos infoCache
+	cfg     Config
+	cache   *cache.Cache
+	db      *sql.DB
+	log     *slog.Logger
+	app     *fiber.App
+	infos   infoCache
+	queries chan struct{} // query slots
+	metrics *metrics
 }
 
 // New returns a Server with its routes set up.
@@ -68,6 +86,21 @@ func New(cfg Config, c *cache.Cache, db *sql.DB, logger *slog.Logger) *Server {
 	if cfg.MaxUploadSize <= 0 {
 		cfg.MaxUploadSize = DefaultMaxUploadSize
 	}
+	if cfg.MaxQueries <= 0 {
+		cfg.MaxQueries = DefaultMaxQueries
+	}
+	if cfg.MaxHeaderSize <= 0 {
+		cfg.MaxHeaderSize = DefaultMaxHeaderSize
+	}
+	if cfg.ReadTimeout <= 0 {
+		cfg.ReadTimeout = DefaultReadTimeout
+	}
+	if cfg.WriteTimeout <= 0 {
+		cfg.WriteTimeout = cfg.ExportTimeout
+	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = DefaultIdleTimeout
+	}
 	if cfg.ApifyWait <= 0 {
 		cfg.ApifyWait = DefaultApifyWait
 	}
@@ -75,15 +108,18 @@ func New(cfg Config, c *cache.Cache, db *sql.DB, logger *slog.Logger) *Server {
 		cfg.CORSOrigins = "*"
 	}
 	cfg.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
-	s := &Server{cfg: cfg, cache: c, db: db, log: logger}
+	s := &Server{cfg: cfg, cache: c, db: db, log: logger,
+		queries: make(chan struct{}, cfg.MaxQueries), metrics: newMetrics(c, db)}
 	s.app = fiber.New(fiber.Config{
 		AppName:               "csvapi",
 		DisableStartupMessage: true,
 		ErrorHandler:          s.handleError,
 		BodyLimit:             int(min(cfg.MaxUploadSize+1<<20, 1<<31-1)),
-		ReadTimeout:           time.Minute,
-		WriteTimeout:          cfg.ExportTimeout,
-		IdleTimeout:           2 * time.Minute,
+		ReadTimeout:           cfg.ReadTimeout,
+		WriteTimeout:          cfg.WriteTimeout,
+		IdleTimeout:           cfg.IdleTimeout,
+		ReadBufferSize:        cfg.MaxHeaderSize,
+		ProxyHeader:           cfg.ProxyHeader,
 		JSONEncoder:           json.Marshal,
 	})
 	s.routes()
@@ -95,7 +131,14 @@ func (s *Server) routes() {
 	a.Use(recover.New())
 	a.Use(requestid.New())
 	a.Use(s.accessLog)
+	a.Use(securityHeaders)
 	a.Use(cors.New(cors.Config{AllowOrigins: s.cfg.CORSOrigins, AllowMethods: "GET,POST,HEAD,DELETE,OPTIONS"}))
+	a.Get("/health", s.handleHealth)
+	a.Get("/ready", s.handleReady)
+	a.Get("/metrics", s.metrics.handler)
+	if s.cfg.RateLimit > 0 {
+		a.Use(s.rateLimiter())
+	}
 	if len(s.cfg.Referrers) > 0 {
 		a.Use(s.checkReferrer)
 	}
@@ -172,8 +215,10 @@ func (s *Server) accessLog(c *fiber.Ctx) error {
 			return herr
 		}
 	}
+	elapsed := time.Since(start)
+	s.metrics.observe(c, elapsed)
 	rid, _ := c.Locals(requestid.ConfigDefault.ContextKey).(string)
 	s.log.Info("request", "method", c.Method(), "path", c.Path(), "status", c.Response().StatusCode(),
-		"duration", time.Since(start), "request_id", rid)
+		"duration", elapsed, "request_id", rid, "client", c.IP())
 	return nil
 }

@@ -10,7 +10,9 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"net/url"
 	"path/filepath"
+	"strconv"
 	"runtime"
 	"strings"
 	"time"
@@ -55,6 +57,19 @@ type Config struct {
 	MaxLoads      int
 	ApifyWait     time.Duration
 	AdminToken    string
+	AllowedPorts  []string
+	AllowedHosts  []string
+	Proxy         string
+	FetchTimeout  time.Duration
+	MaxColumns    int
+	MaxQueries    int
+	RateLimit     int
+	ProxyHeader   string
+	MaxHeaderSize int64
+	ReadTimeout   time.Duration
+	WriteTimeout  time.Duration
+	IdleTimeout   time.Duration
+	MinFreeDisk   int64
 }
 
 // Main is the running service: configuration, then the opened resources.
@@ -89,6 +104,16 @@ func NewMain() *Main {
 		FailureTTL:    cache.DefaultFailureTTL,
 		MaxLoads:      runtime.NumCPU(),
 		ApifyWait:     server.DefaultApifyWait,
+		AllowedPorts:  []string{"80", "443", "8080", "8443"},
+		FetchTimeout:  convert.DefaultFetchTimeout,
+		MaxColumns:    cache.DefaultMaxColumns,
+		MaxQueries:    2 * runtime.NumCPU(),
+		RateLimit:     server.DefaultRateLimit,
+		MaxHeaderSize: server.DefaultMaxHeaderSize,
+		ReadTimeout:   server.DefaultReadTimeout,
+		WriteTimeout:  server.DefaultExportTimeout,
+		IdleTimeout:   server.DefaultIdleTimeout,
+		MinFreeDisk:   server.DefaultMinFreeDisk,
 	}}
 }
 
@@ -160,6 +185,19 @@ func (m *Main) ParseFlags(args []string, getenv func(string) (string, bool), std
 	fs.IntVar(&c.MaxLoads, "max-loads", c.MaxLoads, "most conversions at once; the others wait in a queue")
 	fs.DurationVar(&c.ApifyWait, "apify-wait", c.ApifyWait, "how long /apify waits for a conversion before answering 202 with a status URL")
 	fs.StringVar(&c.AdminToken, "admin-token", c.AdminToken, "bearer token of the admin routes (GET /cache, DELETE /api/<id>); empty: no admin routes")
+	fs.Var(listValue{&c.AllowedPorts}, "allowed-ports", "comma-separated ports resource URLs may use (not enforced with --allow-private)")
+	fs.Var(listValue{&c.AllowedHosts}, "allowed-hosts", "comma-separated hosts; when set, resource URLs must point to one of them or a subdomain")
+	fs.StringVar(&c.Proxy, "proxy", c.Proxy, "HTTP proxy for downloads (environment proxies are never used); the proxy must enforce the egress policy")
+	fs.DurationVar(&c.FetchTimeout, "fetch-timeout", c.FetchTimeout, "time limit of one download")
+	fs.IntVar(&c.MaxColumns, "max-columns", c.MaxColumns, "most columns in a table")
+	fs.IntVar(&c.MaxQueries, "max-queries", c.MaxQueries, "most queries and exports running at once; others wait up to --query-timeout, then 503")
+	fs.IntVar(&c.RateLimit, "rate-limit", c.RateLimit, "requests per minute per client address (0: no limit); 429 with Retry-After past it")
+	fs.StringVar(&c.ProxyHeader, "proxy-header", c.ProxyHeader, "header carrying the client address behind a reverse proxy, e.g. X-Forwarded-For (trust it only behind one)")
+	fs.Var(byteSize{&c.MaxHeaderSize}, "max-header-size", "largest request header block")
+	fs.DurationVar(&c.ReadTimeout, "read-timeout", c.ReadTimeout, "time limit to read a request, against slow clients")
+	fs.DurationVar(&c.WriteTimeout, "write-timeout", c.WriteTimeout, "time limit to write a response, exports included")
+	fs.DurationVar(&c.IdleTimeout, "idle-timeout", c.IdleTimeout, "how long an idle keep-alive connection is kept")
+	fs.Var(byteSize{&c.MinFreeDisk}, "min-free-disk", "free space on the cache disk below which /ready fails and loads are refused")
 	fs.BoolVar(&m.showVersion, "version", false, "print the version and exit")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: csvapi [serve] [flags]\n\nEvery flag has an environment twin: --max-file-size is CSVAPI_MAX_FILE_SIZE; a flag given on the command line wins.\n\nFlags:\n")
@@ -210,6 +248,10 @@ func (c *Config) validate() error {
 		return errors.New("--max-entries must not be negative, --max-attached and --max-loads must be positive")
 	case c.TTL < 0, c.FailureTTL <= 0, c.ApifyWait <= 0:
 		return errors.New("--ttl must not be negative, --failure-ttl and --apify-wait must be positive")
+	case c.MaxColumns <= 0, c.MaxQueries <= 0, c.RateLimit < 0, c.FetchTimeout <= 0:
+		return errors.New("--max-columns, --max-queries and --fetch-timeout must be positive, --rate-limit not negative")
+	case c.ReadTimeout <= 0, c.WriteTimeout <= 0, c.IdleTimeout <= 0:
+		return errors.New("--read-timeout, --write-timeout and --idle-timeout must be positive")
 	case c.LogFormat != "text" && c.LogFormat != "json":
 		return fmt.Errorf("--log-format must be text or json, not %q", c.LogFormat)
 	}
@@ -222,7 +264,27 @@ func (c *Config) validate() error {
 	if err := lvl.UnmarshalText([]byte(c.LogLevel)); err != nil {
 		return fmt.Errorf("--log-level must be debug, info, warn or error, not %q", c.LogLevel)
 	}
+	if _, err := c.ports(); err != nil {
+		return err
+	}
+	if c.Proxy != "" {
+		if u, err := url.Parse(c.Proxy); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("--proxy must be an http(s) URL, not %q", c.Proxy)
+		}
+	}
 	return nil
+}
+
+func (c *Config) ports() ([]int, error) {
+	var ports []int
+	for _, p := range c.AllowedPorts {
+		n, err := strconv.Atoi(p)
+		if err != nil || n <= 0 || n > 65535 {
+			return nil, fmt.Errorf("--allowed-ports: invalid port %q", p)
+		}
+		ports = append(ports, n)
+	}
+	return ports, nil
 }
 
 func newLogger(c Config, w io.Writer) *slog.Logger {
@@ -248,12 +310,21 @@ func (m *Main) Run(ctx context.Context) error {
 		return fmt.Errorf("cache dir: %w", err)
 	}
 	spill := filepath.Join(c.CacheDir, "tmp", "duckdb-spill")
-	db, err := convert.OpenDB(convert.DBConfig{MemoryLimit: c.MemoryLimit, Threads: c.Threads, TempDir: spill})
+	// DuckDB may touch the cache directory only.
+	db, err := convert.OpenDB(convert.DBConfig{MemoryLimit: c.MemoryLimit, Threads: c.Threads, TempDir: spill, Sandbox: c.CacheDir})
 	if err != nil {
 		return err
 	}
 	m.DB = db
-	fetcher := &convert.Fetcher{MaxSize: c.MaxFileSize, AllowPrivate: c.AllowPrivate}
+	ports, _ := c.ports() // validated
+	fetcher := &convert.Fetcher{
+		MaxSize: c.MaxFileSize, AllowPrivate: c.AllowPrivate, Timeout: c.FetchTimeout,
+		AllowedPorts: ports, AllowedHosts: c.AllowedHosts,
+	}
+	if c.Proxy != "" {
+		fetcher.Proxy, _ = url.Parse(c.Proxy) // validated
+		m.Logger.Warn("downloads go through a proxy: the address guard only checks URLs", "proxy", fetcher.Proxy.Redacted())
+	}
 	store, err := cache.New(c.CacheDir, db, fetcher, m.Logger)
 	if err != nil {
 		return err
@@ -261,6 +332,7 @@ func (m *Main) Run(ctx context.Context) error {
 	store.LoadTimeout = c.LoadTimeout
 	store.MaxBytes, store.MaxEntries, store.MaxAttached = c.CacheSize, c.MaxEntries, c.MaxAttached
 	store.TTL, store.FailureTTL, store.MaxLoads = c.TTL, c.FailureTTL, c.MaxLoads
+	store.MaxColumns = c.MaxColumns
 	if c.TTL == 0 {
 		store.TTL = -1 // never revalidate
 	}
@@ -275,6 +347,16 @@ func (m *Main) Run(ctx context.Context) error {
 		MaxUploadSize: c.MaxUploadSize,
 		ApifyWait:     c.ApifyWait,
 		AdminToken:    c.AdminToken,
+		MaxQueries:    c.MaxQueries,
+		RateLimit:     c.RateLimit,
+		ProxyHeader:   c.ProxyHeader,
+		MaxHeaderSize: int(c.MaxHeaderSize),
+		ReadTimeout:   c.ReadTimeout,
+		WriteTimeout:  c.WriteTimeout,
+		IdleTimeout:   c.IdleTimeout,
+		MinFreeDisk:   c.MinFreeDisk,
+		CacheDir:      c.CacheDir,
+		Version:       version,
 	}, store, db, m.Logger)
 
 	ln, err := net.Listen("tcp", c.Addr)

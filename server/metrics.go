@@ -1,0 +1,108 @@
+package server
+
+import (
+	"context"
+	"database/sql"
+	"strconv"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/adaptor"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/csvapi/csvapi/cache"
+)
+
+// metrics are the server's Prometheus collectors, on a registry of its own
+// so that several servers (in tests) do not collide.
+type metrics struct {
+	registry *prometheus.Registry
+	requests *prometheus.HistogramVec
+	loads    *prometheus.HistogramVec
+	handler  fiber.Handler
+}
+
+func newMetrics(c *cache.Cache, db *sql.DB) *metrics {
+	m := &metrics{registry: prometheus.NewRegistry()}
+	m.requests = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "csvapi_http_request_duration_seconds",
+		Help:    "HTTP requests by route and status.",
+		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+	}, []string{"route", "method", "status"})
+	m.loads = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "csvapi_loads_duration_seconds",
+		Help:    "Finished loads (download and conversion) by outcome.",
+		Buckets: prometheus.ExponentialBuckets(0.01, 3, 10),
+	}, []string{"outcome"})
+	m.registry.MustRegister(m.requests, m.loads,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	stat := func(f func(cache.Stats) float64) func() float64 {
+		return func() float64 { return f(c.Stats()) }
+	}
+	gauges := map[string]func(cache.Stats) float64{
+		"csvapi_cache_entries":        func(s cache.Stats) float64 { return float64(s.Entries) },
+		"csvapi_cache_bytes":          func(s cache.Stats) float64 { return float64(s.Bytes) },
+		"csvapi_cache_attached_files": func(s cache.Stats) float64 { return float64(s.Attached) },
+		"csvapi_loads_in_progress":    func(s cache.Stats) float64 { return float64(s.Loading) },
+		"csvapi_load_queue_length":    func(s cache.Stats) float64 { return float64(s.Queued) },
+	}
+	for name, f := range gauges {
+		m.registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help[name]}, stat(f)))
+	}
+	counters := map[string]func(cache.Stats) float64{
+		"csvapi_cache_hits_total":          func(s cache.Stats) float64 { return float64(s.Hits) },
+		"csvapi_cache_misses_total":        func(s cache.Stats) float64 { return float64(s.Misses) },
+		"csvapi_cache_evictions_total":     func(s cache.Stats) float64 { return float64(s.Evictions) },
+		"csvapi_cache_revalidations_total": func(s cache.Stats) float64 { return float64(s.Revalidations) },
+		"csvapi_downloaded_bytes_total":    func(s cache.Stats) float64 { return float64(s.BytesDownloaded) },
+		"csvapi_loaded_rows_total":         func(s cache.Stats) float64 { return float64(s.RowsLoaded) },
+	}
+	for name, f := range counters {
+		m.registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help[name]}, stat(f)))
+	}
+	m.registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "csvapi_duckdb_memory_bytes", Help: "Memory DuckDB's buffer manager uses.",
+	}, func() float64 { return duckdbMemory(db) }))
+
+	c.OnLoad = func(ev cache.LoadEvent) { m.loads.WithLabelValues(ev.Outcome).Observe(ev.Duration.Seconds()) }
+	m.handler = adaptor.HTTPHandler(promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{}))
+	return m
+}
+
+var help = map[string]string{
+	"csvapi_cache_entries":             "Resources ready to serve.",
+	"csvapi_cache_bytes":               "Size of the converted files.",
+	"csvapi_cache_attached_files":      "DuckDB files attached.",
+	"csvapi_loads_in_progress":         "Loads running or queued.",
+	"csvapi_load_queue_length":         "Loads waiting for a slot.",
+	"csvapi_cache_hits_total":          "Requests served by a ready resource.",
+	"csvapi_cache_misses_total":        "Requests that started a load.",
+	"csvapi_cache_evictions_total":     "Resources evicted to fit the cache bounds.",
+	"csvapi_cache_revalidations_total": "Revalidations with the upstream started.",
+	"csvapi_downloaded_bytes_total":    "Bytes downloaded from upstreams.",
+	"csvapi_loaded_rows_total":         "Rows loaded into DuckDB.",
+}
+
+// duckdbMemory sums DuckDB's memory use; -1 when it cannot be read.
+func duckdbMemory(db *sql.DB) float64 {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	var n sql.NullFloat64
+	if err := db.QueryRowContext(ctx, "SELECT sum(memory_usage_bytes) FROM duckdb_memory()").Scan(&n); err != nil {
+		return -1
+	}
+	return n.Float64
+}
+
+// observe records a finished request under its route pattern, never the raw
+// path (ids would make the label set unbounded).
+func (m *metrics) observe(c *fiber.Ctx, d time.Duration) {
+	route := c.Route().Path
+	if route == "/" && c.Path() != "/" {
+		route = "unmatched"
+	}
+	m.requests.WithLabelValues(route, c.Method(), strconv.Itoa(c.Response().StatusCode())).Observe(d.Seconds())
+}

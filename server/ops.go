@@ -1,0 +1,118 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/limiter"
+)
+
+// contentSecurityPolicy is sent with every HTML page: same-origin scripts
+// and styles only, nothing from the internet, no plugins.
+const contentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
+	"connect-src 'self'; font-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors *"
+
+// securityHeaders sets the headers every answer carries, and the CSP on HTML.
+func securityHeaders(c *fiber.Ctx) error {
+	err := c.Next()
+	c.Set(fiber.HeaderXContentTypeOptions, "nosniff")
+	c.Set(fiber.HeaderReferrerPolicy, "no-referrer")
+	if strings.HasPrefix(string(c.Response().Header.ContentType()), "text/html") {
+		c.Set(fiber.HeaderContentSecurityPolicy, contentSecurityPolicy)
+	}
+	return err
+}
+
+// rateLimiter limits each client address to limit requests a minute.
+// Probes and metrics are exempt.
+func (s *Server) rateLimiter() fiber.Handler {
+	return limiter.New(limiter.Config{
+		Max:        s.cfg.RateLimit,
+		Expiration: time.Minute,
+		Next:       func(c *fiber.Ctx) bool { return isOpsRoute(c.Path()) },
+		LimitReached: func(c *fiber.Ctx) error {
+			return &apiError{Status: http.StatusTooManyRequests, Code: "rate_limited",
+				Message: fmt.Sprintf("Too many requests: the limit is %d a minute per client. Retry after the delay in Retry-After.", s.cfg.RateLimit)}
+		},
+	})
+}
+
+func isOpsRoute(path string) bool {
+	return path == "/health" || path == "/ready" || path == "/metrics"
+}
+
+// querySlot waits for one of the MaxQueries slots, so that a burst of heavy
+// queries queues instead of thrashing DuckDB. The caller must call the
+// returned function when its query is done.
+func (s *Server) querySlot(ctx context.Context) (func(), error) {
+	select {
+	case s.queries <- struct{}{}:
+		return func() { <-s.queries }, nil
+	default:
+	}
+	t := time.NewTimer(s.cfg.QueryTimeout)
+	defer t.Stop()
+	select {
+	case s.queries <- struct{}{}:
+		return func() { <-s.queries }, nil
+	case <-t.C:
+		return nil, &apiError{Status: http.StatusServiceUnavailable, Code: "busy",
+			Message: "The server is busy with other queries. Retry in a moment."}
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+func (s *Server) handleHealth(c *fiber.Ctx) error {
+	return c.JSON(fiber.Map{"ok": true, "version": s.cfg.Version})
+}
+
+// handleReady checks what serving needs: DuckDB answers, the cache
+// directory is writable and its disk has room.
+func (s *Server) handleReady(c *fiber.Ctx) error {
+	checks := map[string]string{}
+	ctx, cancel := context.WithTimeout(c.UserContext(), 2*time.Second)
+	defer cancel()
+	var one int
+	if err := s.db.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
+		checks["duckdb"] = "DuckDB does not answer"
+	}
+	if s.cfg.CacheDir != "" {
+		if err := writable(s.cfg.CacheDir); err != nil {
+			checks["cache_dir"] = "the cache directory is not writable"
+		}
+		if free, err := freeSpace(s.cfg.CacheDir); err == nil && free < uint64(s.cfg.MinFreeDisk) {
+			checks["disk"] = "free disk space is " + strconv.FormatUint(free>>20, 10) + " MB, below --min-free-disk"
+		}
+	}
+	if len(checks) > 0 {
+		return c.Status(http.StatusServiceUnavailable).JSON(fiber.Map{"ok": false, "code": "not_ready", "checks": checks,
+			"error": "The service is not ready."})
+	}
+	return c.JSON(fiber.Map{"ok": true})
+}
+
+func writable(dir string) error {
+	f, err := os.CreateTemp(filepath.Join(dir, "tmp"), "ready-*")
+	if err != nil {
+		return err
+	}
+	f.Close()
+	return os.Remove(f.Name())
+}
+
+func freeSpace(dir string) (uint64, error) {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err != nil {
+		return 0, err
+	}
+	return st.Bavail * uint64(st.Bsize), nil
+}
