@@ -385,6 +385,13 @@ func TestKillDuringLoad(t *testing.T) {
 // its base URL and a function that kills it with SIGKILL.
 func startProcess(t *testing.T, dir string) (string, func()) {
 	t.Helper()
+	base, kill, _ := startProcessWith(t, dir)
+	return base, kill
+}
+
+// startProcessWith is startProcess that also returns the process.
+func startProcessWith(t *testing.T, dir string) (string, func(), *os.Process) {
+	t.Helper()
 	cmd := exec.Command(os.Args[0], "serve", "--addr", "127.0.0.1:0", "--cache-dir", dir,
 		"--allow-private", "--apify-wait", "50ms", "--log-format", "json")
 	cmd.Env = append(os.Environ(), "CSVAPI_TEST_MAIN=1")
@@ -412,9 +419,9 @@ func startProcess(t *testing.T, dir string) (string, func()) {
 	}()
 	select {
 	case a := <-addr:
-		return "http://" + a, kill
+		return "http://" + a, kill, cmd.Process
 	case <-time.After(60 * time.Second):
 		t.Fatal("the csvapi process did not start")
-		return "", nil
+		return "", nil, nil
 	}
 }

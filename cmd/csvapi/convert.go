@@ -46,6 +46,7 @@ func runConvert(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	defer os.RemoveAll(work)
 
+	prog := newProgress(stderr)
 	meta := &convert.Meta{FetchedAt: time.Now().UTC()}
 	raw := src
 	if strings.HasPrefix(src, "http://") || strings.HasPrefix(src, "https://") {
@@ -54,7 +55,12 @@ func runConvert(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			return err
 		}
 		fetcher := &convert.Fetcher{MaxSize: size, AllowPrivate: *allowPrivate}
-		dl, err := fetcher.Fetch(ctx, src, f)
+		prog.Phase("downloading", -1)
+		var got progressWriter
+		got.report = prog.Bytes
+		dl, err := fetcher.FetchWith(ctx, src, io.MultiWriter(f, &got), convert.FetchOptions{
+			OnResponse: func(n int64) { prog.Phase("downloading", n) },
+		})
 		if cerr := f.Close(); err == nil {
 			err = cerr
 		}
@@ -81,6 +87,7 @@ func runConvert(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	defer db.Close()
 	dbPath := filepath.Join(work, "out.duckdb")
+	prog.Phase("loading into DuckDB", -1)
 	if err := convert.Load(ctx, db, n.Path, dbPath, meta); err != nil {
 		return err
 	}
@@ -92,6 +99,7 @@ func runConvert(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
+	prog.Done(fmt.Sprintf("%d rows loaded", meta.Rows))
 	fmt.Fprintf(stdout, "%s: %d rows, %d columns, %s, separator %q\n", out, meta.Rows, len(meta.Columns), meta.Encoding, meta.Delimiter)
 	return nil
 }
@@ -114,6 +122,18 @@ func copyOut(ctx context.Context, db *sql.DB, dbPath, out, format string) error 
 		return err
 	}
 	return os.Rename(tmp, out)
+}
+
+// progressWriter counts the bytes written through it.
+type progressWriter struct {
+	n      int64
+	report func(int64)
+}
+
+func (w *progressWriter) Write(b []byte) (int, error) {
+	w.n += int64(len(b))
+	w.report(w.n)
+	return len(b), nil
 }
 
 func literal(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }

@@ -9,11 +9,11 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"os"
 	"net/url"
+	"os"
 	"path/filepath"
-	"strconv"
 	"runtime"
+	"strconv"
 	"strings"
 	"time"
 
