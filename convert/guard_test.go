@@ -205,13 +205,13 @@ func TestParseIPv4Literal(t *testing.T) {
 func TestFetchPolicy(t *testing.T) {
 	tests := []struct {
 		name string
-		f    convert.Fetcher
+		f    *convert.Fetcher
 		url  string
 	}{
-		{"port not allowed", convert.Fetcher{}, "http://example.org:22/a.csv"},
-		{"metadata by decimal literal", convert.Fetcher{}, "http://2852039166/latest/meta-data/"},
-		{"host not in allowlist", convert.Fetcher{AllowedHosts: []string{"data.gouv.fr"}}, "https://evil-data.gouv.fr/a.csv"},
-		{"allowlist is not a suffix match", convert.Fetcher{AllowedHosts: []string{"gouv.fr"}}, "https://notgouv.fr/a.csv"},
+		{"port not allowed", &convert.Fetcher{}, "http://example.org:22/a.csv"},
+		{"metadata by decimal literal", &convert.Fetcher{}, "http://2852039166/latest/meta-data/"},
+		{"host not in allowlist", &convert.Fetcher{AllowedHosts: []string{"data.gouv.fr"}}, "https://evil-data.gouv.fr/a.csv"},
+		{"allowlist is not a suffix match", &convert.Fetcher{AllowedHosts: []string{"gouv.fr"}}, "https://notgouv.fr/a.csv"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
