@@ -223,3 +223,23 @@ func TestFetchPolicy(t *testing.T) {
 		})
 	}
 }
+
+// FuzzURLPolicy: URL validation never panics, and whatever it lets through
+// is an http(s) URL whose literal address, if any, passes the guard.
+func FuzzURLPolicy(f *testing.F) {
+	for _, s := range []string{"http://127.0.0.1/", "http://2130706433/", "http://0x7f.1:8080/a", "https://data.gouv.fr/x.csv",
+		"http://[::ffff:10.0.0.1]/", "http://user:pw@example.org/", "http://example.org:99999/"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		if ip, ok := convert.ParseIPv4Literal(raw); ok && !ip.Is4() {
+			t.Errorf("ParseIPv4Literal(%q) = %v, not IPv4", raw, ip)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel() // never connect: only the checks before any connection run
+		_, err := (&convert.Fetcher{}).Fetch(ctx, raw, io.Discard)
+		if err == nil {
+			t.Errorf("Fetch(%q) with a cancelled context succeeded", raw)
+		}
+	})
+}
