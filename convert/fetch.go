@@ -73,6 +73,9 @@ type Fetcher struct {
 	// URLs' literal addresses and ports only: the proxy makes the
 	// connections and must enforce the egress policy itself.
 	Proxy *url.URL
+	// Resolver, when set, resolves host names instead of the system's
+	// resolver (tests use it to make names point at forbidden addresses).
+	Resolver *net.Resolver
 
 	once   sync.Once
 	client *http.Client
@@ -247,7 +250,7 @@ func interrupted(ctx context.Context, err error) error {
 // init builds the client from the fields; it runs once, at first use.
 func (f *Fetcher) init() {
 	connect := positive(f.ConnectTimeout, DefaultConnectTimeout)
-	dialer := &net.Dialer{Timeout: connect, KeepAlive: 30 * time.Second}
+	dialer := &net.Dialer{Timeout: connect, KeepAlive: 30 * time.Second, Resolver: f.Resolver}
 	if !f.AllowPrivate && f.Proxy == nil {
 		// The resolver keeps its own dialer, so DNS queries to a local
 		// resolver (127.0.0.53) are not affected.
