@@ -57,7 +57,10 @@ type Config struct {
 	IdleTimeout   time.Duration
 	MinFreeDisk   int64  // /ready fails below this much free space
 	CacheDir      string // checked by /ready
-	Version       string // shown by /health
+	// ResponseCacheSize bounds the memory of rendered answers kept for
+	// repeated queries; 0 turns the response cache off.
+	ResponseCacheSize int
+	Version           string // shown by /health
 }
 
 // Server serves the csvapi HTTP API.
@@ -70,6 +73,8 @@ type Server struct {
 	infos   infoCache
 	queries chan struct{} // query slots
 	metrics *metrics
+	// responses keeps rendered answers; nil when turned off.
+	responses *responseCache
 }
 
 // New returns a Server with its routes set up.
@@ -110,6 +115,9 @@ func New(cfg Config, c *cache.Cache, db *sql.DB, logger *slog.Logger) *Server {
 	cfg.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
 	s := &Server{cfg: cfg, cache: c, db: db, log: logger,
 		queries: make(chan struct{}, cfg.MaxQueries), metrics: newMetrics(c, db)}
+	if cfg.ResponseCacheSize > 0 {
+		s.responses = newResponseCache(cfg.ResponseCacheSize)
+	}
 	s.app = fiber.New(fiber.Config{
 		AppName:               "csvapi",
 		DisableStartupMessage: true,
@@ -148,7 +156,7 @@ func (s *Server) routes() {
 	a.Get("/api/cache", s.requireAdmin, s.handleCacheList)
 	a.Delete("/api/:id", s.requireAdmin, s.handlePurge)
 	a.Get("/api/:id/status", s.handleStatus)
-	a.Get("/api/:id", s.handleData)
+	a.Get("/api/:id", s.cached, s.handleData)
 	a.Get("/api/:id/export", s.handleExport)
 	a.Use(func(c *fiber.Ctx) error {
 		return &apiError{Status: http.StatusNotFound, Code: "not_found", Message: "No such endpoint: " + c.Path()}

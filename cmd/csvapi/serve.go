@@ -70,6 +70,7 @@ type Config struct {
 	WriteTimeout  time.Duration
 	IdleTimeout   time.Duration
 	MinFreeDisk   int64
+	ResponseCache int64
 }
 
 // Main is the running service: configuration, then the opened resources.
@@ -114,6 +115,7 @@ func NewMain() *Main {
 		WriteTimeout:  server.DefaultExportTimeout,
 		IdleTimeout:   server.DefaultIdleTimeout,
 		MinFreeDisk:   server.DefaultMinFreeDisk,
+		ResponseCache: server.DefaultResponseCacheSize,
 	}}
 }
 
@@ -198,6 +200,7 @@ func (m *Main) ParseFlags(args []string, getenv func(string) (string, bool), std
 	fs.DurationVar(&c.WriteTimeout, "write-timeout", c.WriteTimeout, "time limit to write a response, exports included")
 	fs.DurationVar(&c.IdleTimeout, "idle-timeout", c.IdleTimeout, "how long an idle keep-alive connection is kept")
 	fs.Var(byteSize{&c.MinFreeDisk}, "min-free-disk", "free space on the cache disk below which /ready fails and loads are refused")
+	fs.Var(byteSize{&c.ResponseCache}, "response-cache-size", "memory for rendered answers of repeated queries (served with ETag and 304)")
 	fs.BoolVar(&m.showVersion, "version", false, "print the version and exit")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: csvapi [serve] [flags]\n\nEvery flag has an environment twin: --max-file-size is CSVAPI_MAX_FILE_SIZE; a flag given on the command line wins.\n\nFlags:\n")
@@ -339,24 +342,25 @@ func (m *Main) Run(ctx context.Context) error {
 	m.Cache = store
 	store.Start()
 	m.Server = server.New(server.Config{
-		BaseURL:       c.BaseURL,
-		CORSOrigins:   c.CORSOrigins,
-		Referrers:     c.Referrers,
-		QueryTimeout:  c.QueryTimeout,
-		MaxPageSize:   c.MaxPageSize,
-		MaxUploadSize: c.MaxUploadSize,
-		ApifyWait:     c.ApifyWait,
-		AdminToken:    c.AdminToken,
-		MaxQueries:    c.MaxQueries,
-		RateLimit:     c.RateLimit,
-		ProxyHeader:   c.ProxyHeader,
-		MaxHeaderSize: int(c.MaxHeaderSize),
-		ReadTimeout:   c.ReadTimeout,
-		WriteTimeout:  c.WriteTimeout,
-		IdleTimeout:   c.IdleTimeout,
-		MinFreeDisk:   c.MinFreeDisk,
-		CacheDir:      c.CacheDir,
-		Version:       version,
+		BaseURL:           c.BaseURL,
+		CORSOrigins:       c.CORSOrigins,
+		Referrers:         c.Referrers,
+		QueryTimeout:      c.QueryTimeout,
+		MaxPageSize:       c.MaxPageSize,
+		MaxUploadSize:     c.MaxUploadSize,
+		ApifyWait:         c.ApifyWait,
+		AdminToken:        c.AdminToken,
+		MaxQueries:        c.MaxQueries,
+		RateLimit:         c.RateLimit,
+		ProxyHeader:       c.ProxyHeader,
+		MaxHeaderSize:     int(c.MaxHeaderSize),
+		ReadTimeout:       c.ReadTimeout,
+		WriteTimeout:      c.WriteTimeout,
+		IdleTimeout:       c.IdleTimeout,
+		MinFreeDisk:       c.MinFreeDisk,
+		CacheDir:          c.CacheDir,
+		Version:           version,
+		ResponseCacheSize: int(c.ResponseCache),
 	}, store, db, m.Logger)
 
 	ln, err := net.Listen("tcp", c.Addr)
