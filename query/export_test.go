@@ -44,7 +44,7 @@ func TestExport(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var sb strings.Builder
-			n, err := Export(context.Background(), db, tbl, tt.r, &sb)
+			n, err := Export(context.Background(), db, tbl, tt.r, &sb, ExportOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -63,7 +63,7 @@ func TestExportRoundTrip(t *testing.T) {
 	db := openDB(t, "CREATE TABLE data AS SELECT * FROM (VALUES (1, 'plain'), (2, $$"+tricky+"$$)) v(\"n\", \"the text\")")
 	tbl := describe(t, db, "data")
 	var sb strings.Builder
-	if _, err := Export(context.Background(), db, tbl, Request{Limit: -1}, &sb); err != nil {
+	if _, err := Export(context.Background(), db, tbl, Request{Limit: -1}, &sb, ExportOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	records, err := csv.NewReader(strings.NewReader(sb.String())).ReadAll()
@@ -81,14 +81,14 @@ func TestExportErrors(t *testing.T) {
 	tbl := describe(t, db, "data")
 
 	var sb strings.Builder
-	_, err := Export(context.Background(), db, tbl, Request{Limit: -1, Filters: []Filter{{Column: "n", Op: OpExact, Value: "x"}}}, &sb)
+	_, err := Export(context.Background(), db, tbl, Request{Limit: -1, Filters: []Filter{{Column: "n", Op: OpExact, Value: "x"}}}, &sb, ExportOptions{})
 	if !errors.Is(err, ErrInvalid) || sb.Len() != 0 {
 		t.Errorf("invalid request: error = %v, %d bytes written; want ErrInvalid and nothing written", err, sb.Len())
 	}
 
 	errFull := errors.New("disk full")
 	w := &failingWriter{after: 100 << 10, err: errFull}
-	n, err := Export(context.Background(), db, tbl, Request{Limit: -1}, w)
+	n, err := Export(context.Background(), db, tbl, Request{Limit: -1}, w, ExportOptions{})
 	if !errors.Is(err, errFull) {
 		t.Errorf("write error: error = %v, want %v", err, errFull)
 	}
@@ -98,7 +98,7 @@ func TestExportErrors(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	cw := &cancelWriter{after: 100 << 10, cancel: cancel}
-	n, err = Export(ctx, db, tbl, Request{Limit: -1}, cw)
+	n, err = Export(ctx, db, tbl, Request{Limit: -1}, cw, ExportOptions{})
 	if !errors.Is(err, context.Canceled) {
 		t.Errorf("cancelled: error = %v, want context.Canceled", err)
 	}

@@ -41,8 +41,8 @@ func TestPageParamsSet(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.key+"="+tt.value, func(t *testing.T) {
-			p := pageParams{req: query.Request{Limit: DefaultPageSize}}
-			err := p.set(tt.key, tt.value, 1000)
+			p := pageParams{req: query.Request{Limit: DefaultPageSize}, maxSize: 1000}
+			err := p.set(tt.key, tt.value)
 			var ae *apiError
 			if tt.wantErr {
 				if !errors.As(err, &ae) || ae.Status != 400 {
@@ -65,8 +65,8 @@ func FuzzPageParams(f *testing.F) {
 	f.Add("nom__contains", "%_")
 	f.Add("a__b__less", "1,5")
 	f.Fuzz(func(t *testing.T, key, value string) {
-		p := pageParams{req: query.Request{Limit: DefaultPageSize}}
-		err := p.set(key, value, 1000)
+		p := pageParams{req: query.Request{Limit: DefaultPageSize}, maxSize: 1000}
+		err := p.set(key, value)
 		var ae *apiError
 		if err != nil && (!errors.As(err, &ae) || ae.Status != 400) {
 			t.Errorf("set(%q, %q): %v is not a 400", key, value, err)

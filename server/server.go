@@ -20,6 +20,7 @@ import (
 	"github.com/gofiber/fiber/v2/middleware/requestid"
 
 	"github.com/csvapi/csvapi/cache"
+	"github.com/csvapi/csvapi/query"
 )
 
 // Defaults of Config's knobs.
@@ -28,6 +29,7 @@ const (
 	DefaultExportTimeout = 30 * time.Minute
 	DefaultMaxPageSize   = 1000
 	DefaultMaxUploadSize = 100 << 20
+	DefaultMaxGroups     = 10_000
 )
 
 // Config holds the server's knobs. Zero values get the Default* constants.
@@ -39,6 +41,8 @@ type Config struct {
 	ExportTimeout time.Duration // per export
 	MaxPageSize   int           // largest _size
 	MaxUploadSize int64         // largest POST /upload body
+	MaxGroups     int           // most groups an aggregate may produce
+	ExportDir     string        // temporary files of exports (Parquet); os.TempDir() when empty
 }
 
 // Server serves the csvapi HTTP API.
@@ -49,6 +53,8 @@ type Server struct {
 	log   *slog.Logger
 	app   *fiber.App
 	infos infoCache
+	// search holds the folded shadows that make q fast on large tables.
+	search *query.SearchIndex
 }
 
 // New returns a Server with its routes set up.
@@ -65,11 +71,17 @@ func New(cfg Config, c *cache.Cache, db *sql.DB, logger *slog.Logger) *Server {
 	if cfg.MaxUploadSize <= 0 {
 		cfg.MaxUploadSize = DefaultMaxUploadSize
 	}
+	if cfg.MaxGroups <= 0 {
+		cfg.MaxGroups = DefaultMaxGroups
+	}
 	if cfg.CORSOrigins == "" {
 		cfg.CORSOrigins = "*"
 	}
 	cfg.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
-	s := &Server{cfg: cfg, cache: c, db: db, log: logger}
+	s := &Server{cfg: cfg, cache: c, db: db, log: logger, search: query.NewSearchIndex(db)}
+	s.search.OnError = func(relation string, err error) {
+		logger.Warn("search index build failed", "relation", relation, "err", err)
+	}
 	s.app = fiber.New(fiber.Config{
 		AppName:               "csvapi",
 		DisableStartupMessage: true,
@@ -97,6 +109,7 @@ func (s *Server) routes() {
 	a.Post("/upload", s.handleUpload)
 	a.Get("/api/:id", s.handleData)
 	a.Get("/api/:id/export", s.handleExport)
+	a.Get("/api/:id/export.:format", s.handleExport)
 	a.Use(func(c *fiber.Ctx) error {
 		return &apiError{Status: http.StatusNotFound, Code: "not_found", Message: "No such endpoint: " + c.Path()}
 	})
@@ -109,8 +122,14 @@ func (s *Server) App() *fiber.App { return s.app }
 func (s *Server) Serve(ln net.Listener) error { return s.app.Listener(ln) }
 
 // Shutdown stops accepting connections and waits for in-flight requests
-// until ctx is done.
-func (s *Server) Shutdown(ctx context.Context) error { return s.app.ShutdownWithContext(ctx) }
+// until ctx is done, then drops the search shadows.
+func (s *Server) Shutdown(ctx context.Context) error {
+	err := s.app.ShutdownWithContext(ctx)
+	if serr := s.search.Close(); err == nil {
+		err = serr
+	}
+	return err
+}
 
 // checkReferrer implements csvapi's REFERRERS_FILTER: the Referer's host
 // must equal one of the configured hosts or be a subdomain of one.
