@@ -211,8 +211,8 @@ type Facet struct {
 
 // FacetValue is one value of a Facet and the number of rows holding it.
 type FacetValue struct {
-	Value any // normalised as in Page.Rows
-	Count int64
+	Value any   `json:"value"` // normalised as in Page.Rows
+	Count int64 `json:"count"`
 }
 
 // Run validates r, then returns the page of t it selects, with the number of
@@ -250,7 +250,7 @@ func Run(ctx context.Context, db *sql.DB, t Table, r Request) (*Page, error) {
 		}
 	}
 	for _, f := range p.facets {
-		facet, err := p.facet(ctx, db, f)
+		facet, err := p.facet(ctx, db, f, p.facetSize)
 		if err != nil {
 			return nil, err
 		}
@@ -304,12 +304,12 @@ func (p *plan) total(ctx context.Context, db *sql.DB, n int, hasNext bool) (int6
 	return total, nil
 }
 
-// facet counts the values of c on the filtered rows.
-func (p *plan) facet(ctx context.Context, db *sql.DB, c column) (Facet, error) {
+// facet counts the values of c on the filtered rows; size values at most.
+func (p *plan) facet(ctx context.Context, db *sql.DB, c column, size int) (Facet, error) {
 	f := Facet{Column: c.name}
 	q := "SELECT " + c.expr + " AS v, count(*) AS n" + p.from() + p.where +
 		" GROUP BY ALL ORDER BY n DESC, v ASC NULLS LAST LIMIT ?"
-	args := append(slices.Clip(p.args), int64(p.facetSize+1))
+	args := append(slices.Clip(p.args), int64(size+1))
 	rows, err := db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return f, dbError(ctx, "facet", err)
@@ -322,7 +322,7 @@ func (p *plan) facet(ctx context.Context, db *sql.DB, c column) (Facet, error) {
 		if err := rows.Scan(&v, &n); err != nil {
 			return f, dbError(ctx, "facet", err)
 		}
-		if len(f.Values) == p.facetSize {
+		if len(f.Values) == size {
 			f.Truncated = true
 			break
 		}

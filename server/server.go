@@ -110,6 +110,9 @@ func (s *Server) routes() {
 	a.Get("/api/:id", s.handleData)
 	a.Get("/api/:id/export", s.handleExport)
 	a.Get("/api/:id/export.:format", s.handleExport)
+	a.Get("/api/:id/data", s.handleTabular)
+	a.Get("/api/:id/aggregate", s.handleAggregate)
+	a.Get("/api/:id/profile", s.handleProfile)
 	a.Use(func(c *fiber.Ctx) error {
 		return &apiError{Status: http.StatusNotFound, Code: "not_found", Message: "No such endpoint: " + c.Path()}
 	})
