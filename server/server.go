@@ -113,6 +113,8 @@ func (s *Server) routes() {
 	a.Get("/api/:id/data", s.handleTabular)
 	a.Get("/api/:id/aggregate", s.handleAggregate)
 	a.Get("/api/:id/profile", s.handleProfile)
+	a.Get("/openapi.json", s.handleOpenAPI)
+	a.Get("/docs", s.handleDocs)
 	a.Use(func(c *fiber.Ctx) error {
 		return &apiError{Status: http.StatusNotFound, Code: "not_found", Message: "No such endpoint: " + c.Path()}
 	})
