@@ -262,6 +262,11 @@ func Run(ctx context.Context, db *sql.DB, t Table, r Request) (*Page, error) {
 // fetch runs the page query; it returns the rows (one more than the limit
 // when there is a next page) and the table rowid of each.
 func (p *plan) fetch(ctx context.Context, db *sql.DB) (*Page, []int64, error) {
+	if found, err := p.resolveCursor(ctx, db); err != nil {
+		return nil, nil, err
+	} else if !found {
+		return &Page{Columns: p.names, Kinds: p.kinds, Total: -1}, nil, nil
+	}
 	rows, err := db.QueryContext(ctx, p.selectSQL(), p.selectArgs()...)
 	if err != nil {
 		return nil, nil, dbError(ctx, "query", err)
