@@ -8,72 +8,434 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strconv"
+	"strings"
+
+	"github.com/xuri/excelize/v2"
+
+	"github.com/csvapi/csvapi/convert"
 )
 
-// exportFlushRows is how many rows Export buffers at most between flushes
-// (and checks of ctx); the buffer also flushes on its own when full.
-const exportFlushRows = 1000
+// Format is an export file format.
+type Format string
 
-// Export validates r, then writes to w, as CSV (RFC 4180, comma-separated),
-// a header of the column names and every row of t that r selects, in r's
-// order; r.Limit < 0 means all rows, r.HideRowID drops the rowid column.
-// Rows are streamed one by one, never held all in memory. Values take their
-// natural text form: dates and times as in a Page, floats in their shortest
-// form, booleans true/false, NULL as an empty field.
+// Export formats.
+const (
+	FormatCSV     Format = "csv"
+	FormatTSV     Format = "tsv"
+	FormatJSON    Format = "json"    // one array of objects
+	FormatNDJSON  Format = "ndjson"  // one object per line
+	FormatParquet Format = "parquet" // written by DuckDB
+	FormatXLSX    Format = "xlsx"    // one sheet; at most MaxXLSXRows rows
+)
+
+// Formats lists the export formats, in the order documentation shows them.
+var Formats = []Format{FormatCSV, FormatTSV, FormatJSON, FormatNDJSON, FormatParquet, FormatXLSX}
+
+// ContentType returns the media type of files in format f.
+func (f Format) ContentType() string {
+	switch f {
+	case FormatTSV:
+		return "text/tab-separated-values; charset=utf-8"
+	case FormatJSON:
+		return "application/json; charset=utf-8"
+	case FormatNDJSON:
+		return "application/x-ndjson; charset=utf-8"
+	case FormatParquet:
+		return "application/vnd.apache.parquet"
+	case FormatXLSX:
+		return "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+	}
+	return "text/csv; charset=utf-8"
+}
+
+// MaxXLSXRows is the number of data rows a spreadsheet sheet holds (its
+// 1,048,576 rows minus the header).
+const MaxXLSXRows = 1<<20 - 1
+
+// DefaultExportBatch is the number of rows Export reads per query when
+// ExportOptions.BatchSize is 0.
+const DefaultExportBatch = 50_000
+
+// ExportOptions are the knobs of Export; the zero value writes RFC 4180 CSV.
+type ExportOptions struct {
+	Format       Format // FormatCSV when empty
+	Separator    rune   // CSV field separator; ',' when 0 (TSV is always a tab)
+	BOM          bool   // start CSV and TSV with a UTF-8 byte order mark (for Excel)
+	DecimalComma bool   // write numbers with a decimal comma in CSV and TSV
+	BatchSize    int    // rows per query; DefaultExportBatch when 0
+	TempDir      string // where Parquet is built before it is sent; os.TempDir() when empty
+}
+
+// Export validates r, then writes to w every row of t that r selects, in
+// r's order, in the format of opts: r.Limit < 0 means all rows,
+// r.HideRowID drops the rowid column, r.Columns and r.Omit select columns.
+// Values take their natural text form in text formats: dates and times as
+// in a Page, floats in their shortest form, booleans true/false, NULL as an
+// empty field (null in JSON).
+//
+// Memory stays bounded whatever the number of rows: duckdb-go materialises
+// the whole result of a query before the first row is read, so rows are
+// read in batches of opts.BatchSize, each one starting after the last row of
+// the previous batch by the same keyset cursor as Run's pages. Parquet is
+// written by DuckDB's COPY into a temporary file, then copied to w.
 //
 // It returns the number of data rows written. Errors are an *InvalidError
 // (errors.Is ErrInvalid) for a bad request, in which case nothing is
 // written; otherwise a wrapped database or write error, or one wrapping
-// ctx.Err() when ctx is done, after which w holds a truncated CSV.
-func Export(ctx context.Context, db *sql.DB, t Table, r Request, w io.Writer) (rows int64, err error) {
+// ctx.Err() when ctx is done, after which w holds a truncated file.
+func Export(ctx context.Context, db *sql.DB, t Table, r Request, w io.Writer, opts ExportOptions) (rows int64, err error) {
+	r.HideTotal, r.Facets, r.After = true, nil, ""
 	p, err := compile(t, r)
 	if err != nil {
 		return 0, err
 	}
-	res, err := db.QueryContext(ctx, p.selectSQL(), p.selectArgs()...)
+	if err := opts.validate(); err != nil {
+		return 0, err
+	}
+	if opts.Format == FormatParquet {
+		return exportParquet(ctx, db, p, w, opts.TempDir)
+	}
+	if opts.Format == FormatXLSX && (r.Limit < 0 || r.Limit > MaxXLSXRows) {
+		// Refuse before writing anything rather than cut the file silently.
+		if err := checkXLSXRows(ctx, db, p); err != nil {
+			return 0, err
+		}
+	}
+	enc, err := newEncoder(w, opts, p.names, p.kinds)
 	if err != nil {
-		return 0, dbError(ctx, "export", err)
+		return 0, err
 	}
-	defer res.Close()
-
-	cw := csv.NewWriter(bufio.NewWriterSize(w, 64<<10))
-	if err := cw.Write(p.names); err != nil {
-		return 0, fmt.Errorf("export: write: %w", err)
+	rows, err = exportBatches(ctx, db, t, r, opts.BatchSize, enc)
+	if err != nil {
+		return rows, err
 	}
-	sc := newScanner(p.formats)
-	record := make([]string, len(p.names))
-	var buf []byte
-	for res.Next() {
-		row, err := sc.scan(res)
-		if err != nil {
-			return rows, dbError(ctx, "export: scan", err)
-		}
-		for i, v := range row {
-			record[i], buf = textValue(v, buf)
-		}
-		if err := cw.Write(record); err != nil {
-			return rows, fmt.Errorf("export: write: %w", err)
-		}
-		rows++
-		if rows%exportFlushRows == 0 {
-			if err := ctx.Err(); err != nil {
-				return rows, fmt.Errorf("export: %w", err)
-			}
-			cw.Flush()
-			if err := cw.Error(); err != nil {
-				return rows, fmt.Errorf("export: write: %w", err)
-			}
-		}
-	}
-	if err := res.Err(); err != nil {
-		return rows, dbError(ctx, "export", err)
-	}
-	cw.Flush()
-	if err := cw.Error(); err != nil {
+	if err := enc.close(); err != nil {
 		return rows, fmt.Errorf("export: write: %w", err)
 	}
 	return rows, nil
+}
+
+func (o *ExportOptions) validate() error {
+	if o.Format == "" {
+		o.Format = FormatCSV
+	}
+	switch o.Format {
+	case FormatCSV, FormatTSV, FormatJSON, FormatNDJSON, FormatParquet, FormatXLSX:
+	default:
+		return &InvalidError{Param: "format", Message: fmt.Sprintf("unknown format %s (known: csv, tsv, json, ndjson, parquet, xlsx)", quoteValue(string(o.Format)))}
+	}
+	if o.Separator == 0 {
+		o.Separator = ','
+	}
+	if o.Format == FormatTSV {
+		o.Separator = '\t'
+	}
+	switch o.Separator {
+	case ',', ';', '\t', '|':
+	default:
+		return &InvalidError{Param: "sep", Message: "must be one of , ; | or a tab"}
+	}
+	if o.DecimalComma && o.Separator == ',' && o.Format == FormatCSV {
+		// Still valid CSV (such fields are quoted), but rarely what is meant.
+		o.Separator = ';'
+	}
+	if o.BatchSize <= 0 {
+		o.BatchSize = DefaultExportBatch
+	}
+	return nil
+}
+
+// exportBatches pages through the rows r selects, batch rows at a time,
+// and hands them to enc.
+func exportBatches(ctx context.Context, db *sql.DB, t Table, r Request, batch int, enc encoder) (int64, error) {
+	var rows int64
+	remaining := r.Limit
+	for {
+		r.Limit = batch
+		if remaining >= 0 {
+			r.Limit = min(batch, remaining)
+		}
+		if r.Limit == 0 {
+			return rows, nil
+		}
+		p, err := compile(t, r)
+		if err != nil {
+			return rows, err
+		}
+		page, rowids, err := p.fetch(ctx, db)
+		if err != nil {
+			return rows, fmt.Errorf("export: %w", err)
+		}
+		hasNext := len(page.Rows) > r.Limit
+		if hasNext {
+			page.Rows = page.Rows[:r.Limit]
+		}
+		for _, row := range page.Rows {
+			if err := enc.row(row); err != nil {
+				return rows, fmt.Errorf("export: write: %w", err)
+			}
+			rows++
+			if rows%1000 == 0 {
+				if err := ctx.Err(); err != nil {
+					return rows, fmt.Errorf("export: %w", err)
+				}
+			}
+		}
+		if err := enc.flush(); err != nil {
+			return rows, fmt.Errorf("export: write: %w", err)
+		}
+		if !hasNext {
+			return rows, nil
+		}
+		if remaining >= 0 {
+			remaining -= len(page.Rows)
+		}
+		r.After, r.Offset = encodeCursor(p.sortSig, rowids[len(page.Rows)-1]), 0
+	}
+}
+
+func checkXLSXRows(ctx context.Context, db *sql.DB, p *plan) error {
+	var n int64
+	if err := db.QueryRowContext(ctx, p.countSQL(), p.args...).Scan(&n); err != nil {
+		return dbError(ctx, "export", err)
+	}
+	if n-int64(p.offset) > MaxXLSXRows {
+		return &InvalidError{Param: "format", Message: fmt.Sprintf("xlsx holds at most %d rows and %d match: filter further or use csv or parquet", MaxXLSXRows, n)}
+	}
+	return nil
+}
+
+// exportParquet has DuckDB write the rows into a temporary Parquet file,
+// then copies it to w.
+func exportParquet(ctx context.Context, db *sql.DB, p *plan, w io.Writer, dir string) (int64, error) {
+	f, err := os.CreateTemp(dir, "export-*.parquet")
+	if err != nil {
+		return 0, fmt.Errorf("export: %w", err)
+	}
+	path := f.Name()
+	f.Close()
+	defer os.Remove(path)
+	// COPY overwrites the file; its name is ours, never user text.
+	q := "COPY (" + p.copySQL() + ") TO " + quoteLiteral(filepath.ToSlash(path)) + " (FORMAT parquet, COMPRESSION zstd)"
+	res, err := db.ExecContext(ctx, q, p.copyArgs()...)
+	if err != nil {
+		return 0, dbError(ctx, "export", err)
+	}
+	rows, _ := res.RowsAffected()
+	f, err = os.Open(path)
+	if err != nil {
+		return 0, fmt.Errorf("export: %w", err)
+	}
+	defer f.Close()
+	if _, err := io.Copy(w, f); err != nil {
+		return rows, fmt.Errorf("export: write: %w", err)
+	}
+	return rows, nil
+}
+
+// copySQL is the query of the output columns alone, for COPY.
+func (p *plan) copySQL() string {
+	list := strings.TrimSuffix(strings.TrimSuffix(p.list, tableAlias+".rowid"), ", ")
+	if list == "" {
+		list = "NULL AS empty"
+	}
+	q := "SELECT " + list + p.from() + p.where + p.orderBy
+	if p.limit >= 0 {
+		q += " LIMIT ?"
+	}
+	if p.offset > 0 {
+		q += " OFFSET ?"
+	}
+	return q
+}
+
+func (p *plan) copyArgs() []any {
+	args := append([]any{}, p.args...)
+	if p.limit >= 0 {
+		args = append(args, int64(p.limit))
+	}
+	if p.offset > 0 {
+		args = append(args, int64(p.offset))
+	}
+	return args
+}
+
+func quoteLiteral(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+
+// encoder writes rows in one format.
+type encoder interface {
+	row([]any) error
+	flush() error // between batches
+	close() error // after the last row
+}
+
+func newEncoder(w io.Writer, opts ExportOptions, names []string, kinds []convert.Kind) (encoder, error) {
+	switch opts.Format {
+	case FormatJSON, FormatNDJSON:
+		return newJSONEncoder(w, opts.Format == FormatNDJSON, names), nil
+	case FormatXLSX:
+		return newXLSXEncoder(w, names)
+	}
+	return newCSVEncoder(w, opts, names, kinds)
+}
+
+// csvEncoder writes CSV or TSV.
+type csvEncoder struct {
+	bw           *bufio.Writer
+	cw           *csv.Writer
+	record       []string
+	numeric      []bool // columns whose decimal point becomes a comma
+	decimalComma bool
+	buf          []byte
+}
+
+func newCSVEncoder(w io.Writer, opts ExportOptions, names []string, kinds []convert.Kind) (*csvEncoder, error) {
+	bw := bufio.NewWriterSize(w, 64<<10)
+	if opts.BOM {
+		bw.WriteString("\uFEFF")
+	}
+	e := &csvEncoder{bw: bw, cw: csv.NewWriter(bw), record: make([]string, len(names)), decimalComma: opts.DecimalComma}
+	e.cw.Comma = opts.Separator
+	e.numeric = make([]bool, len(kinds))
+	for i, k := range kinds {
+		e.numeric[i] = k == convert.KindNumber
+	}
+	if err := e.cw.Write(names); err != nil {
+		return nil, fmt.Errorf("export: write: %w", err)
+	}
+	return e, nil
+}
+
+func (e *csvEncoder) row(row []any) error {
+	for i, v := range row {
+		e.record[i], e.buf = textValue(v, e.buf)
+		if e.decimalComma && e.numeric[i] {
+			e.record[i] = strings.Replace(e.record[i], ".", ",", 1)
+		}
+	}
+	return e.cw.Write(e.record)
+}
+
+func (e *csvEncoder) flush() error {
+	e.cw.Flush()
+	if err := e.cw.Error(); err != nil {
+		return err
+	}
+	return e.bw.Flush()
+}
+
+func (e *csvEncoder) close() error { return e.flush() }
+
+// jsonEncoder writes an array of objects, or one object per line.
+type jsonEncoder struct {
+	w     io.Writer
+	lines bool
+	keys  [][]byte
+	buf   []byte
+	n     int
+}
+
+func newJSONEncoder(w io.Writer, lines bool, names []string) *jsonEncoder {
+	e := &jsonEncoder{w: w, lines: lines, buf: make([]byte, 0, 64<<10)}
+	for i, name := range names {
+		sep := ","
+		if i == 0 {
+			sep = "{"
+		}
+		e.keys = append(e.keys, append(appendString([]byte(sep), name), ':'))
+	}
+	if !lines {
+		e.buf = append(e.buf, '[')
+	}
+	return e
+}
+
+func (e *jsonEncoder) row(row []any) error {
+	if !e.lines && e.n > 0 {
+		e.buf = append(e.buf, ',', '\n')
+	}
+	e.n++
+	for i, v := range row {
+		e.buf = append(e.buf, e.keys[i]...)
+		e.buf = appendValue(e.buf, v)
+	}
+	if len(row) == 0 {
+		e.buf = append(e.buf, '{')
+	}
+	e.buf = append(e.buf, '}')
+	if e.lines {
+		e.buf = append(e.buf, '\n')
+	}
+	if len(e.buf) >= 60<<10 {
+		return e.flush()
+	}
+	return nil
+}
+
+func (e *jsonEncoder) flush() error {
+	_, err := e.w.Write(e.buf)
+	e.buf = e.buf[:0]
+	return err
+}
+
+func (e *jsonEncoder) close() error {
+	if !e.lines {
+		e.buf = append(e.buf, ']', '\n')
+	}
+	return e.flush()
+}
+
+// xlsxEncoder writes one sheet with excelize's stream writer, which keeps
+// rows in a temporary file past a small memory threshold.
+type xlsxEncoder struct {
+	w    io.Writer
+	f    *excelize.File
+	sw   *excelize.StreamWriter
+	next int // next sheet row, 1-based
+	vals []any
+}
+
+func newXLSXEncoder(w io.Writer, names []string) (*xlsxEncoder, error) {
+	f := excelize.NewFile()
+	sw, err := f.NewStreamWriter("Sheet1")
+	if err != nil {
+		return nil, fmt.Errorf("export: xlsx: %w", err)
+	}
+	e := &xlsxEncoder{w: w, f: f, sw: sw, next: 1, vals: make([]any, len(names))}
+	for i, n := range names {
+		e.vals[i] = n
+	}
+	return e, e.row(e.vals)
+}
+
+func (e *xlsxEncoder) row(row []any) error {
+	for i, v := range row {
+		if n, ok := v.(json.Number); ok {
+			if x, err := strconv.ParseFloat(string(n), 64); err == nil {
+				v = x
+			}
+		}
+		e.vals[i] = v
+	}
+	cell, err := excelize.CoordinatesToCellName(1, e.next)
+	if err != nil {
+		return err
+	}
+	e.next++
+	return e.sw.SetRow(cell, e.vals)
+}
+
+func (e *xlsxEncoder) flush() error { return nil }
+
+func (e *xlsxEncoder) close() error {
+	defer e.f.Close()
+	if err := e.sw.Flush(); err != nil {
+		return err
+	}
+	return e.f.Write(e.w)
 }
 
 // textValue returns the CSV text of a normalised value; buf is scratch

@@ -1,12 +1,21 @@
 package query
 
 import (
+	"bytes"
 	"context"
 	"encoding/csv"
+	"encoding/json"
 	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/xuri/excelize/v2"
 )
 
 func TestExport(t *testing.T) {
@@ -44,7 +53,7 @@ func TestExport(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var sb strings.Builder
-			n, err := Export(context.Background(), db, tbl, tt.r, &sb)
+			n, err := Export(context.Background(), db, tbl, tt.r, &sb, ExportOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -63,7 +72,7 @@ func TestExportRoundTrip(t *testing.T) {
 	db := openDB(t, "CREATE TABLE data AS SELECT * FROM (VALUES (1, 'plain'), (2, $$"+tricky+"$$)) v(\"n\", \"the text\")")
 	tbl := describe(t, db, "data")
 	var sb strings.Builder
-	if _, err := Export(context.Background(), db, tbl, Request{Limit: -1}, &sb); err != nil {
+	if _, err := Export(context.Background(), db, tbl, Request{Limit: -1}, &sb, ExportOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	records, err := csv.NewReader(strings.NewReader(sb.String())).ReadAll()
@@ -81,14 +90,14 @@ func TestExportErrors(t *testing.T) {
 	tbl := describe(t, db, "data")
 
 	var sb strings.Builder
-	_, err := Export(context.Background(), db, tbl, Request{Limit: -1, Filters: []Filter{{Column: "n", Op: OpExact, Value: "x"}}}, &sb)
+	_, err := Export(context.Background(), db, tbl, Request{Limit: -1, Filters: []Filter{{Column: "n", Op: OpExact, Value: "x"}}}, &sb, ExportOptions{})
 	if !errors.Is(err, ErrInvalid) || sb.Len() != 0 {
 		t.Errorf("invalid request: error = %v, %d bytes written; want ErrInvalid and nothing written", err, sb.Len())
 	}
 
 	errFull := errors.New("disk full")
 	w := &failingWriter{after: 100 << 10, err: errFull}
-	n, err := Export(context.Background(), db, tbl, Request{Limit: -1}, w)
+	n, err := Export(context.Background(), db, tbl, Request{Limit: -1}, w, ExportOptions{})
 	if !errors.Is(err, errFull) {
 		t.Errorf("write error: error = %v, want %v", err, errFull)
 	}
@@ -98,7 +107,7 @@ func TestExportErrors(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	cw := &cancelWriter{after: 100 << 10, cancel: cancel}
-	n, err = Export(ctx, db, tbl, Request{Limit: -1}, cw)
+	n, err = Export(ctx, db, tbl, Request{Limit: -1}, cw, ExportOptions{})
 	if !errors.Is(err, context.Canceled) {
 		t.Errorf("cancelled: error = %v, want context.Canceled", err)
 	}
@@ -133,4 +142,138 @@ func (w *cancelWriter) Write(p []byte) (int, error) {
 		w.cancel()
 	}
 	return len(p), nil
+}
+
+// TestExportFormats exports the same rows in every format, in several
+// batches, and reads each file back.
+func TestExportFormats(t *testing.T) {
+	db, tbl := fixtureTable(t)
+	r := Request{Limit: -1, HideRowID: true, Sort: []Sort{{Column: "price", Desc: true}}, Omit: []string{"ts", "hour"}}
+	page, err := Run(context.Background(), db, tbl, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantJSON := string(page.AppendRowsJSON(nil, true))
+	export := func(t *testing.T, opts ExportOptions) []byte {
+		t.Helper()
+		opts.BatchSize = 2 // several batches, joined by the cursor
+		opts.TempDir = t.TempDir()
+		var buf bytes.Buffer
+		n, err := Export(context.Background(), db, tbl, r, &buf, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n != 5 {
+			t.Errorf("rows = %d, want 5", n)
+		}
+		return buf.Bytes()
+	}
+	t.Run("json", func(t *testing.T) {
+		got := export(t, ExportOptions{Format: FormatJSON})
+		var a, b any
+		if err := json.Unmarshal(got, &a); err != nil {
+			t.Fatalf("%v\n%s", err, got)
+		}
+		json.Unmarshal([]byte(wantJSON), &b)
+		if !reflect.DeepEqual(a, b) {
+			t.Errorf("json =\n%s\nwant\n%s", got, wantJSON)
+		}
+	})
+	t.Run("ndjson", func(t *testing.T) {
+		got := export(t, ExportOptions{Format: FormatNDJSON})
+		lines := strings.Split(strings.TrimSuffix(string(got), "\n"), "\n")
+		if "["+strings.Join(lines, ",")+"]" != wantJSON {
+			t.Errorf("ndjson =\n%s\nwant the objects of\n%s", got, wantJSON)
+		}
+	})
+	t.Run("csv excel", func(t *testing.T) {
+		got := string(export(t, ExportOptions{BOM: true, Separator: ';', DecimalComma: true}))
+		want := "\uFEFFid;price;amount;ok;day;name;code\n" +
+			"1;12,5;1,5;true;2024-01-31;Alice;00012\n" +
+			"4;12,5;0,1;true;2024-02-29;a_b;12,5\n" +
+			"2;3;2;false;2023-12-01;bob 100%;7\n" +
+			"5;-7,25;100;false;1999-12-31;Éloïse;abc\n" +
+			"3;;;;;;\n"
+		if got != want {
+			t.Errorf("csv =\n%s\nwant\n%s", got, want)
+		}
+	})
+	t.Run("tsv", func(t *testing.T) {
+		got := export(t, ExportOptions{Format: FormatTSV})
+		cr := csv.NewReader(bytes.NewReader(got))
+		cr.Comma = '\t'
+		records, err := cr.ReadAll()
+		if err != nil || len(records) != 6 || records[2][6] != "12,5" || records[5][0] != "3" {
+			t.Errorf("tsv records = %q, %v", records, err)
+		}
+	})
+	t.Run("parquet", func(t *testing.T) {
+		got := export(t, ExportOptions{Format: FormatParquet})
+		path := filepath.Join(t.TempDir(), "back.parquet")
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		backDB := openDB(t, "CREATE TABLE data AS SELECT * FROM read_parquet('"+path+"')")
+		back := describe(t, backDB, "data")
+		p, err := Run(context.Background(), backDB, back, Request{Limit: -1, HideRowID: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := string(p.AppendRowsJSON(nil, true)); got != wantJSON {
+			t.Errorf("parquet read back =\n%s\nwant\n%s", got, wantJSON)
+		}
+	})
+	t.Run("xlsx", func(t *testing.T) {
+		got := export(t, ExportOptions{Format: FormatXLSX})
+		f, err := excelize.OpenReader(bytes.NewReader(got))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		rows, err := f.GetRows("Sheet1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rows) != 6 || rows[0][1] != "price" || rows[1][5] != "Alice" || rows[4][5] != "Éloïse" {
+			t.Errorf("xlsx rows = %q", rows)
+		}
+	})
+	t.Run("unknown format", func(t *testing.T) {
+		_, err := Export(context.Background(), db, tbl, r, io.Discard, ExportOptions{Format: "pdf"})
+		if !errors.Is(err, ErrInvalid) {
+			t.Errorf("error = %v, want ErrInvalid", err)
+		}
+	})
+}
+
+// TestExportBatchesLarge checks a batched export of a larger table in a
+// sorted order: every row once, in order.
+func TestExportBatchesLarge(t *testing.T) {
+	db := openDB(t, "CREATE TABLE data AS SELECT range AS n, (range * 7919) % 1000 AS k FROM range(20000)")
+	tbl := describe(t, db, "data")
+	var sb strings.Builder
+	r := Request{Limit: -1, HideRowID: true, Sort: []Sort{{Column: "k"}}}
+	n, err := Export(context.Background(), db, tbl, r, &sb, ExportOptions{BatchSize: 3000})
+	if err != nil || n != 20000 {
+		t.Fatalf("Export = %d, %v", n, err)
+	}
+	records, _ := csv.NewReader(strings.NewReader(sb.String())).ReadAll()
+	seen := map[string]bool{}
+	for i, rec := range records[1:] {
+		if seen[rec[0]] {
+			t.Fatalf("row n=%s twice", rec[0])
+		}
+		seen[rec[0]] = true
+		if i > 0 && atoi(rec[1]) < atoi(records[i][1]) {
+			t.Fatalf("row %d: k=%s after k=%s", i, rec[1], records[i][1])
+		}
+	}
+	if len(seen) != 20000 {
+		t.Errorf("%d distinct rows, want 20000", len(seen))
+	}
+}
+
+func atoi(s string) int {
+	n, _ := strconv.Atoi(s)
+	return n
 }

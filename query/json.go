@@ -52,6 +52,10 @@ func (p *Page) AppendRowsJSON(dst []byte, objects bool) []byte {
 	return append(dst, ']')
 }
 
+// AppendValueJSON appends the JSON encoding of one value of a Page (or of
+// a Facet) to dst and returns the extended buffer.
+func AppendValueJSON(dst []byte, v any) []byte { return appendValue(dst, v) }
+
 // appendValue appends the JSON encoding of a normalised value.
 func appendValue(dst []byte, v any) []byte {
 	switch x := v.(type) {

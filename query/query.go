@@ -26,6 +26,7 @@ import (
 	"fmt"
 	"math"
 	"math/big"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -44,20 +45,75 @@ type Table struct {
 	// "r_0123abcd".main.data. It must be a table (not a view) so that DuckDB's
 	// rowid pseudo-column exists.
 	Relation string
+	// SearchRelation, when set, is trusted SQL text naming the folded shadow
+	// of Relation that a SearchIndex built (columns r: rowid, s: folded
+	// text); Request.Search then uses it instead of folding every text
+	// column of every row.
+	SearchRelation string
 	// Columns are the table's columns in file order; never one named rowid.
 	Columns []convert.Column
 }
 
-// Op is a filter operator.
+// Op is a filter operator, as it appears after "__" in a query string
+// parameter. Several spellings mean the same test (csvapi's, Datasette's and
+// api-tabular's): Filter keeps the spelling the client used, so that errors
+// name the parameter as it was written.
 type Op string
 
-// Filter operators, as they appear after "__" in a query string parameter.
+// Filter operators. Comparisons follow the column's type: numbers compare as
+// numbers, dates and timestamps as dates; text comparisons with lt/gt read
+// the text as a number. Negative operators (not, notcontains, notin) never
+// match NULL, as in SQL.
 const (
-	OpExact    Op = "exact"    // equal, compared with the column's type
-	OpContains Op = "contains" // case-insensitive substring of the text form
-	OpLess     Op = "less"     // less than or equal (<=)
-	OpGreater  Op = "greater"  // greater than or equal (>=)
+	OpExact       Op = "exact"       // equal (also plain col=value)
+	OpNot         Op = "not"         // different; alias differs
+	OpContains    Op = "contains"    // case-insensitive substring of the text form
+	OpNotContains Op = "notcontains" // not a case-insensitive substring
+	OpIContains   Op = "icontains"   // case- and accent-insensitive substring
+	OpStartsWith  Op = "startswith"  // case-insensitive prefix
+	OpEndsWith    Op = "endswith"    // case-insensitive suffix
+	OpLess        Op = "less"        // <=, csvapi; alias lte
+	OpGreater     Op = "greater"     // >=, csvapi; alias gte
+	OpLt          Op = "lt"          // <; alias strictly_less
+	OpGt          Op = "gt"          // >; alias strictly_greater
+	OpIn          Op = "in"          // one of a list: a,b,c or ["a,1","b"]
+	OpNotIn       Op = "notin"       // none of a list
+	OpBetween     Op = "between"     // a <= col <= b: a,b or ["a","b"]
+	OpIsNull      Op = "isnull"      // NULL (value ignored, or 0/false to negate)
+	OpNotNull     Op = "notnull"     // not NULL; alias isnotnull
+	OpIsBlank     Op = "isblank"     // NULL or empty text
+	OpNotBlank    Op = "notblank"    // neither NULL nor empty text
 )
+
+// canonicalOps maps every accepted spelling to the operator it means.
+var canonicalOps = map[Op]Op{
+	OpExact: OpExact,
+	OpNot:   OpNot, "differs": OpNot,
+	OpContains: OpContains, OpNotContains: OpNotContains, OpIContains: OpIContains,
+	OpStartsWith: OpStartsWith, OpEndsWith: OpEndsWith,
+	OpLess: OpLess, "lte": OpLess, OpGreater: OpGreater, "gte": OpGreater,
+	OpLt: OpLt, "strictly_less": OpLt, OpGt: OpGt, "strictly_greater": OpGt,
+	OpIn: OpIn, OpNotIn: OpNotIn, OpBetween: OpBetween,
+	OpIsNull: OpIsNull, OpNotNull: OpNotNull, "isnotnull": OpNotNull,
+	OpIsBlank: OpIsBlank, OpNotBlank: OpNotBlank,
+}
+
+// KnownOp reports whether name is an operator spelling Filter accepts.
+func KnownOp(name string) bool {
+	_, ok := canonicalOps[Op(name)]
+	return ok
+}
+
+// OpNames returns every accepted operator spelling, sorted, for messages
+// and documentation.
+func OpNames() []string {
+	names := make([]string, 0, len(canonicalOps))
+	for op := range canonicalOps {
+		names = append(names, string(op))
+	}
+	slices.Sort(names)
+	return names
+}
 
 // Filter keeps the rows whose Column satisfies Op with Value.
 type Filter struct {
@@ -70,21 +126,44 @@ type Filter struct {
 // "price__exact"; InvalidError.Param uses it.
 func (f Filter) Param() string { return f.Column + "__" + string(f.Op) }
 
+// Cond is a node of a boolean tree of filters: a single Filter (leaf), or
+// Conds combined with OR (Or true) or AND. It is what or=(…) and and=(…)
+// parse into.
+type Cond struct {
+	Filter *Filter
+	Or     bool
+	Conds  []Cond
+}
+
 // Sort orders rows by Column, ascending unless Desc. NULLs always come last.
 type Sort struct {
 	Column string
 	Desc   bool
 }
 
-// Request is a query on a Table: filters, order and page.
+// Request is a query on a Table: filters, order, columns and page.
 type Request struct {
 	Filters   []Filter // ANDed
-	Sort      []Sort   // empty: file order
+	Where     []Cond   // ANDed with Filters: OR/AND groups
+	Search    string   // q: every word must appear in some text column, ignoring case and accents
+	Sort      []Sort   // empty: file order; ties are always broken by rowid
+	Columns   []string // columns to return, in this order; empty: all
+	Omit      []string // columns not to return
 	Limit     int      // rows per page; < 0 means no limit (exports)
-	Offset    int
-	HideRowID bool // _rowid=hide
-	HideTotal bool // _total=hide: skip the count
+	Offset    int      // rows to skip (after the cursor, if any)
+	After     string   // cursor: a Page.Next token; the page starts after its row
+	HideRowID bool     // _rowid=hide
+	HideTotal bool     // _total=hide: skip the count
+	Facets    []string // columns whose value counts are returned in Page.Facets
+	FacetSize int      // values per facet; DefaultFacetSize when 0
 }
+
+// DefaultFacetSize is the number of values per facet when
+// Request.FacetSize is 0.
+const DefaultFacetSize = 10
+
+// MaxFacetSize bounds Request.FacetSize.
+const MaxFacetSize = 1000
 
 // ErrInvalid is the category of every error caused by a bad Request; the
 // errors returned are *InvalidError, test them with errors.Is(err, ErrInvalid).
@@ -114,18 +193,35 @@ func (r Request) Validate(t Table) error {
 
 // Page is one page of a query's result.
 type Page struct {
-	Columns []string       // "rowid" first unless hidden, then the table's column names
+	Columns []string       // "rowid" first unless hidden, then the selected column names
 	Kinds   []convert.Kind // kind of each column, in the same order
 	Rows    [][]any        // normalised values: nil, bool, int64, float64, string, json.Number
 	Total   int64          // rows matching the filters, whatever the page; -1 when hidden
+	Next    string         // cursor of the next page (Request.After); "" on the last page
+	Facets  []Facet        // one per Request.Facets, in the same order
+}
+
+// Facet is the value counts of one column on the filtered rows, most
+// frequent first (ties by value), NULL counted as a value (nil).
+type Facet struct {
+	Column    string
+	Values    []FacetValue
+	Truncated bool // more distinct values than were returned
+}
+
+// FacetValue is one value of a Facet and the number of rows holding it.
+type FacetValue struct {
+	Value any   `json:"value"` // normalised as in Page.Rows
+	Count int64 `json:"count"`
 }
 
 // Run validates r, then returns the page of t it selects, with the number of
-// rows matching the filters in Total unless r.HideTotal. Queries run with
-// ctx: when it is done, DuckDB is interrupted and the error wraps ctx.Err()
-// (test with errors.Is(err, context.DeadlineExceeded)). Errors are an
-// *InvalidError (errors.Is ErrInvalid) for a bad request, otherwise a wrapped
-// database error.
+// rows matching the filters in Total unless r.HideTotal, the cursor of the
+// next page in Next when there is one, and the facets r asks for. Queries run
+// with ctx: when it is done, DuckDB is interrupted and the error wraps
+// ctx.Err() (test with errors.Is(err, context.DeadlineExceeded)). Errors are
+// an *InvalidError (errors.Is ErrInvalid) for a bad request, otherwise a
+// wrapped database error.
 //
 // The default order (no Sort) is file order: the query then has no ORDER BY,
 // which is several times faster on large tables and relies on DuckDB's
@@ -135,42 +231,112 @@ func Run(ctx context.Context, db *sql.DB, t Table, r Request) (*Page, error) {
 	if err != nil {
 		return nil, err
 	}
+	page, last, err := p.fetch(ctx, db)
+	if err != nil {
+		return nil, err
+	}
+	n := len(page.Rows)
+	hasNext := p.limit >= 0 && n > p.limit
+	if hasNext {
+		page.Rows = page.Rows[:p.limit]
+		if p.limit > 0 {
+			page.Next = encodeCursor(p.sortSig, last[p.limit-1])
+		}
+		n = p.limit
+	}
+	if !r.HideTotal {
+		if page.Total, err = p.total(ctx, db, n, hasNext); err != nil {
+			return nil, err
+		}
+	}
+	for _, f := range p.facets {
+		facet, err := p.facet(ctx, db, f, p.facetSize)
+		if err != nil {
+			return nil, err
+		}
+		page.Facets = append(page.Facets, facet)
+	}
+	return page, nil
+}
+
+// fetch runs the page query; it returns the rows (one more than the limit
+// when there is a next page) and the table rowid of each.
+func (p *plan) fetch(ctx context.Context, db *sql.DB) (*Page, []int64, error) {
+	if found, err := p.resolveCursor(ctx, db); err != nil {
+		return nil, nil, err
+	} else if !found {
+		return &Page{Columns: p.names, Kinds: p.kinds, Total: -1}, nil, nil
+	}
 	rows, err := db.QueryContext(ctx, p.selectSQL(), p.selectArgs()...)
 	if err != nil {
-		return nil, dbError(ctx, "query", err)
+		return nil, nil, dbError(ctx, "query", err)
 	}
 	defer rows.Close()
-
 	page := &Page{Columns: p.names, Kinds: p.kinds, Total: -1}
-	if r.Limit > 0 {
-		page.Rows = make([][]any, 0, min(r.Limit, 1000))
+	if p.limit > 0 {
+		page.Rows = make([][]any, 0, min(p.limit+1, 1001))
 	}
+	var rowids []int64
 	sc := newScanner(p.formats)
 	for rows.Next() {
 		row, err := sc.scan(rows)
 		if err != nil {
-			return nil, dbError(ctx, "scan", err)
+			return nil, nil, dbError(ctx, "scan", err)
 		}
-		page.Rows = append(page.Rows, row)
+		// The last value is the table's raw rowid, for the cursor.
+		id, _ := row[len(row)-1].(int64)
+		rowids = append(rowids, id)
+		page.Rows = append(page.Rows, row[:len(row)-1])
 	}
 	if err := rows.Err(); err != nil {
-		return nil, dbError(ctx, "query", err)
+		return nil, nil, dbError(ctx, "query", err)
 	}
-	rows.Close()
+	return page, rowids, nil
+}
 
-	if r.HideTotal {
-		return page, nil
+// total returns the number of rows matching the filters; n rows were
+// returned, and hasNext says whether more follow.
+func (p *plan) total(ctx context.Context, db *sql.DB, n int, hasNext bool) (int64, error) {
+	// A first page that holds every matching row says the total itself; so
+	// does a last page reached by offset alone.
+	if !hasNext && p.after < 0 && (n > 0 || p.offset == 0) {
+		return int64(p.offset + n), nil
 	}
-	// A page that is not full (and not past the end) says the total itself.
-	n := len(page.Rows)
-	if (r.Limit < 0 || n < r.Limit) && (n > 0 || r.Offset == 0) {
-		page.Total = int64(r.Offset + n)
-		return page, nil
+	var total int64
+	if err := db.QueryRowContext(ctx, p.countSQL(), p.args...).Scan(&total); err != nil {
+		return 0, dbError(ctx, "count", err)
 	}
-	if err := db.QueryRowContext(ctx, p.countSQL(), p.args...).Scan(&page.Total); err != nil {
-		return nil, dbError(ctx, "count", err)
+	return total, nil
+}
+
+// facet counts the values of c on the filtered rows; size values at most.
+func (p *plan) facet(ctx context.Context, db *sql.DB, c column, size int) (Facet, error) {
+	f := Facet{Column: c.name}
+	q := "SELECT " + c.expr + " AS v, count(*) AS n" + p.from() + p.where +
+		" GROUP BY ALL ORDER BY n DESC, v ASC NULLS LAST LIMIT ?"
+	args := append(slices.Clip(p.args), int64(size+1))
+	rows, err := db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return f, dbError(ctx, "facet", err)
 	}
-	return page, nil
+	defer rows.Close()
+	fmtv := formatOf(c.sqlType)
+	for rows.Next() {
+		var v any
+		var n int64
+		if err := rows.Scan(&v, &n); err != nil {
+			return f, dbError(ctx, "facet", err)
+		}
+		if len(f.Values) == size {
+			f.Truncated = true
+			break
+		}
+		f.Values = append(f.Values, FacetValue{Value: normalize(v, fmtv), Count: n})
+	}
+	if err := rows.Err(); err != nil {
+		return f, dbError(ctx, "facet", err)
+	}
+	return f, nil
 }
 
 // dbError wraps a database error; when ctx is done, it wraps ctx.Err()

@@ -507,7 +507,7 @@ func TestTimeout(t *testing.T) {
 	ctx, cancel = context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	var sb strings.Builder
-	if _, err := Export(ctx, db, slow, r, &sb); !errors.Is(err, context.DeadlineExceeded) {
+	if _, err := Export(ctx, db, slow, r, &sb, ExportOptions{}); !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("Export error = %v, want context.DeadlineExceeded", err)
 	}
 

@@ -18,6 +18,43 @@ func (s *Server) acquire(c *fiber.Ctx) (*cache.Entry, error) {
 	return s.cache.Acquire(c.UserContext(), strings.Clone(c.Params("id")))
 }
 
+// heldKey is the fiber local listing the entries a request holds.
+const heldKey = "csvapi.held"
+
+// hold is acquire for the rest of the request: releaseHeld releases the
+// entry when the handler has returned.
+func (s *Server) hold(c *fiber.Ctx) (*cache.Entry, error) {
+	e, err := s.acquire(c)
+	if err != nil {
+		return nil, err
+	}
+	held, _ := c.Locals(heldKey).([]*cache.Entry)
+	c.Locals(heldKey, append(held, e))
+	return e, nil
+}
+
+// takeOver hands a held entry to code that outlives the handler (a
+// streamed body), which must call the returned release.
+func (s *Server) takeOver(c *fiber.Ctx, e *cache.Entry) func() {
+	held, _ := c.Locals(heldKey).([]*cache.Entry)
+	for i, h := range held {
+		if h == e {
+			c.Locals(heldKey, append(held[:i:i], held[i+1:]...))
+		}
+	}
+	return e.Release
+}
+
+// releaseHeld releases the entries held by the request once it is handled.
+func releaseHeld(c *fiber.Ctx) error {
+	err := c.Next()
+	held, _ := c.Locals(heldKey).([]*cache.Entry)
+	for _, e := range held {
+		e.Release()
+	}
+	return err
+}
+
 // statusBody is the JSON of GET /api/<id>/status, and of the 202 answers of
 // /apify and /api/<id> while a resource loads.
 type statusBody struct {

@@ -1,11 +1,11 @@
 package server
 
 import (
-	"bufio"
 	"context"
+	"maps"
 	"net/url"
-	"path"
-	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -15,26 +15,56 @@ import (
 	"github.com/csvapi/csvapi/query"
 )
 
-func (s *Server) handleData(c *fiber.Ctx) error {
-	start := time.Now()
-	e, err := s.acquire(c)
-	if err != nil {
-		return err
+// table returns the queryable table of a loaded resource.
+func (s *Server) table(e *cache.Entry) query.Table {
+	return query.Table{Relation: e.Relation, Columns: e.Meta.Columns}
+}
+
+// searchable returns t with its search shadow when one is ready (and
+// starts building it otherwise), for requests that use q.
+func (s *Server) searchable(e *cache.Entry, t query.Table, r query.Request) query.Table {
+	if r.Search == "" {
+		return t
 	}
-	defer e.Release()
-	p, err := parsePageParams(c, s.cfg.MaxPageSize)
+	return s.search.Prepare(t, e.Meta.FetchedAt.String(), e.Meta.Rows)
+}
+
+// pageRequest loads the resource of the request and parses its query
+// string; extra sees endpoint-specific parameters first.
+func (s *Server) pageRequest(c *fiber.Ctx, maxSize int, extra func(k, v string) (bool, error)) (*cache.Entry, query.Table, pageParams, error) {
+	e, err := s.hold(c)
 	if err != nil {
-		return err
+		return nil, query.Table{}, pageParams{}, err
 	}
-	t := query.Table{Relation: e.Relation, Columns: e.Meta.Columns}
+	t := s.table(e)
+	p := newPageParams(t, maxSize, extra)
+	if err := p.parse(c); err != nil {
+		return nil, t, p, err
+	}
+	return e, s.searchable(e, t, p.req), p, nil
+}
+
+// run runs r under the query timeout, in one of the query slots.
+func (s *Server) run(c *fiber.Ctx, t query.Table, r query.Request) (*query.Page, error) {
 	ctx, cancel := context.WithTimeout(c.UserContext(), s.cfg.QueryTimeout)
 	defer cancel()
 	done, err := s.querySlot(ctx)
 	if err != nil {
+		return nil, err
+	}
+	defer done()
+	return query.Run(ctx, s.db, t, r)
+}
+
+// handleData answers GET /api/<id>: csvapi's page, plus next, next_url and
+// facets.
+func (s *Server) handleData(c *fiber.Ctx) error {
+	start := time.Now()
+	e, t, p, err := s.pageRequest(c, s.cfg.MaxPageSize, nil)
+	if err != nil {
 		return err
 	}
-	page, err := query.Run(ctx, s.db, t, p.req)
-	done()
+	page, err := s.run(c, t, p.req)
 	if err != nil {
 		return err
 	}
@@ -49,7 +79,17 @@ func (s *Server) handleData(c *fiber.Ctx) error {
 	b = page.AppendRowsJSON(b, p.objects)
 	if page.Total >= 0 {
 		b = append(b, `,"total":`...)
-		b = appendJSON(b, page.Total)
+		b = strconv.AppendInt(b, page.Total, 10)
+	}
+	if page.Next != "" {
+		b = append(b, `,"next":`...)
+		b = appendJSON(b, page.Next)
+		b = append(b, `,"next_url":`...)
+		b = appendJSON(b, s.selfURL(c, map[string]string{"_next": page.Next}, "_offset", "page"))
+	}
+	if len(p.req.Facets) > 0 {
+		b = append(b, `,"facets":`...)
+		b = appendFacets(b, page.Facets)
 	}
 	b = s.infos.appendInfos(b, e)
 	b = append(b, '}')
@@ -57,61 +97,69 @@ func (s *Server) handleData(c *fiber.Ctx) error {
 	return c.Send(b)
 }
 
-func (s *Server) handleExport(c *fiber.Ctx) error {
-	e, err := s.acquire(c)
-	if err != nil {
-		return err
-	}
-	p, err := parsePageParams(c, 0)
-	if err != nil {
-		e.Release()
-		return err
-	}
-	req := p.req
-	req.Limit, req.Offset, req.HideTotal = -1, 0, true
-	req.HideRowID = true
-	t := query.Table{Relation: e.Relation, Columns: e.Meta.Columns}
-	if err := req.Validate(t); err != nil {
-		e.Release()
-		return err
-	}
-	done, err := s.querySlot(c.UserContext())
-	if err != nil {
-		e.Release()
-		return err
-	}
-	c.Set(fiber.HeaderContentType, "text/csv; charset=utf-8")
-	c.Set(fiber.HeaderContentDisposition, `attachment; filename="`+exportName(e)+`.csv"`)
-	id, logger, timeout, db := e.ID, s.log, s.cfg.ExportTimeout, s.db
-	// The stream writer runs after the handler returned, so it must not
-	// touch c; the query runs on its own context bounded by the export timeout.
-	c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
-		defer e.Release() // the entry stays pinned until the last row is written
-		defer done()
-		ctx, cancel := context.WithTimeout(context.Background(), timeout)
-		defer cancel()
-		n, err := query.Export(ctx, db, t, req, w)
-		if err != nil {
-			logger.Warn("export interrupted", "id", id, "rows", n, "err", err)
+// appendFacets renders facets as an object keyed by column, in request
+// order: {"col":{"values":[{"value":v,"count":n},…],"truncated":false}}.
+func appendFacets(b []byte, facets []query.Facet) []byte {
+	b = append(b, '{')
+	for i, f := range facets {
+		if i > 0 {
+			b = append(b, ',')
 		}
-	})
-	return nil
+		b = appendJSON(b, f.Column)
+		b = append(b, `:{"values":[`...)
+		for j, v := range f.Values {
+			if j > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, `{"value":`...)
+			b = query.AppendValueJSON(b, v.Value)
+			b = append(b, `,"count":`...)
+			b = strconv.AppendInt(b, v.Count, 10)
+			b = append(b, '}')
+		}
+		b = append(b, `],"truncated":`...)
+		b = strconv.AppendBool(b, f.Truncated)
+		b = append(b, '}')
+	}
+	return append(b, '}')
 }
 
-var safeName = regexp.MustCompile(`^[A-Za-z0-9._-]{1,100}$`)
+// selfURL returns the URL of this request with the parameters of set
+// replaced (or added) and those of drop removed; the other parameters keep
+// their order.
+func (s *Server) selfURL(c *fiber.Ctx, set map[string]string, drop ...string) string {
+	return s.urlFor(c, c.Path(), set, drop...)
+}
 
-// exportName is the download's file name: the source file's base name when
-// it is plain, else the resource id.
-func exportName(e *cache.Entry) string {
-	name := e.Meta.Filename
-	if e.Meta.URL != "" {
-		if u, err := url.Parse(e.Meta.URL); err == nil {
-			name = path.Base(u.Path)
+// urlFor is selfURL on another path of the same resource.
+func (s *Server) urlFor(c *fiber.Ctx, path string, set map[string]string, drop ...string) string {
+	var q strings.Builder
+	add := func(k, v string) {
+		if q.Len() > 0 {
+			q.WriteByte('&')
 		}
+		q.WriteString(url.QueryEscape(k))
+		q.WriteByte('=')
+		q.WriteString(url.QueryEscape(v))
 	}
-	name = strings.TrimSuffix(strings.TrimSuffix(name, ".gz"), path.Ext(strings.TrimSuffix(name, ".gz")))
-	if !safeName.MatchString(name) {
-		return e.ID
+	c.Context().QueryArgs().VisitAll(func(k, v []byte) {
+		key := string(k)
+		if _, ok := set[key]; ok {
+			return
+		}
+		for _, d := range drop {
+			if key == d {
+				return
+			}
+		}
+		add(key, string(v))
+	})
+	for _, k := range slices.Sorted(maps.Keys(set)) {
+		add(k, set[k])
 	}
-	return name
+	u := s.baseURL(c) + path
+	if q.Len() > 0 {
+		u += "?" + q.String()
+	}
+	return u
 }

@@ -39,6 +39,10 @@ func newMetrics(c *cache.Cache, db *sql.DB) *metrics {
 	m.registry.MustRegister(m.requests, m.loads,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
+	m.handler = adaptor.HTTPHandler(promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{}))
+	if c == nil { // a server without a cache (route tests) has no cache metrics
+		return m
+	}
 	stat := func(f func(cache.Stats) float64) func() float64 {
 		return func() float64 { return f(c.Stats()) }
 	}
@@ -68,7 +72,6 @@ func newMetrics(c *cache.Cache, db *sql.DB) *metrics {
 	}, func() float64 { return duckdbMemory(db) }))
 
 	c.OnLoad = func(ev cache.LoadEvent) { m.loads.WithLabelValues(ev.Outcome).Observe(ev.Duration.Seconds()) }
-	m.handler = adaptor.HTTPHandler(promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{}))
 	return m
 }
 

@@ -2,9 +2,12 @@ package server
 
 import (
 	"errors"
+	"net/url"
 	"reflect"
+	"strings"
 	"testing"
 
+	"github.com/csvapi/csvapi/convert"
 	"github.com/csvapi/csvapi/query"
 )
 
@@ -41,8 +44,8 @@ func TestPageParamsSet(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.key+"="+tt.value, func(t *testing.T) {
-			p := pageParams{req: query.Request{Limit: DefaultPageSize}}
-			err := p.set(tt.key, tt.value, 1000)
+			p := pageParams{req: query.Request{Limit: DefaultPageSize}, maxSize: 1000}
+			err := p.set(tt.key, tt.value)
 			var ae *apiError
 			if tt.wantErr {
 				if !errors.As(err, &ae) || ae.Status != 400 {
@@ -65,14 +68,135 @@ func FuzzPageParams(f *testing.F) {
 	f.Add("nom__contains", "%_")
 	f.Add("a__b__less", "1,5")
 	f.Fuzz(func(t *testing.T, key, value string) {
-		p := pageParams{req: query.Request{Limit: DefaultPageSize}}
-		err := p.set(key, value, 1000)
+		p := pageParams{req: query.Request{Limit: DefaultPageSize}, maxSize: 1000}
+		err := p.set(key, value)
 		var ae *apiError
 		if err != nil && (!errors.As(err, &ae) || ae.Status != 400) {
 			t.Errorf("set(%q, %q): %v is not a 400", key, value, err)
 		}
 		if p.req.Limit < 0 || p.req.Limit > 1000 || p.req.Offset < 0 {
 			t.Errorf("set(%q, %q): limit %d offset %d out of range", key, value, p.req.Limit, p.req.Offset)
+		}
+	})
+}
+
+func TestParseGroup(t *testing.T) {
+	f := func(col, op, v string) query.Cond {
+		return query.Cond{Filter: &query.Filter{Column: col, Op: query.Op(op), Value: v}}
+	}
+	tests := []struct {
+		key, value string
+		want       query.Cond
+		wantErr    string
+	}{
+		{"or", "(a__exact.1,b__gt.5)", query.Cond{Or: true, Conds: []query.Cond{f("a", "exact", "1"), f("b", "gt", "5")}}, ""},
+		{"or", "(a__b__isnull,c.d__in.x)", query.Cond{Or: true, Conds: []query.Cond{f("a__b", "isnull", ""), f("c.d", "in", "x")}}, ""},
+		{"or", `(a__exact."x,y)",b__exact."q\"t")`, query.Cond{Or: true, Conds: []query.Cond{f("a", "exact", "x,y)"), f("b", "exact", `q"t`)}}, ""},
+		{"or", "(a__exact.1,and(b__lt.2,or(c__exact.,d__exact.3)))", query.Cond{Or: true, Conds: []query.Cond{
+			f("a", "exact", "1"),
+			{Conds: []query.Cond{f("b", "lt", "2"), {Or: true, Conds: []query.Cond{f("c", "exact", ""), f("d", "exact", "3")}}}},
+		}}, ""},
+		{"and", "(nom commune__icontains.é)", query.Cond{Conds: []query.Cond{f("nom commune", "icontains", "é")}}, ""},
+		{"or", "a__exact.1", query.Cond{}, `missing "("`},
+		{"or", "(a__exact.1", query.Cond{}, `missing ")"`},
+		{"or", "(a__exact.1)x", query.Cond{}, "unexpected text"},
+		{"or", "(a.1)", query.Cond{}, "column__operator.value"},
+		{"or", `(a__exact."open)`, query.Cond{}, "unterminated"},
+		{"or", "(" + strings.Repeat("and(", 10) + "a__exact.1" + strings.Repeat(")", 11), query.Cond{}, "nested too deeply"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.value, func(t *testing.T) {
+			got, err := parseGroup(tt.key, tt.value)
+			if tt.wantErr != "" {
+				var ae *apiError
+				if !errors.As(err, &ae) || ae.Status != 400 || !strings.Contains(ae.Message, tt.wantErr) {
+					t.Fatalf("err = %v, want a 400 containing %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("parseGroup = %+v, %v\nwant %+v", got, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestSortAndColumnLists(t *testing.T) {
+	tbl := query.Table{Columns: []convert.Column{{Name: "a"}, {Name: "b"}, {Name: "x,y"}, {Name: "-z"}}}
+	tests := []struct {
+		key, value string
+		sort       []query.Sort
+		cols       []string
+	}{
+		{"_sort", "a,-b", []query.Sort{{Column: "a"}, {Column: "b", Desc: true}}, nil},
+		{"_sort", "x,y", []query.Sort{{Column: "x,y"}}, nil},
+		{"_sort", "-z", []query.Sort{{Column: "-z"}}, nil},
+		{"_sort", "-a,-z", []query.Sort{{Column: "a", Desc: true}, {Column: "-z"}}, nil},
+		{"_sort_desc", "a,b", []query.Sort{{Column: "a", Desc: true}, {Column: "b", Desc: true}}, nil},
+		{"b__sort", "desc", []query.Sort{{Column: "b", Desc: true}}, nil},
+		{"columns", "a,x,y", nil, []string{"a", "x", "y"}},
+		{"columns", "x,y", nil, []string{"x,y"}},
+	}
+	for _, tt := range tests {
+		p := newPageParams(tbl, 100, nil)
+		if err := p.set(tt.key, tt.value); err != nil {
+			t.Fatalf("%s=%s: %v", tt.key, tt.value, err)
+		}
+		if !reflect.DeepEqual(p.req.Sort, tt.sort) || !reflect.DeepEqual(p.req.Columns, tt.cols) {
+			t.Errorf("%s=%s: sort %v columns %q, want %v %q", tt.key, tt.value, p.req.Sort, p.req.Columns, tt.sort, tt.cols)
+		}
+	}
+	p := newPageParams(tbl, 100, nil)
+	for _, kv := range [][2]string{{"a", "1"}, {"page", "3"}, {"q", "x"}, {"page_size", "10"}} {
+		if err := p.set(kv[0], kv[1]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := p.finish(); err != nil || p.req.Offset != 20 || p.req.Limit != 10 ||
+		!reflect.DeepEqual(p.req.Filters, []query.Filter{{Column: "a", Op: query.OpExact, Value: "1"}}) || p.req.Search != "x" {
+		t.Errorf("page=3&page_size=10&a=1&q=x: %+v, %v", p.req, err)
+	}
+}
+
+// FuzzQueryString parses whole query strings, grammar included: any input
+// is either a 400 or a request that query validates without panicking.
+func FuzzQueryString(f *testing.F) {
+	for _, s := range []string{
+		"_size=10&nom__contains=%25_", "or=(a__exact.1,and(b__gt.2,a__in.[\"x,y\"]))", "_sort=a,-b&b__sort=desc",
+		"q=é&_facet=a&_facet_size=3", "_next=MTIuYWJj&page=2&page_size=5", "a=1&a__between=1,2&b__isnull",
+		`or=(a__exact."x\")",b__exact.)`, "_col=a&_nocol=b&columns=a,b",
+	} {
+		f.Add(s)
+	}
+	tbl := query.Table{Relation: "data", Columns: []convert.Column{{Name: "a", Type: "BIGINT"}, {Name: "b", Type: "VARCHAR"}, {Name: "a b", Type: "DATE"}}}
+	f.Fuzz(func(t *testing.T, qs string) {
+		values, err := url.ParseQuery(qs)
+		if err != nil {
+			return
+		}
+		p := newPageParams(tbl, 1000, nil)
+		for k, vs := range values {
+			for _, v := range vs {
+				if err == nil {
+					err = p.set(k, v)
+				}
+			}
+		}
+		if err == nil {
+			err = p.finish()
+		}
+		var ae *apiError
+		if err != nil {
+			if !errors.As(err, &ae) || ae.Status != 400 {
+				t.Fatalf("%q: %v is not a 400", qs, err)
+			}
+			return
+		}
+		if p.req.Limit < 0 || p.req.Limit > 1000 || p.req.Offset < 0 {
+			t.Fatalf("%q: limit %d offset %d out of range", qs, p.req.Limit, p.req.Offset)
+		}
+		if err := p.req.Validate(tbl); err != nil && !errors.Is(err, query.ErrInvalid) {
+			t.Fatalf("%q: Validate = %v, want nil or ErrInvalid", qs, err)
 		}
 	})
 }

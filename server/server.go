@@ -20,6 +20,7 @@ import (
 	"github.com/gofiber/fiber/v2/middleware/requestid"
 
 	"github.com/csvapi/csvapi/cache"
+	"github.com/csvapi/csvapi/query"
 )
 
 // Defaults of Config's knobs.
@@ -35,6 +36,7 @@ const (
 	DefaultReadTimeout   = 30 * time.Second
 	DefaultIdleTimeout   = 2 * time.Minute
 	DefaultMinFreeDisk   = 1 << 30
+	DefaultMaxGroups     = 10_000
 )
 
 // Config holds the server's knobs. Zero values get the Default* constants.
@@ -61,6 +63,8 @@ type Config struct {
 	// repeated queries; 0 turns the response cache off.
 	ResponseCacheSize int
 	Version           string // shown by /health
+	MaxGroups         int    // most groups an aggregate may produce
+	ExportDir         string // temporary files of exports (Parquet); os.TempDir() when empty
 }
 
 // Server serves the csvapi HTTP API.
@@ -75,6 +79,8 @@ type Server struct {
 	metrics *metrics
 	// responses keeps rendered answers; nil when turned off.
 	responses *responseCache
+	// search holds the folded shadows that make q fast on large tables.
+	search *query.SearchIndex
 }
 
 // New returns a Server with its routes set up.
@@ -109,12 +115,18 @@ func New(cfg Config, c *cache.Cache, db *sql.DB, logger *slog.Logger) *Server {
 	if cfg.ApifyWait <= 0 {
 		cfg.ApifyWait = DefaultApifyWait
 	}
+	if cfg.MaxGroups <= 0 {
+		cfg.MaxGroups = DefaultMaxGroups
+	}
 	if cfg.CORSOrigins == "" {
 		cfg.CORSOrigins = "*"
 	}
 	cfg.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
-	s := &Server{cfg: cfg, cache: c, db: db, log: logger,
+	s := &Server{cfg: cfg, cache: c, db: db, log: logger, search: query.NewSearchIndex(db),
 		queries: make(chan struct{}, cfg.MaxQueries), metrics: newMetrics(c, db)}
+	s.search.OnError = func(relation string, err error) {
+		logger.Warn("search index build failed", "relation", relation, "err", err)
+	}
 	if cfg.ResponseCacheSize > 0 {
 		s.responses = newResponseCache(cfg.ResponseCacheSize)
 	}
@@ -139,6 +151,7 @@ func (s *Server) routes() {
 	a.Use(recover.New())
 	a.Use(requestid.New())
 	a.Use(s.accessLog)
+	a.Use(releaseHeld)
 	a.Use(securityHeaders)
 	a.Use(cors.New(cors.Config{AllowOrigins: s.cfg.CORSOrigins, AllowMethods: "GET,POST,HEAD,DELETE,OPTIONS"}))
 	a.Get("/health", s.handleHealth)
@@ -158,6 +171,13 @@ func (s *Server) routes() {
 	a.Get("/api/:id/status", s.handleStatus)
 	a.Get("/api/:id", s.cached, s.handleData)
 	a.Get("/api/:id/export", s.handleExport)
+	a.Get("/api/:id/export.:format", s.handleExport)
+	a.Get("/api/:id/data", s.cached, s.handleTabular)
+	a.Get("/api/:id/aggregate", s.cached, s.handleAggregate)
+	a.Get("/api/:id/profile", s.cached, s.handleProfile)
+	a.Get("/openapi.json", s.handleOpenAPI)
+	a.Get("/docs", s.handleDocs)
+	a.Get("/static/*", s.handleStatic)
 	a.Use(func(c *fiber.Ctx) error {
 		return &apiError{Status: http.StatusNotFound, Code: "not_found", Message: "No such endpoint: " + c.Path()}
 	})
@@ -170,8 +190,14 @@ func (s *Server) App() *fiber.App { return s.app }
 func (s *Server) Serve(ln net.Listener) error { return s.app.Listener(ln) }
 
 // Shutdown stops accepting connections and waits for in-flight requests
-// until ctx is done.
-func (s *Server) Shutdown(ctx context.Context) error { return s.app.ShutdownWithContext(ctx) }
+// until ctx is done, then drops the search shadows.
+func (s *Server) Shutdown(ctx context.Context) error {
+	err := s.app.ShutdownWithContext(ctx)
+	if serr := s.search.Close(); err == nil {
+		err = serr
+	}
+	return err
+}
 
 // checkReferrer implements csvapi's REFERRERS_FILTER: the Referer's host
 // must equal one of the configured hosts or be a subdomain of one.

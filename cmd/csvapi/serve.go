@@ -41,6 +41,7 @@ type Config struct {
 	QueryTimeout  time.Duration
 	LoadTimeout   time.Duration
 	MaxPageSize   int
+	MaxGroups     int
 	MemoryLimit   string
 	Threads       int
 	AllowPrivate  bool
@@ -96,6 +97,7 @@ func NewMain() *Main {
 		QueryTimeout:  server.DefaultQueryTimeout,
 		LoadTimeout:   cache.DefaultLoadTimeout,
 		MaxPageSize:   server.DefaultMaxPageSize,
+		MaxGroups:     server.DefaultMaxGroups,
 		CORSOrigins:   "*",
 		LogFormat:     "text",
 		LogLevel:      "info",
@@ -171,6 +173,7 @@ func (m *Main) ParseFlags(args []string, getenv func(string) (string, bool), std
 	fs.DurationVar(&c.QueryTimeout, "query-timeout", c.QueryTimeout, "time limit of one query; DuckDB is interrupted past it")
 	fs.DurationVar(&c.LoadTimeout, "load-timeout", c.LoadTimeout, "time limit of one download plus conversion")
 	fs.IntVar(&c.MaxPageSize, "max-page-size", c.MaxPageSize, "largest _size")
+	fs.IntVar(&c.MaxGroups, "max-groups", c.MaxGroups, "most groups an /aggregate query may produce")
 	fs.StringVar(&c.MemoryLimit, "memory-limit", c.MemoryLimit, "DuckDB memory limit, e.g. 4GB (default: DuckDB's, 80% of RAM); loads spill to disk past it")
 	fs.IntVar(&c.Threads, "threads", c.Threads, "DuckDB threads (default: number of cores)")
 	fs.BoolVar(&c.AllowPrivate, "allow-private", c.AllowPrivate, "let resource URLs reach loopback and private addresses (for local tests only)")
@@ -245,6 +248,8 @@ func (c *Config) validate() error {
 		return errors.New("--load-timeout must be positive")
 	case c.MaxPageSize <= 0:
 		return errors.New("--max-page-size must be positive")
+	case c.MaxGroups <= 0:
+		return errors.New("--max-groups must be positive")
 	case c.Threads < 0:
 		return errors.New("--threads must not be negative")
 	case c.MaxEntries < 0, c.MaxAttached <= 0, c.MaxLoads <= 0:
@@ -361,6 +366,8 @@ func (m *Main) Run(ctx context.Context) error {
 		CacheDir:          c.CacheDir,
 		Version:           version,
 		ResponseCacheSize: int(c.ResponseCache),
+		MaxGroups:         c.MaxGroups,
+		ExportDir:         filepath.Join(c.CacheDir, "tmp"),
 	}, store, db, m.Logger)
 
 	ln, err := net.Listen("tcp", c.Addr)

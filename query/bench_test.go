@@ -1,0 +1,143 @@
+package query
+
+import (
+	"context"
+	"database/sql"
+	"io"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+)
+
+// benchRows is the size of the generated table of the benchmarks, the
+// DESIGN.md reference size.
+const benchRows = 1_000_000
+
+// benchTable generates a 1 M-row table shaped like French open data (codes
+// with leading zeros, accented names, integers, decimals, dates,
+// booleans), writes it to a DuckDB file and attaches it read-only, as the
+// cache serves resources.
+func benchTable(b *testing.B) (*sql.DB, Table) {
+	b.Helper()
+	path := filepath.Join(b.TempDir(), "bench.duckdb")
+	db := openDB(b,
+		"ATTACH '"+path+"' AS gen",
+		`CREATE TABLE gen.main.data AS SELECT
+			printf('%05d', i % 100000) AS code_insee,
+			(['Saint-Étienne','Paris','Lyon','Marseille','Évry','Orléans','Nîmes','Besançon','Cergy','Brest'])[i % 10 + 1] || ' ' || (i % 997)::VARCHAR AS nom,
+			(['Auvergne-Rhône-Alpes','Île-de-France','Occitanie','Bretagne','Normandie'])[i % 5 + 1] AS region,
+			(i * 7919) % 1000003 AS population,
+			round(((i * 31) % 100000) / 97.0, 2) AS superficie,
+			DATE '2000-01-01' + (i % 9000)::INTEGER AS date_maj,
+			i % 3 = 0 AS chef_lieu
+		FROM range(`+strconv.Itoa(benchRows)+`) r(i)`,
+		"DETACH gen",
+		"ATTACH '"+path+"' AS r_bench (READ_ONLY)")
+	return db, describe(b, db, "r_bench.main.data")
+}
+
+// BenchmarkMillion measures the DESIGN.md scenarios on 1 M rows:
+//
+//	go test -run XXX -bench Million -benchtime 20x ./query/
+func BenchmarkMillion(b *testing.B) {
+	db, tbl := benchTable(b)
+	ctx := context.Background()
+	run := func(b *testing.B, r Request) *Page {
+		b.Helper()
+		var p *Page
+		for b.Loop() {
+			var err error
+			if p, err = Run(ctx, db, tbl, r); err != nil {
+				b.Fatal(err)
+			}
+		}
+		return p
+	}
+	deep := func(sort []Sort) string {
+		p := mustCompileB(b, tbl, Request{Sort: sort})
+		return encodeCursor(p.sortSig, 900_000)
+	}
+	b.Run("first page", func(b *testing.B) { run(b, Request{Limit: 20}) })
+	b.Run("offset 900000", func(b *testing.B) { run(b, Request{Limit: 20, Offset: 900_000, HideTotal: true}) })
+	b.Run("cursor row 900000", func(b *testing.B) { run(b, Request{Limit: 20, After: deep(nil), HideTotal: true}) })
+	b.Run("sorted first page", func(b *testing.B) { run(b, Request{Limit: 20, Sort: []Sort{{Column: "population"}}, HideTotal: true}) })
+	b.Run("sorted cursor row 900000", func(b *testing.B) {
+		sort := []Sort{{Column: "population"}}
+		run(b, Request{Limit: 20, Sort: sort, After: deep(sort), HideTotal: true})
+	})
+	b.Run("filtered sorted total", func(b *testing.B) {
+		p := run(b, Request{Limit: 20, Filters: []Filter{{Column: "region", Op: OpExact, Value: "Bretagne"}, {Column: "population", Op: OpGt, Value: "500000"}},
+			Sort: []Sort{{Column: "superficie", Desc: true}}})
+		if p.Total == 0 {
+			b.Fatal("no rows")
+		}
+	})
+	b.Run("q direct", func(b *testing.B) { run(b, Request{Limit: 20, Search: "etienne 12"}) })
+	b.Run("q shadow", func(b *testing.B) {
+		x := NewSearchIndex(db)
+		defer x.Close()
+		start := time.Now()
+		indexed := x.Prepare(tbl, "v", benchRows)
+		for indexed.SearchRelation == "" {
+			time.Sleep(5 * time.Millisecond)
+			indexed = x.Prepare(tbl, "v", benchRows)
+		}
+		b.ReportMetric(float64(time.Since(start).Milliseconds()), "build-ms")
+		for b.Loop() {
+			if _, err := Run(ctx, db, indexed, Request{Limit: 20, Search: "etienne 12"}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("facet", func(b *testing.B) { run(b, Request{Limit: 0, Facets: []string{"region"}, HideTotal: true}) })
+	b.Run("group by", func(b *testing.B) {
+		for b.Loop() {
+			_, err := Aggregate(ctx, db, tbl, AggRequest{Request: Request{Limit: 100}, GroupBy: []string{"region", "chef_lieu"},
+				Aggs: []Agg{{Func: AggCount}, {Func: AggSum, Column: "population"}, {Func: AggAvg, Column: "superficie"}}})
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("profile", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := Profile(ctx, db, tbl, Request{}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	export := func(b *testing.B, r Request, opts ExportOptions) {
+		opts.TempDir = b.TempDir()
+		for b.Loop() {
+			w := &countingWriter{}
+			if _, err := Export(ctx, db, tbl, r, w, opts); err != nil {
+				b.Fatal(err)
+			}
+			b.SetBytes(w.n)
+		}
+	}
+	all := Request{Limit: -1, HideRowID: true}
+	b.Run("export csv", func(b *testing.B) { export(b, all, ExportOptions{}) })
+	b.Run("export csv sorted", func(b *testing.B) {
+		export(b, Request{Limit: -1, HideRowID: true, Sort: []Sort{{Column: "population"}}}, ExportOptions{})
+	})
+	b.Run("export ndjson", func(b *testing.B) { export(b, all, ExportOptions{Format: FormatNDJSON}) })
+	b.Run("export parquet", func(b *testing.B) { export(b, all, ExportOptions{Format: FormatParquet}) })
+}
+
+func mustCompileB(b *testing.B, tbl Table, r Request) *plan {
+	b.Helper()
+	p, err := compile(tbl, r)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return p
+}
+
+type countingWriter struct{ n int64 }
+
+func (w *countingWriter) Write(p []byte) (int, error) {
+	w.n += int64(len(p))
+	return io.Discard.Write(p)
+}

@@ -1,0 +1,298 @@
+package query
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"math"
+	"strings"
+
+	"github.com/csvapi/csvapi/convert"
+)
+
+// Knobs of Profile.
+const (
+	// ExactDistinctRows is the number of filtered rows up to which distinct
+	// counts are exact; above, they are DuckDB's HyperLogLog estimate
+	// (a few percent off) and flagged as approximate.
+	ExactDistinctRows = 100_000
+	// HistogramBins is the number of equal-width bins of numeric columns.
+	HistogramBins = 10
+	// TopValues is the number of most frequent values of each column.
+	TopValues = 10
+)
+
+// TableProfile describes the rows a Request selects, column by column.
+type TableProfile struct {
+	Rows    int64           `json:"rows"`
+	Columns []ColumnProfile `json:"columns"`
+}
+
+// ColumnProfile is the statistics of one column on the selected rows.
+// Values are normalised as in Page.Rows (dates as strings).
+type ColumnProfile struct {
+	Name           string       `json:"name"`
+	Type           convert.Kind `json:"type"`
+	Count          int64        `json:"count"` // non-NULL values
+	Nulls          int64        `json:"nulls"`
+	Distinct       int64        `json:"distinct"`
+	DistinctApprox bool         `json:"distinct_approx"`
+	Min            any          `json:"min"`
+	Max            any          `json:"max"`
+	Mean           any          `json:"mean,omitempty"`      // numbers
+	Median         any          `json:"median,omitempty"`    // numbers and dates
+	Quartiles      []any        `json:"quartiles,omitempty"` // 25th, 50th, 75th percentiles
+	Top            []FacetValue `json:"top"`
+	Histogram      []Bin        `json:"histogram,omitempty"` // numbers: equal widths; dates: months or years
+}
+
+// Bin is one bar of a histogram: the values in [From, To) (the last bin
+// includes To), or the month or year From for dates.
+type Bin struct {
+	From  any   `json:"from"`
+	To    any   `json:"to,omitempty"`
+	Count int64 `json:"count"`
+}
+
+// Profile validates r, then computes the TableProfile of the rows r
+// selects (filters and search; the page, sort and facets are ignored; the
+// columns are r.Columns, all when empty). Errors are as Run's.
+func Profile(ctx context.Context, db *sql.DB, t Table, r Request) (*TableProfile, error) {
+	base := r
+	base.Sort, base.After, base.Facets, base.Limit, base.Offset, base.HideRowID = nil, "", nil, -1, 0, true
+	p, err := compile(t, base)
+	if err != nil {
+		return nil, err
+	}
+	tp := &TableProfile{}
+	if err := db.QueryRowContext(ctx, p.countSQL(), p.args...).Scan(&tp.Rows); err != nil {
+		return nil, dbError(ctx, "profile", err)
+	}
+	var cols []column
+	for _, name := range p.names {
+		c, _ := lookup(t, name)
+		cols = append(cols, c)
+		tp.Columns = append(tp.Columns, ColumnProfile{Name: name, Type: c.kind, Top: []FacetValue{}})
+	}
+	if len(cols) == 0 {
+		return tp, nil
+	}
+	if err := p.profileStats(ctx, db, cols, tp); err != nil {
+		return nil, err
+	}
+	for i, c := range cols {
+		f, err := p.facet(ctx, db, c, TopValues)
+		if err != nil {
+			return nil, err
+		}
+		tp.Columns[i].Top = f.Values
+		if tp.Columns[i].Histogram, err = p.histogram(ctx, db, c, &tp.Columns[i]); err != nil {
+			return nil, err
+		}
+	}
+	return tp, nil
+}
+
+func numeric(k convert.Kind) bool { return k == convert.KindInteger || k == convert.KindNumber }
+
+// profileStats computes counts, distinct counts, extremes and quantiles of
+// every column in one scan.
+func (p *plan) profileStats(ctx context.Context, db *sql.DB, cols []column, tp *TableProfile) error {
+	approx := tp.Rows > ExactDistinctRows
+	var list []string
+	for _, c := range cols {
+		distinct := "count(DISTINCT " + c.expr + ")"
+		if approx {
+			distinct = "approx_count_distinct(" + c.expr + ")"
+		}
+		list = append(list, "count("+c.expr+")", distinct, "min("+c.expr+")", "max("+c.expr+")")
+		switch {
+		case numeric(c.kind):
+			list = append(list, "avg("+c.expr+")::DOUBLE", "quantile_cont("+c.expr+", [0.25, 0.5, 0.75])::DOUBLE[]")
+		case c.kind == convert.KindDate || c.kind == convert.KindTimestamp:
+			list = append(list, "NULL", "quantile_disc("+c.expr+", [0.25, 0.5, 0.75])")
+		default:
+			list = append(list, "NULL", "NULL")
+		}
+	}
+	const per = 6
+	vals := make([]any, len(cols)*per)
+	ptrs := make([]any, len(vals))
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	q := "SELECT " + strings.Join(list, ", ") + p.from() + p.where
+	if err := db.QueryRowContext(ctx, q, p.args...).Scan(ptrs...); err != nil {
+		return dbError(ctx, "profile", err)
+	}
+	for i, c := range cols {
+		cp := &tp.Columns[i]
+		v := vals[i*per : i*per+per]
+		f := formatOf(c.sqlType)
+		cp.Count = toInt64(v[0])
+		cp.Nulls = tp.Rows - cp.Count
+		cp.Distinct = toInt64(v[1])
+		cp.DistinctApprox = approx
+		cp.Min, cp.Max = normalize(v[2], f), normalize(v[3], f)
+		cp.Mean = normalize(v[4], formatDefault)
+		if qs, ok := v[5].([]any); ok && len(qs) == 3 {
+			for _, x := range qs {
+				cp.Quartiles = append(cp.Quartiles, normalize(x, f))
+			}
+			cp.Median = cp.Quartiles[1]
+		}
+	}
+	return nil
+}
+
+func toInt64(v any) int64 {
+	switch x := normalize(v, formatDefault).(type) {
+	case int64:
+		return x
+	case float64:
+		return int64(x)
+	}
+	return 0
+}
+
+// histogram returns the bins of a numeric or date column; nil for others.
+func (p *plan) histogram(ctx context.Context, db *sql.DB, c column, cp *ColumnProfile) ([]Bin, error) {
+	if cp.Count == 0 {
+		return nil, nil
+	}
+	switch {
+	case numeric(c.kind):
+		return p.numericHistogram(ctx, db, c, cp)
+	case c.kind == convert.KindDate || c.kind == convert.KindTimestamp:
+		return p.dateHistogram(ctx, db, c, cp)
+	}
+	return nil, nil
+}
+
+// numericHistogram counts values in HistogramBins equal-width bins between
+// the minimum and the maximum; integers with a small range get one bin per
+// value.
+func (p *plan) numericHistogram(ctx context.Context, db *sql.DB, c column, cp *ColumnProfile) ([]Bin, error) {
+	lo, ok1 := asFloat(cp.Min)
+	hi, ok2 := asFloat(cp.Max)
+	if !ok1 || !ok2 {
+		return nil, nil
+	}
+	bins := HistogramBins
+	width := (hi - lo) / float64(bins)
+	if c.kind == convert.KindInteger && hi-lo < float64(2*HistogramBins) {
+		bins, width = int(hi-lo)+1, 1
+	}
+	if width == 0 {
+		return []Bin{{From: cp.Min, To: cp.Max, Count: cp.Count}}, nil
+	}
+	q := "SELECT least(floor((" + c.expr + "::DOUBLE - ?) / ?)::BIGINT, ?) AS b, count(*)" + p.from() + p.where
+	q += condJoin(p.where, c.expr+" IS NOT NULL") + " GROUP BY b ORDER BY b"
+	args := append([]any{lo, width, int64(bins - 1)}, p.args...)
+	counts, err := p.countBins(ctx, db, q, args)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Bin, bins)
+	for i := range out {
+		out[i] = Bin{From: roundBound(lo + float64(i)*width), To: roundBound(lo + float64(i+1)*width)}
+		if c.kind == convert.KindInteger && width == 1 {
+			out[i].To = nil
+			out[i].From = int64(lo) + int64(i)
+		}
+		out[i].Count = counts[fmt.Sprint(int64(i))]
+	}
+	return out, nil
+}
+
+func roundBound(x float64) float64 { return math.Round(x*1e9) / 1e9 }
+
+func asFloat(v any) (float64, bool) {
+	switch x := v.(type) {
+	case int64:
+		return float64(x), true
+	case float64:
+		return x, true
+	case fmt.Stringer:
+		var f float64
+		_, err := fmt.Sscan(x.String(), &f)
+		return f, err == nil
+	case string:
+		var f float64
+		_, err := fmt.Sscan(x, &f)
+		return f, err == nil
+	}
+	return 0, false
+}
+
+// dateHistogram counts values by month when they span at most two years,
+// by year otherwise.
+func (p *plan) dateHistogram(ctx context.Context, db *sql.DB, c column, cp *ColumnProfile) ([]Bin, error) {
+	lo, _ := cp.Min.(string)
+	hi, _ := cp.Max.(string)
+	unit, n := "month", 7
+	if len(lo) < 4 || len(hi) < 4 || lo[:4] != hi[:4] && atoiPrefix(hi[:4])-atoiPrefix(lo[:4]) >= 2 {
+		unit, n = "year", 4
+	}
+	q := "SELECT strftime(date_trunc('" + unit + "', " + c.expr + "), '%Y-%m') AS b, count(*)" + p.from() + p.where +
+		condJoin(p.where, c.expr+" IS NOT NULL") + " GROUP BY b ORDER BY b"
+	counts, keys, err := p.countBinsOrdered(ctx, db, q, p.args)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Bin, 0, len(keys))
+	for _, k := range keys {
+		out = append(out, Bin{From: k[:n], Count: counts[k]})
+	}
+	return out, nil
+}
+
+func atoiPrefix(s string) int {
+	n := 0
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			break
+		}
+		n = n*10 + int(r-'0')
+	}
+	return n
+}
+
+// condJoin returns " AND cond" after a WHERE clause, " WHERE cond" when
+// there is none.
+func condJoin(where, cond string) string {
+	if where == "" {
+		return " WHERE " + cond
+	}
+	return " AND " + cond
+}
+
+func (p *plan) countBins(ctx context.Context, db *sql.DB, q string, args []any) (map[string]int64, error) {
+	counts, _, err := p.countBinsOrdered(ctx, db, q, args)
+	return counts, err
+}
+
+// countBinsOrdered runs a query of (bin, count) rows.
+func (p *plan) countBinsOrdered(ctx context.Context, db *sql.DB, q string, args []any) (map[string]int64, []string, error) {
+	rows, err := db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, nil, dbError(ctx, "profile", err)
+	}
+	defer rows.Close()
+	counts := map[string]int64{}
+	var keys []string
+	for rows.Next() {
+		var b any
+		var n int64
+		if err := rows.Scan(&b, &n); err != nil {
+			return nil, nil, dbError(ctx, "profile", err)
+		}
+		k := fmt.Sprint(normalize(b, formatDefault))
+		counts[k] = n
+		keys = append(keys, k)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, nil, dbError(ctx, "profile", err)
+	}
+	return counts, keys, nil
+}

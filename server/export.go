@@ -1,0 +1,133 @@
+package server
+
+import (
+	"bufio"
+	"context"
+	"net/url"
+	"path"
+	"regexp"
+	"strings"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/csvapi/csvapi/cache"
+	"github.com/csvapi/csvapi/query"
+)
+
+// exportParams parses the parameters of an export that are not filters:
+// format, bom, sep and decimal.
+type exportParams struct {
+	opts query.ExportOptions
+}
+
+func (x *exportParams) set(key, value string) (bool, error) {
+	switch key {
+	case "format", "_format":
+		f := query.Format(strings.ToLower(value))
+		if !knownFormat(f) {
+			return true, badRequest("invalid_parameter", "format must be one of csv, tsv, json, ndjson, parquet, xlsx, not %q", value)
+		}
+		x.opts.Format = f
+	case "bom":
+		x.opts.BOM = value == "1" || value == "true" || value == "yes"
+	case "sep", "separator":
+		sep, ok := separators[value]
+		if !ok {
+			return true, badRequest("invalid_parameter", `sep must be one of , ; | tab (or "\t"), not %q`, value)
+		}
+		x.opts.Separator = sep
+	case "decimal":
+		switch value {
+		case ",", "comma":
+			x.opts.DecimalComma = true
+		case ".", "point", "dot":
+			x.opts.DecimalComma = false
+		default:
+			return true, badRequest("invalid_parameter", "decimal must be , or ., not %q", value)
+		}
+	default:
+		return false, nil
+	}
+	return true, nil
+}
+
+var separators = map[string]rune{",": ',', ";": ';', "|": '|', "\t": '\t', "tab": '\t', `\t`: '\t', "comma": ',', "semicolon": ';'}
+
+func knownFormat(f query.Format) bool {
+	for _, k := range query.Formats {
+		if f == k {
+			return true
+		}
+	}
+	return false
+}
+
+// handleExport answers GET /api/<id>/export and /api/<id>/export.<format>:
+// every row matching the filters, in the requested order and columns,
+// streamed in the requested format.
+func (s *Server) handleExport(c *fiber.Ctx) error {
+	var x exportParams
+	if f := c.Params("format"); f != "" {
+		if _, err := x.set("format", f); err != nil {
+			return err
+		}
+	}
+	e, t, p, err := s.pageRequest(c, 0, x.set)
+	if err != nil {
+		return err
+	}
+	req := p.req
+	req.Limit, req.Offset, req.HideTotal, req.After = -1, 0, true, ""
+	req.HideRowID = true
+	req.Facets = nil
+	if err := req.Validate(t); err != nil {
+		return err
+	}
+	opts := x.opts
+	if opts.Format == "" {
+		opts.Format = query.FormatCSV
+	}
+	opts.TempDir = s.cfg.ExportDir
+	done, err := s.querySlot(c.UserContext())
+	if err != nil {
+		return err
+	}
+	release := s.takeOver(c, e) // the stream outlives the handler
+	c.Set(fiber.HeaderContentType, opts.Format.ContentType())
+	c.Set(fiber.HeaderContentDisposition, `attachment; filename="`+exportName(e)+"."+string(opts.Format)+`"`)
+	id, logger, timeout, db := e.ID, s.log, s.cfg.ExportTimeout, s.db
+	// The stream writer runs after the handler returned, so it must not
+	// touch c; the query runs on its own context bounded by the export timeout.
+	c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
+		defer release() // the entry stays pinned until the last row is written
+		defer done()
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		defer cancel()
+		n, err := query.Export(ctx, db, t, req, w, opts)
+		if err == nil {
+			err = w.Flush()
+		}
+		if err != nil {
+			logger.Warn("export interrupted", "id", id, "rows", n, "err", err)
+		}
+	})
+	return nil
+}
+
+var safeName = regexp.MustCompile(`^[A-Za-z0-9._-]{1,100}$`)
+
+// exportName is the download's file name without extension: the source
+// file's base name when it is plain, else the resource id.
+func exportName(e *cache.Entry) string {
+	name := e.Meta.Filename
+	if e.Meta.URL != "" {
+		if u, err := url.Parse(e.Meta.URL); err == nil {
+			name = path.Base(u.Path)
+		}
+	}
+	name = strings.TrimSuffix(strings.TrimSuffix(name, ".gz"), path.Ext(strings.TrimSuffix(name, ".gz")))
+	if !safeName.MatchString(name) {
+		return e.ID
+	}
+	return name
+}

@@ -1,0 +1,37 @@
+package server
+
+import (
+	"context"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/csvapi/csvapi/query"
+)
+
+// handleProfile answers GET /api/<id>/profile: per-column statistics of
+// the rows the filters select.
+func (s *Server) handleProfile(c *fiber.Ctx) error {
+	start := time.Now()
+	_, t, p, err := s.pageRequest(c, 0, nil)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(c.UserContext(), s.cfg.QueryTimeout)
+	defer cancel()
+	done, err := s.querySlot(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
+	tp, err := query.Profile(ctx, s.db, t, p.req)
+	if err != nil {
+		return err
+	}
+	b := append([]byte(`{"ok":true,"query_ms":`), appendMillis(nil, time.Since(start))...)
+	b = append(b, `,"profile":`...)
+	b = appendJSON(b, tp)
+	b = append(b, '}')
+	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSONCharsetUTF8)
+	return c.Send(b)
+}
