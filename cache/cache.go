@@ -39,10 +39,9 @@ type Entry struct {
 	Meta     *convert.Meta
 }
 
-// Options are per-request conversion options.
-type Options struct {
-	Encoding string // forces the source encoding; empty means detect
-}
+// Options are per-request conversion options: overrides of what convert
+// detects (encoding, delimiter, quote, header, skip, decimal).
+type Options = convert.Options
 
 // Cache holds the loaded resources. Set the exported fields before first use.
 type Cache struct {
@@ -238,7 +237,7 @@ func (c *Cache) convert(ctx context.Context, id, src string, opts Options, meta 
 		return err
 	}
 	meta.Encoding, meta.Compression = n.Encoding, n.Compression
-	if err := convert.Load(ctx, c.DB, n.Path, c.path(id), meta); err != nil {
+	if err := convert.Load(ctx, c.DB, n.Path, c.path(id), opts, meta); err != nil {
 		return err
 	}
 	c.Logger.Info("loaded", "id", id, "url", meta.URL, "rows", meta.Rows, "bytes", n.Size, "duration", time.Since(start))

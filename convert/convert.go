@@ -32,6 +32,9 @@ var (
 	ErrUnreadable = errors.New("the file could not be read as a table")
 	// ErrUnsupportedEncoding is returned for an unknown ?encoding= value.
 	ErrUnsupportedEncoding = errors.New("unsupported encoding")
+	// ErrInvalidOption is the category of *OptionError: an override such
+	// as delimiter or header that cannot be used.
+	ErrInvalidOption = errors.New("invalid option")
 )
 
 // FetchError reports an upstream failure: the server could not be reached,
@@ -93,6 +96,8 @@ type Column struct {
 	Name     string `json:"name"`     // name in table data (unique, never "rowid")
 	Original string `json:"original"` // header text as found in the file
 	Type     string `json:"sql_type"` // DuckDB type, e.g. BIGINT, DOUBLE, DATE, VARCHAR
+	Format   string `json:"format,omitempty"`  // strptime format the dates were read with, e.g. %d/%m/%Y
+	Decimal  string `json:"decimal,omitempty"` // decimal separator the numbers were read with
 }
 
 // Kind returns the column's Kind.
