@@ -93,9 +93,9 @@ func KindOf(sqlType string) Kind {
 
 // Column describes one column of a loaded table.
 type Column struct {
-	Name     string `json:"name"`     // name in table data (unique, never "rowid")
-	Original string `json:"original"` // header text as found in the file
-	Type     string `json:"sql_type"` // DuckDB type, e.g. BIGINT, DOUBLE, DATE, VARCHAR
+	Name     string `json:"name"`              // name in table data (unique, never "rowid")
+	Original string `json:"original"`          // header text as found in the file
+	Type     string `json:"sql_type"`          // DuckDB type, e.g. BIGINT, DOUBLE, DATE, VARCHAR
 	Format   string `json:"format,omitempty"`  // strptime format the dates were read with, e.g. %d/%m/%Y
 	Decimal  string `json:"decimal,omitempty"` // decimal separator the numbers were read with
 }
