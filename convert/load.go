@@ -1,6 +1,7 @@
 package convert
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"database/sql"
@@ -108,6 +109,8 @@ func Load(ctx context.Context, db *sql.DB, csvPath, dbPath string, opts Options,
 	if err != nil {
 		return err
 	}
+	// DuckDB skips a UTF-8 BOM itself; the sniffer must not see it in the first name.
+	head = bytes.TrimPrefix(head, []byte{0xEF, 0xBB, 0xBF})
 	d, err := SniffDialect(head, complete, opts)
 	if err != nil {
 		return err
