@@ -178,8 +178,10 @@ func createTables(ctx context.Context, conn *sql.Conn, r reader, alias string, c
 		return err
 	}
 	// Raw lines come with the line ends around them: trim those only.
-	rejects := "CREATE TABLE " + alias + ".rejects AS SELECT CAST(line AS BIGINT) AS line, lower(CAST(error_type AS VARCHAR)) AS reason, " +
-		"error_message AS message, trim(csv_line, chr(13) || chr(10)) AS raw FROM " + rej + " ORDER BY line"
+	// DuckDB reports a line once per error (once per extra field): keep one.
+	rejects := "CREATE TABLE " + alias + ".rejects AS SELECT DISTINCT ON (line) CAST(line AS BIGINT) AS line, " +
+		"lower(CAST(error_type AS VARCHAR)) AS reason, error_message AS message, trim(csv_line, chr(13) || chr(10)) AS raw FROM " +
+		rej + " ORDER BY line, column_idx"
 	if _, err := conn.ExecContext(ctx, rejects); err != nil {
 		return err
 	}

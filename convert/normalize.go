@@ -239,7 +239,7 @@ func checkTabular(head []byte, encodingName string) error {
 		return fmt.Errorf("%w: the content is a zip archive or an Office document", ErrNotTabular)
 	case bytes.HasPrefix(h, []byte("%PDF")):
 		return fmt.Errorf("%w: the content is a PDF document", ErrNotTabular)
-	case bytes.Count(h, []byte{0}) > len(h)/100:
+	case bytes.Count(h, []byte{0}) > len(h)/10:
 		// A few NULs are padding, removed by the cleaner; many mean binary.
 		return fmt.Errorf("%w: the content is binary", ErrNotTabular)
 	}

@@ -1,7 +1,6 @@
 package convert
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -11,8 +10,8 @@ import (
 // Limits of the dialect sniffer. The head is parsed once per candidate
 // delimiter, so it stays small; types are not decided on it (see types.go),
 // it only proposes a guess per column that the whole-column check confirms.
-const (
-	headLen        = 1 << 20
+var (
+	headLen        = 1 << 20 // a variable so that tests can make files longer than the head
 	headMaxRecords = 2000
 )
 
@@ -76,7 +75,7 @@ func SniffDialect(head []byte, complete bool, o Options) (*Dialect, error) {
 	}
 	quote, _ := o.quote()
 	forced, _ := o.delimiter()
-	d := &Dialect{Quote: quote, NewLine: detectNewLine(head)}
+	d := &Dialect{Quote: quote, NewLine: detectNewLine(head, quote)}
 	cands := candidateDelimiters
 	if forced != 0 {
 		cands = []byte{forced}
@@ -226,15 +225,29 @@ func consistency(recs []record) (score, width int) {
 }
 
 // detectNewLine returns the line end DuckDB must be told about: CRLF when
-// any line ends so, CR when lines end with a lone CR only, else LF.
-func detectNewLine(head []byte) string {
-	crlf := bytes.Count(head, []byte("\r\n"))
-	cr := bytes.Count(head, []byte("\r")) - crlf
-	lf := bytes.Count(head, []byte("\n")) - crlf
+// any line ends so, CR when lines end with a lone CR only, else LF. Line
+// ends inside quoted fields do not count.
+func detectNewLine(head []byte, quote byte) string {
+	var crlf, cr, lf int
+	in := false
+	for i := 0; i < len(head); i++ {
+		switch c := head[i]; {
+		case quote != 0 && c == quote:
+			in = !in // a doubled quote toggles twice
+		case in:
+		case c == '\r' && i+1 < len(head) && head[i+1] == '\n':
+			crlf++
+			i++
+		case c == '\r':
+			cr++
+		case c == '\n':
+			lf++
+		}
+	}
 	switch {
-	case crlf > 0:
+	case crlf > 0 && crlf >= lf:
 		return "\r\n"
-	case cr > 0 && lf == 0:
+	case cr > 0 && lf == 0 && crlf == 0:
 		return "\r"
 	}
 	return "\n"

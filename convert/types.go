@@ -63,8 +63,8 @@ const thousands = " \u00a0\u202f"
 var (
 	reInt       = regexp.MustCompile(`^-?(0|[1-9][0-9]*)$`)
 	reIntSpaced = regexp.MustCompile(`^-?[1-9][0-9]{0,2}([ \x{a0}\x{202f}][0-9]{3})+$`)
-	reDecDot    = regexp.MustCompile(`^-?[0-9]+\.[0-9]+$|^-?[0-9]{1,15}$`)
-	reDecComma  = regexp.MustCompile(`^-?([0-9]{1,3}([ \x{a0}\x{202f}][0-9]{3})+|[0-9]+),[0-9]+$|^-?([0-9]{1,3}([ \x{a0}\x{202f}][0-9]{3})+|[0-9]{1,15})$`)
+	reDecDot    = regexp.MustCompile(`^` + sqlDecDot + `$`)
+	reDecComma  = regexp.MustCompile(`^(` + sqlDecComma + `)$`)
 	reYMD8      = regexp.MustCompile(`^(19|20)[0-9]{6}$`)
 	reDateISO   = regexp.MustCompile(`^[0-9]{4}-[0-9]{2}-[0-9]{2}$`)
 	reDateSlash = regexp.MustCompile(`^[0-9]{1,2}/[0-9]{1,2}/[0-9]{4}$`)
@@ -77,8 +77,10 @@ var (
 // function). Kept next to their Go twins so that they change together.
 const (
 	sqlIntSpaced = `-?[1-9][0-9]{0,2}([ \x{a0}\x{202f}][0-9]{3})+`
-	sqlDecDot    = `-?[0-9]+\.[0-9]+|-?[0-9]{1,15}`
-	sqlDecComma  = `-?([0-9]{1,3}([ \x{a0}\x{202f}][0-9]{3})+|[0-9]+),[0-9]+|-?([0-9]{1,3}([ \x{a0}\x{202f}][0-9]{3})+|[0-9]{1,15})`
+	// Decimals: no leading zero (01400 is a code), at most 15 digits without
+	// a fraction (beyond, a float64 changes the integer).
+	sqlDecDot   = `-?(0|[1-9][0-9]*)\.[0-9]+|-?(0|[1-9][0-9]{0,14})`
+	sqlDecComma = `-?([1-9][0-9]{0,2}([ \x{a0}\x{202f}][0-9]{3})+|0|[1-9][0-9]*),[0-9]+|-?([1-9][0-9]{0,2}([ \x{a0}\x{202f}][0-9]{3})+|0|[1-9][0-9]{0,14})`
 	sqlYMD8      = `(19|20)[0-9]{6}`
 	sqlDateISO   = `[0-9]{4}-[0-9]{2}-[0-9]{2}`
 	sqlDateSlash = `[0-9]{1,2}/[0-9]{1,2}/[0-9]{4}`
