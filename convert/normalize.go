@@ -239,11 +239,26 @@ func checkTabular(head []byte, encodingName string) error {
 		return fmt.Errorf("%w: the content is a zip archive or an Office document", ErrNotTabular)
 	case bytes.HasPrefix(h, []byte("%PDF")):
 		return fmt.Errorf("%w: the content is a PDF document", ErrNotTabular)
-	case bytes.Count(h, []byte{0}) > len(h)/10:
-		// A few NULs are padding, removed by the cleaner; many mean binary.
+	case looksBinary(h):
 		return fmt.Errorf("%w: the content is binary", ErrNotTabular)
 	}
 	return nil
+}
+
+// looksBinary reports whether the head of a file is binary: many NUL bytes
+// (a few are padding, removed by the cleaner), or control characters that
+// text tables do not hold in more than 1% of the bytes.
+func looksBinary(h []byte) bool {
+	nul, ctl := 0, 0
+	for _, c := range h {
+		switch {
+		case c == 0:
+			nul++
+		case c < 0x20 && c != '\t' && c != '\n' && c != '\r' && c != '\f' && c != '\v' && c != 0x1a:
+			ctl++
+		}
+	}
+	return nul > max(16, len(h)/10) || ctl*100 > len(h)
 }
 
 func gunzipFile(src, dir string, maxSize int64) (string, error) {
