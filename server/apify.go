@@ -19,11 +19,9 @@ func (s *Server) handleApify(c *fiber.Ctx) error {
 	if err := validateURL(raw); err != nil {
 		return err
 	}
-	opts := cache.Options{Encoding: strings.Clone(c.Query("encoding"))}
-	if opts.Encoding != "" {
-		if _, _, err := convert.LookupEncoding(opts.Encoding); err != nil {
-			return err
-		}
+	opts, err := parseOptions(func(k string) string { return strings.Clone(c.Query(k)) })
+	if err != nil {
+		return err
 	}
 	e, err := s.cache.Apify(c.UserContext(), raw, opts)
 	if err != nil {
@@ -48,12 +46,31 @@ func (s *Server) handleUpload(c *fiber.Ctx) error {
 		return err
 	}
 	defer f.Close()
-	opts := cache.Options{Encoding: strings.Clone(c.FormValue("encoding", c.Query("encoding")))}
+	opts, err := parseOptions(func(k string) string { return strings.Clone(c.FormValue(k, c.Query(k))) })
+	if err != nil {
+		return err
+	}
 	e, err := s.cache.Upload(c.UserContext(), f, fh.Filename, opts)
 	if err != nil {
 		return err
 	}
 	return s.sendEndpoint(c, e.ID)
+}
+
+// parseOptions reads the conversion overrides (encoding, delimiter, quote,
+// header, skip, decimal) with get and validates them all before any
+// download, so that a bad value is a 400 naming its parameter.
+func parseOptions(get func(string) string) (cache.Options, error) {
+	o := cache.Options{Encoding: get("encoding"), Delimiter: get("delimiter"), Quote: get("quote"),
+		Header: get("header"), Decimal: get("decimal")}
+	if s := get("skip"); s != "" {
+		n, err := convert.ParseSkip(s)
+		if err != nil {
+			return o, err
+		}
+		o.Skip, o.SkipSet = n, true
+	}
+	return o, o.Validate()
 }
 
 func (s *Server) sendEndpoint(c *fiber.Ctx, id string) error {

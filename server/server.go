@@ -97,6 +97,7 @@ func (s *Server) routes() {
 	a.Post("/upload", s.handleUpload)
 	a.Get("/api/:id", s.handleData)
 	a.Get("/api/:id/export", s.handleExport)
+	a.Get("/api/:id/rejects", s.handleRejects)
 	a.Use(func(c *fiber.Ctx) error {
 		return &apiError{Status: http.StatusNotFound, Code: "not_found", Message: "No such endpoint: " + c.Path()}
 	})
