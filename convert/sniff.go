@@ -105,7 +105,7 @@ func SniffDialect(head []byte, complete bool, o Options) (*Dialect, error) {
 	if d.Start >= len(recs) {
 		d.Start = len(recs) // only blank or skipped rows: header-only table
 	}
-	d.Header = hasHeader(recs, d.Start, o)
+	d.Header = hasHeader(recs, d.Start, o) && d.Start < len(recs) // a forced header row past the end is none
 	d.fill(recs)
 	return d, nil
 }
