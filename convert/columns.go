@@ -12,6 +12,9 @@ import (
 type reader struct {
 	path string
 	d    *Dialect
+	// serial turns DuckDB's parallel reader off: it refuses null_padding
+	// with quoted fields that span lines.
+	serial bool
 }
 
 // rawName is the name of column i in read_csv's output.
@@ -40,6 +43,9 @@ func (r reader) sql(extra string) string {
 		b.WriteString(quoteLiteral(rawName(i)) + ": 'VARCHAR'")
 	}
 	b.WriteString("}")
+	if r.serial {
+		b.WriteString(", parallel = false")
+	}
 	if extra != "" {
 		b.WriteString(", " + extra)
 	}
@@ -142,7 +148,7 @@ type colStats struct {
 // are empty in the head, are checked against the whole ladder. Trailing
 // columns without a name and without any value (a trailing delimiter on
 // every line) are dropped.
-func chooseColumns(ctx context.Context, conn *sql.Conn, r reader, cols []Column, dec string) ([]typedColumn, error) {
+func chooseColumns(ctx context.Context, conn *sql.Conn, r *reader, cols []Column, dec string) ([]typedColumn, error) {
 	guesses := make([]colKind, len(cols))
 	checks := make([][]colKind, len(cols))
 	for j, c := range cols {
@@ -245,7 +251,7 @@ func indexOf(ks []colKind, k colKind) int {
 // checkColumns runs one aggregate query over the whole file: for every
 // column its count of non-empty values and lengths, and for every reading
 // in checks[j] the number of values of column j that do not fit it.
-func checkColumns(ctx context.Context, conn *sql.Conn, r reader, checks [][]colKind) ([]colStats, error) {
+func checkColumns(ctx context.Context, conn *sql.Conn, r *reader, checks [][]colKind) ([]colStats, error) {
 	var exprs []string
 	type slot struct {
 		col  int
@@ -268,7 +274,14 @@ func checkColumns(ctx context.Context, conn *sql.Conn, r reader, checks [][]colK
 	for i := range vals {
 		ptrs[i] = &vals[i]
 	}
-	if err := conn.QueryRowContext(ctx, q, r.path).Scan(ptrs...); err != nil {
+	err := conn.QueryRowContext(ctx, q, r.path).Scan(ptrs...)
+	if err != nil && ctx.Err() == nil && !r.serial {
+		// Quoted line ends beyond the head make the parallel reader give
+		// up (any error does, its text is not read): read serially.
+		r.serial = true
+		return checkColumns(ctx, conn, r, checks)
+	}
+	if err != nil {
 		return nil, loadError(ctx, err, r.path)
 	}
 	stats := make([]colStats, len(checks))

@@ -121,7 +121,7 @@ func Load(ctx context.Context, db *sql.DB, csvPath, dbPath string, opts Options,
 		return err
 	}
 	defer conn.Close()
-	r := reader{path: csvPath, d: d}
+	r := &reader{path: csvPath, d: d, serial: d.QuotedNewLines}
 	cols, err := chooseColumns(ctx, conn, r, columnNames(d), opts.Decimal)
 	if err != nil {
 		return err
@@ -162,7 +162,7 @@ func Load(ctx context.Context, db *sql.DB, csvPath, dbPath string, opts Options,
 
 // createTables creates alias.data from the file with each column cast to
 // its chosen type, and alias.rejects from the lines DuckDB could not read.
-func createTables(ctx context.Context, conn *sql.Conn, r reader, alias string, cols []typedColumn, m *Meta) error {
+func createTables(ctx context.Context, conn *sql.Conn, r *reader, alias string, cols []typedColumn, m *Meta) error {
 	sel := make([]string, len(cols))
 	for i, c := range cols {
 		sel[i] = c.selectExpr() + " AS " + QuoteIdent(c.Name)

@@ -31,6 +31,9 @@ type Dialect struct {
 	Header  bool
 	Names   []string   // header fields as written (nil without header), one per column
 	Columns int        // number of columns
+	// QuotedNewLines is set when a quoted field of the head spans lines:
+	// DuckDB's parallel reader refuses those with null_padding.
+	QuotedNewLines bool
 	Sample  [][]string // data rows of the head, padded or cut to Columns, for type guesses
 }
 
@@ -83,10 +86,10 @@ func SniffDialect(head []byte, complete bool, o Options) (*Dialect, error) {
 	var recs []record
 	bestScore, bestWidth := -1, 0
 	for _, c := range cands {
-		r := parseRecords(head, c, quote, complete, headMaxRecords)
+		r, nl := parseRecords(head, c, quote, complete, headMaxRecords)
 		score, width := consistency(r)
 		if score > bestScore || (score == bestScore && width > bestWidth) {
-			d.Delimiter, recs, bestScore, bestWidth = c, r, score, width
+			d.Delimiter, recs, bestScore, bestWidth, d.QuotedNewLines = c, r, score, width, nl
 		}
 	}
 	nonBlank := 0
@@ -259,17 +262,19 @@ func detectNewLine(head []byte, quote byte) string {
 // are one quote, and delimiters and line ends inside are data. Lines end
 // with LF, CRLF or CR. When complete is false the last record, which may be
 // cut, is dropped; so is an unterminated quoted record.
-func parseRecords(b []byte, delim, quote byte, complete bool, max int) []record {
-	var recs []record
+func parseRecords(b []byte, delim, quote byte, complete bool, max int) (recs []record, quotedNL bool) {
 	var field []byte
 	i := 0
 	for i < len(b) && len(recs) < max {
 		var fields []string
 		start := i
-		atStart, inQuotes, ended := true, false, false
+		atStart, inQuotes, ended, recNL := true, false, false, false
 		for i < len(b) {
 			c := b[i]
 			if inQuotes {
+				if c == '\n' || c == '\r' {
+					recNL = true
+				}
 				if c == quote {
 					if i+1 < len(b) && b[i+1] == quote {
 						field = append(field, quote)
@@ -311,8 +316,9 @@ func parseRecords(b []byte, delim, quote byte, complete bool, max int) []record 
 		}
 		blank := len(fields) == 1 && fields[0] == "" && (i-start <= 2) && b[start] != quote
 		recs = append(recs, record{fields: fields, blank: blank})
+		quotedNL = quotedNL || recNL // an unterminated quote does not count: DuckDB rejects it
 	}
-	return recs
+	return recs, quotedNL
 }
 
 func isBlank(s string) bool { return trimSpace(s) == "" }
