@@ -63,8 +63,8 @@ const thousands = " \u00a0\u202f"
 var (
 	reInt       = regexp.MustCompile(`^-?(0|[1-9][0-9]*)$`)
 	reIntSpaced = regexp.MustCompile(`^-?[1-9][0-9]{0,2}([ \x{a0}\x{202f}][0-9]{3})+$`)
-	reDecDot    = regexp.MustCompile(`^` + sqlDecDot + `$`)
-	reDecComma  = regexp.MustCompile(`^(` + sqlDecComma + `)$`)
+	reDecDot    = regexp.MustCompile(`^(?:` + sqlDecDot + `)$`)
+	reDecComma  = regexp.MustCompile(`^(?:` + sqlDecComma + `)$`)
 	reYMD8      = regexp.MustCompile(`^(19|20)[0-9]{6}$`)
 	reDateISO   = regexp.MustCompile(`^[0-9]{4}-[0-9]{2}-[0-9]{2}$`)
 	reDateSlash = regexp.MustCompile(`^[0-9]{1,2}/[0-9]{1,2}/[0-9]{4}$`)
