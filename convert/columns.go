@@ -3,6 +3,7 @@ package convert
 import (
 	"context"
 	"database/sql"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -165,7 +166,16 @@ func chooseColumns(ctx context.Context, conn *sql.Conn, r *reader, cols []Column
 			checks[j] = []colKind{guesses[j]}
 		}
 	}
-	stats, err := checkColumns(ctx, conn, r, checks)
+	// Non-empty counts are needed where the head had no value, and for
+	// trailing unnamed columns (dropped when empty).
+	count := make([]bool, len(cols))
+	for j := len(cols) - 1; j >= 0 && isBlank(cols[j].Original); j-- {
+		count[j] = true
+	}
+	for j, g := range guesses {
+		count[j] = count[j] || g == kindUnknown
+	}
+	stats, err := checkColumns(ctx, conn, r, checks, count)
 	if err != nil {
 		return nil, err
 	}
@@ -179,13 +189,13 @@ func chooseColumns(ctx context.Context, conn *sql.Conn, r *reader, cols []Column
 		}
 	}
 	if again {
-		more, err := checkColumns(ctx, conn, r, retry)
+		more, err := checkColumns(ctx, conn, r, retry, make([]bool, len(cols)))
 		if err != nil {
 			return nil, err
 		}
 		for j := range retry {
 			if retry[j] != nil {
-				stats[j].fails = more[j].fails
+				stats[j].fails, stats[j].minLen, stats[j].maxLen = more[j].fails, more[j].minLen, more[j].maxLen
 				checks[j] = retry[j]
 			}
 		}
@@ -249,51 +259,63 @@ func indexOf(ks []colKind, k colKind) int {
 }
 
 // checkColumns runs one aggregate query over the whole file: for every
-// column its count of non-empty values and lengths, and for every reading
-// in checks[j] the number of values of column j that do not fit it.
-func checkColumns(ctx context.Context, conn *sql.Conn, r *reader, checks [][]colKind) ([]colStats, error) {
+// reading in checks[j] the number of values of column j that do not fit
+// it; the count of non-empty values when count[j] (columns empty in the
+// head, trailing unnamed ones); value lengths when an integer reading is
+// checked (SIREN/SIRET detection). Columns with nothing to learn cost
+// nothing, and when no column has, the file is not read at all. Counts not
+// asked for are reported as 1 (the head had a value).
+func checkColumns(ctx context.Context, conn *sql.Conn, r *reader, checks [][]colKind, count []bool) ([]colStats, error) {
+	stats := make([]colStats, len(checks))
 	var exprs []string
+	var dests []*int64
+	add := func(expr string, dest *int64) {
+		exprs = append(exprs, expr)
+		dests = append(dests, dest)
+	}
 	type slot struct {
 		col  int
 		kind colKind
+		n    *int64
 	}
 	var slots []slot
 	for j := range checks {
+		st := &stats[j]
+		st.nonEmpty, st.fails = 1, map[colKind]int64{}
 		x := "trim(" + QuoteIdent(rawName(j)) + ")"
-		exprs = append(exprs, "coalesce(count_if("+x+" <> ''), 0)",
-			"coalesce(min(length("+x+")) FILTER ("+x+" <> ''), 0)",
-			"coalesce(max(length("+x+")) FILTER ("+x+" <> ''), 0)")
+		if count[j] {
+			add("coalesce(count_if("+x+" <> ''), 0)", &st.nonEmpty)
+		}
+		if slices.Contains(checks[j], kindInt) || slices.Contains(checks[j], kindIntSpaced) {
+			add("coalesce(min(length("+x+")) FILTER ("+x+" <> ''), 0)", &st.minLen)
+			add("coalesce(max(length("+x+")) FILTER ("+x+" <> ''), 0)", &st.maxLen)
+		}
 		for _, k := range checks[j] {
-			exprs = append(exprs, "coalesce(count_if("+x+" <> '' AND NOT ("+k.sqlPredicate(x)+")), 0)")
-			slots = append(slots, slot{j, k})
+			sl := slot{j, k, new(int64)}
+			slots = append(slots, sl)
+			add("coalesce(count_if("+x+" <> '' AND NOT ("+k.sqlPredicate(x)+")), 0)", sl.n)
 		}
 	}
+	if len(exprs) == 0 {
+		return stats, nil
+	}
 	q := "SELECT " + strings.Join(exprs, ", ") + " FROM " + r.sql("ignore_errors = true")
-	vals := make([]int64, len(exprs))
-	ptrs := make([]any, len(exprs))
-	for i := range vals {
-		ptrs[i] = &vals[i]
+	ptrs := make([]any, len(dests))
+	for i, d := range dests {
+		ptrs[i] = d
 	}
 	err := conn.QueryRowContext(ctx, q, r.path).Scan(ptrs...)
 	if err != nil && ctx.Err() == nil && !r.serial {
 		// Quoted line ends beyond the head make the parallel reader give
 		// up (any error does, its text is not read): read serially.
 		r.serial = true
-		return checkColumns(ctx, conn, r, checks)
+		return checkColumns(ctx, conn, r, checks, count)
 	}
 	if err != nil {
 		return nil, loadError(ctx, err, r.path)
 	}
-	stats := make([]colStats, len(checks))
-	i := 0
-	for j := range checks {
-		stats[j] = colStats{nonEmpty: vals[i], minLen: vals[i+1], maxLen: vals[i+2], fails: map[colKind]int64{}}
-		i += 3
-		for range checks[j] {
-			stats[j].fails[slots[0].kind] = vals[i]
-			slots = slots[1:]
-			i++
-		}
+	for _, sl := range slots {
+		stats[sl.col].fails[sl.kind] = *sl.n
 	}
 	return stats, nil
 }

@@ -29,12 +29,12 @@ type Dialect struct {
 	// there is no header.
 	Start   int
 	Header  bool
-	Names   []string   // header fields as written (nil without header), one per column
-	Columns int        // number of columns
+	Names   []string // header fields as written (nil without header), one per column
+	Columns int      // number of columns
 	// QuotedNewLines is set when a quoted field of the head spans lines:
 	// DuckDB's parallel reader refuses those with null_padding.
 	QuotedNewLines bool
-	Sample  [][]string // data rows of the head, padded or cut to Columns, for type guesses
+	Sample         [][]string // data rows of the head, padded or cut to Columns, for type guesses
 }
 
 // record is one row of the head as the sniffer parses it.
