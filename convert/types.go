@@ -264,8 +264,10 @@ func (k colKind) sqlCast(x string) string {
 	return x
 }
 
+// stripThousandsSQL removes thousands separators; nested replace() is
+// several times cheaper than regexp_replace on the load's hot path.
 func stripThousandsSQL(x string) string {
-	return "regexp_replace(" + x + ", '[ \u00a0\u202f]', '', 'g')"
+	return "replace(replace(replace(" + x + ", ' ', ''), '\u00a0', ''), '\u202f', '')"
 }
 
 // sqlType is the DuckDB type of a column read with k.
