@@ -51,8 +51,8 @@ var (
 	// before it finished (Apify, Upload). Status tells its progress.
 	ErrPending = errors.New("resource still loading")
 	// ErrTooManyColumns is returned when a table has more than MaxColumns
-	// columns.
-	ErrTooManyColumns = errors.New("too many columns")
+	// columns. It is convert's error, so that both layers' checks agree.
+	ErrTooManyColumns = convert.ErrTooManyColumns
 )
 
 // PendingError is the error of a resource still loading; it wraps
@@ -64,11 +64,13 @@ func (e *PendingError) Error() string { return "resource " + e.ID + " still load
 // Unwrap returns ErrPending.
 func (e *PendingError) Unwrap() error { return ErrPending }
 
-// Options are per-request conversion options.
+// Options are per-request options: the conversion overrides of convert
+// (encoding, delimiter, quote, header, skip, decimal), and how the request
+// waits.
 type Options struct {
-	Encoding string        // forces the source encoding; empty means detect
-	Refresh  bool          // reload from the upstream now, even if fresh
-	Wait     time.Duration // how long Apify waits for a load; 0: until ctx is done
+	convert.Options
+	Refresh bool          // reload from the upstream now, even if fresh
+	Wait    time.Duration // how long Apify waits for a load; 0: until ctx is done
 }
 
 // Cache holds the loaded resources. Set the exported fields before first

@@ -196,7 +196,9 @@ func (c *Cache) run(ctx context.Context, l *load, src source, prev *version) (*v
 	}
 	meta.Encoding, meta.Compression = n.Encoding, n.Compression
 	v := &version{name: l.id + "-" + c.newVersion(), md5: sum}
-	if err := convert.Load(ctx, c.DB, n.Path, c.file(v, ".duckdb"), meta); err != nil {
+	convOpts := src.opts.Options
+	convOpts.MaxColumns = c.maxColumns()
+	if err := convert.Load(ctx, c.DB, n.Path, c.file(v, ".duckdb"), convOpts, meta); err != nil {
 		return nil, err
 	}
 	if max := c.maxColumns(); len(meta.Columns) > max {

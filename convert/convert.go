@@ -30,8 +30,14 @@ var (
 	// ErrUnreadable is returned when the content looked like text but could
 	// not be read as a table.
 	ErrUnreadable = errors.New("the file could not be read as a table")
+	// ErrTooManyColumns is returned for a table wider than the configured
+	// limit.
+	ErrTooManyColumns = errors.New("too many columns")
 	// ErrUnsupportedEncoding is returned for an unknown ?encoding= value.
 	ErrUnsupportedEncoding = errors.New("unsupported encoding")
+	// ErrInvalidOption is the category of *OptionError: an override such
+	// as delimiter or header that cannot be used.
+	ErrInvalidOption = errors.New("invalid option")
 )
 
 // FetchError reports an upstream failure: the server could not be reached,
@@ -90,9 +96,11 @@ func KindOf(sqlType string) Kind {
 
 // Column describes one column of a loaded table.
 type Column struct {
-	Name     string `json:"name"`     // name in table data (unique, never "rowid")
-	Original string `json:"original"` // header text as found in the file
-	Type     string `json:"sql_type"` // DuckDB type, e.g. BIGINT, DOUBLE, DATE, VARCHAR
+	Name     string `json:"name"`              // name in table data (unique, never "rowid")
+	Original string `json:"original"`          // header text as found in the file
+	Type     string `json:"sql_type"`          // DuckDB type, e.g. BIGINT, DOUBLE, DATE, VARCHAR
+	Format   string `json:"format,omitempty"`  // strptime format the dates were read with, e.g. %d/%m/%Y
+	Decimal  string `json:"decimal,omitempty"` // decimal separator the numbers were read with
 }
 
 // Kind returns the column's Kind.

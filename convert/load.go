@@ -1,6 +1,7 @@
 package convert
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"database/sql"
@@ -105,41 +106,59 @@ type Meta struct {
 	Escape           string `json:"escape"`
 	NewLine          string `json:"newline"`
 	HasHeader        bool   `json:"has_header"`
-	HeaderRowIdx     int    `json:"header_row_idx"` // lines skipped before the header
+	HeaderRowIdx     int    `json:"header_row_idx"` // rows skipped above the header (or the data)
 	DecimalSeparator string `json:"decimal_separator"`
-	DateFormat       string `json:"date_format,omitempty"`
-	TimestampFormat  string `json:"timestamp_format,omitempty"`
+	DateFormat       string `json:"date_format,omitempty"`      // of the first date column; see Column.Format
+	TimestampFormat  string `json:"timestamp_format,omitempty"` // of the first timestamp column
+	// Overrides are the options the client forced (name → value).
+	Overrides map[string]string `json:"overrides,omitempty"`
 
-	Columns  []Column      `json:"columns"`
-	Rows     int64         `json:"rows"`
-	LoadedAt time.Time     `json:"loaded_at"`
-	LoadTime time.Duration `json:"load_time_ns"`
+	Columns      []Column      `json:"columns"`
+	Rows         int64         `json:"rows"`
+	RejectedRows int64         `json:"rejected_rows"`
+	Rejects      bool          `json:"rejects_table"` // the file has a rejects table (loads before it existed do not)
+	LoadedAt     time.Time     `json:"loaded_at"`
+	LoadTime     time.Duration `json:"load_time_ns"`
 }
 
-// dialect is the part of sniff_csv's answer csvapi keeps.
-type dialect struct {
-	delimiter, quote, escape, newline string
-	skip                              int
-	header                            bool
-	dateFormat, timestampFormat       string
-}
-
-// Load reads the UTF-8 CSV file at csvPath with DuckDB's read_csv
-// auto-detection into a new database file at dbPath (table data, in file
-// order, plus csvapi_meta holding m). The file is built under a temporary
-// name beside dbPath and renamed into place only when complete, so a crash
-// or a cancelled ctx never leaves a half table that looks ready. Load fills
-// the detected fields of m (dialect, columns, rows).
+// Load reads the UTF-8 delimited text file at csvPath into a new database
+// file at dbPath: table data (the file's columns, typed, in file order),
+// table rejects (lines that could not be read as a row: line, reason,
+// message, raw text) and csvapi_meta holding m. The file is built under a
+// temporary name beside dbPath and renamed into place only when complete,
+// so a crash or a cancelled ctx never leaves a half table that looks ready.
 //
-// It returns ErrUnreadable when DuckDB cannot read the text as a table, and
-// ctx's error when the load is cancelled.
-func Load(ctx context.Context, db *sql.DB, csvPath, dbPath string, m *Meta) (err error) {
+// The dialect is detected on the head of the file (SniffDialect) unless
+// opts forces it; DuckDB reads every column as text, short rows padded with
+// NULLs, and each column's type is chosen on the whole column (types.go).
+// Load fills the detected fields of m (dialect, columns, rows, rejects).
+//
+// It returns ErrNotTabular or ErrUnreadable when the text cannot be read as
+// a table, an *OptionError for invalid opts, and ctx's error when the load
+// is cancelled.
+func Load(ctx context.Context, db *sql.DB, csvPath, dbPath string, opts Options, m *Meta) (err error) {
 	start := time.Now()
-	d, decimal, err := detect(ctx, db, csvPath)
+	head, complete, err := readHeadN(csvPath, headLen)
 	if err != nil {
 		return err
 	}
-	cols, err := describe(ctx, db, csvPath, decimal)
+	// DuckDB skips a UTF-8 BOM itself; the sniffer must not see it in the first name.
+	head = bytes.TrimPrefix(head, []byte{0xEF, 0xBB, 0xBF})
+	d, err := SniffDialect(head, complete, opts)
+	if err != nil {
+		return err
+	}
+	if opts.MaxColumns > 0 && d.Columns > opts.MaxColumns {
+		return fmt.Errorf("%w: %d, the limit is %d", ErrTooManyColumns, d.Columns, opts.MaxColumns)
+	}
+	// Reject tables are temporary tables of one connection.
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	r := &reader{path: csvPath, d: d, serial: d.QuotedNewLines}
+	cols, err := chooseColumns(ctx, conn, r, columnNames(d), opts.Decimal)
 	if err != nil {
 		return err
 	}
@@ -151,55 +170,99 @@ func Load(ctx context.Context, db *sql.DB, csvPath, dbPath string, m *Meta) (err
 			removeDBFiles(tmp)
 		}
 	}()
-	if _, err = db.ExecContext(ctx, "ATTACH "+quoteLiteral(tmp)+" AS "+alias); err != nil {
+	if _, err = conn.ExecContext(ctx, "ATTACH "+quoteLiteral(tmp)+" AS "+alias); err != nil {
 		return fmt.Errorf("attach %s: %w", tmp, err)
 	}
 	attached := true
 	defer func() {
 		if attached {
-			db.ExecContext(context.WithoutCancel(ctx), "DETACH "+alias)
+			conn.ExecContext(context.WithoutCancel(ctx), "DETACH "+alias)
 		}
 	}()
-
-	sel := make([]string, len(cols))
-	for i, c := range cols {
-		sel[i] = QuoteIdent(c.Original) + " AS " + QuoteIdent(c.Name)
-	}
-	create := "CREATE TABLE " + alias + ".data AS SELECT " + strings.Join(sel, ", ") +
-		" FROM read_csv(?, decimal_separator = ?)"
-	if _, err = db.ExecContext(ctx, create, csvPath, decimal); err != nil {
-		return loadError(ctx, err, csvPath)
-	}
-	if err = db.QueryRowContext(ctx, "SELECT count(*) FROM "+alias+".data").Scan(&m.Rows); err != nil {
+	if err = createTables(ctx, conn, r, alias, cols, m); err != nil {
 		return err
 	}
-
 	m.Filetype = "csv"
-	m.Delimiter, m.Quote, m.Escape, m.NewLine = d.delimiter, d.quote, d.escape, d.newline
-	m.HasHeader, m.HeaderRowIdx = d.header, d.skip
-	m.DecimalSeparator = decimal
-	m.DateFormat, m.TimestampFormat = d.dateFormat, d.timestampFormat
-	m.Columns = cols
+	m.describeDialect(d, cols, opts)
 	m.LoadedAt = time.Now().UTC()
 	m.LoadTime = time.Since(start)
+	if err = writeMeta(ctx, conn, alias, m); err != nil {
+		return err
+	}
+	if _, err = conn.ExecContext(ctx, "DETACH "+alias); err != nil {
+		return fmt.Errorf("detach %s: %w", tmp, err)
+	}
+	attached = false
+	return os.Rename(tmp, dbPath)
+}
+
+// createTables creates alias.data from the file with each column cast to
+// its chosen type, and alias.rejects from the lines DuckDB could not read.
+func createTables(ctx context.Context, conn *sql.Conn, r *reader, alias string, cols []typedColumn, m *Meta) error {
+	sel := make([]string, len(cols))
+	for i, c := range cols {
+		sel[i] = c.selectExpr() + " AS " + QuoteIdent(c.Name)
+	}
+	rej, scan := "csvapi_rejects_"+randomHex(6), "csvapi_scans_"+randomHex(6)
+	defer conn.ExecContext(context.WithoutCancel(ctx), "DROP TABLE IF EXISTS "+rej+"; DROP TABLE IF EXISTS "+scan)
+	src := r.sql("store_rejects = true, rejects_table = " + quoteLiteral(rej) + ", rejects_scan = " + quoteLiteral(scan))
+	create := "CREATE TABLE " + alias + ".data AS SELECT " + strings.Join(sel, ", ") + " FROM " + src
+	if _, err := conn.ExecContext(ctx, create, r.path); err != nil {
+		return loadError(ctx, err, r.path)
+	}
+	if err := conn.QueryRowContext(ctx, "SELECT count(*) FROM "+alias+".data").Scan(&m.Rows); err != nil {
+		return err
+	}
+	// Raw lines come with the line ends around them: trim those only.
+	// DuckDB reports a line once per error (once per extra field): keep one.
+	rejects := "CREATE TABLE " + alias + ".rejects AS SELECT DISTINCT ON (line) CAST(line AS BIGINT) AS line, " +
+		"lower(CAST(error_type AS VARCHAR)) AS reason, error_message AS message, trim(csv_line, chr(13) || chr(10)) AS raw FROM " +
+		rej + " ORDER BY line, column_idx"
+	if _, err := conn.ExecContext(ctx, rejects); err != nil {
+		return err
+	}
+	m.Rejects = true
+	return conn.QueryRowContext(ctx, "SELECT count(*) FROM "+alias+".rejects").Scan(&m.RejectedRows)
+}
+
+func writeMeta(ctx context.Context, conn *sql.Conn, alias string, m *Meta) error {
 	meta, err := json.Marshal(m)
 	if err != nil {
 		return err
 	}
-	if _, err = db.ExecContext(ctx, "CREATE TABLE "+alias+".csvapi_meta (meta VARCHAR)"); err != nil {
+	if _, err = conn.ExecContext(ctx, "CREATE TABLE "+alias+".csvapi_meta (meta VARCHAR)"); err != nil {
 		return err
 	}
-	if _, err = db.ExecContext(ctx, "INSERT INTO "+alias+".csvapi_meta VALUES (?)", string(meta)); err != nil {
-		return err
+	_, err = conn.ExecContext(ctx, "INSERT INTO "+alias+".csvapi_meta VALUES (?)", string(meta))
+	return err
+}
+
+// describeDialect records in m what was detected or forced.
+func (m *Meta) describeDialect(d *Dialect, cols []typedColumn, o Options) {
+	m.Delimiter, m.NewLine = string(d.Delimiter), d.NewLine
+	m.Quote, m.Escape = "", ""
+	if d.Quote != 0 {
+		m.Quote, m.Escape = string(d.Quote), string(d.Quote)
 	}
-	if _, err = db.ExecContext(ctx, "DETACH "+alias); err != nil {
-		return fmt.Errorf("detach %s: %w", tmp, err)
+	m.HasHeader, m.HeaderRowIdx = d.Header, d.Start
+	m.DecimalSeparator = "."
+	if o.Decimal != "" {
+		m.DecimalSeparator = o.Decimal
 	}
-	attached = false
-	if err = os.Rename(tmp, dbPath); err != nil {
-		return err
+	m.Columns = make([]Column, len(cols))
+	for i, c := range cols {
+		m.Columns[i] = c.Column
+		if c.Decimal == "," {
+			m.DecimalSeparator = ","
+		}
+		if c.kind.sqlType() == "DATE" && m.DateFormat == "" {
+			m.DateFormat = c.Format
+		}
+		if c.kind.sqlType() == "TIMESTAMP" && m.TimestampFormat == "" {
+			m.TimestampFormat = c.Format
+		}
 	}
-	return nil
+	m.Overrides = o.applied()
 }
 
 // ReadMeta reads the metadata stored in an attached resource database.
@@ -213,105 +276,6 @@ func ReadMeta(ctx context.Context, db *sql.DB, alias string) (*Meta, error) {
 		return nil, fmt.Errorf("decode metadata of %s: %w", alias, err)
 	}
 	return &m, nil
-}
-
-// detect runs DuckDB's sniffer and picks the decimal separator. Files not
-// delimited by commas are tried with a decimal comma too (French "12,5"), and
-// the reading that gives more numeric columns wins.
-func detect(ctx context.Context, db *sql.DB, path string) (dialect, string, error) {
-	d, err := sniff(ctx, db, path, ".")
-	if err != nil {
-		return d, "", err
-	}
-	if d.delimiter == "," {
-		return d, ".", nil
-	}
-	dot, err := describe(ctx, db, path, ".")
-	if err != nil {
-		return d, "", err
-	}
-	comma, err := describe(ctx, db, path, ",")
-	if err != nil {
-		return d, ".", nil // the comma reading failed: keep the dot one
-	}
-	if numericColumns(comma) > numericColumns(dot) {
-		dc, err := sniff(ctx, db, path, ",")
-		if err != nil {
-			return d, "", err
-		}
-		return dc, ",", nil
-	}
-	return d, ".", nil
-}
-
-func numericColumns(cols []Column) int {
-	n := 0
-	for _, c := range cols {
-		if c.Kind() == KindNumber || c.Kind() == KindInteger {
-			n++
-		}
-	}
-	return n
-}
-
-func sniff(ctx context.Context, db *sql.DB, path, decimal string) (dialect, error) {
-	var d dialect
-	var skip uint32
-	var dateFormat, tsFormat sql.NullString
-	err := db.QueryRowContext(ctx, `SELECT Delimiter, Quote, Escape, NewLineDelimiter, SkipRows, HasHeader, DateFormat, TimestampFormat
-		FROM sniff_csv(?, decimal_separator = ?)`, path, decimal).
-		Scan(&d.delimiter, &d.quote, &d.escape, &d.newline, &skip, &d.header, &dateFormat, &tsFormat)
-	if err != nil {
-		return d, loadError(ctx, err, path)
-	}
-	d.skip = int(skip)
-	d.dateFormat, d.timestampFormat = dateFormat.String, tsFormat.String
-	for _, v := range []*string{&d.delimiter, &d.quote, &d.escape, &d.newline} {
-		if *v == "(empty)" { // sniff_csv's spelling of "none"
-			*v = ""
-		}
-	}
-	d.newline = strings.NewReplacer(`\r`, "\r", `\n`, "\n").Replace(d.newline)
-	return d, nil
-}
-
-// describe returns the columns read_csv detects, with names made safe for
-// serving: a column literally named rowid would shadow the row number, so it
-// is renamed.
-func describe(ctx context.Context, db *sql.DB, path, decimal string) ([]Column, error) {
-	rows, err := db.QueryContext(ctx, "DESCRIBE SELECT * FROM read_csv(?, decimal_separator = ?)", path, decimal)
-	if err != nil {
-		return nil, loadError(ctx, err, path)
-	}
-	defer rows.Close()
-	var cols []Column
-	taken := map[string]bool{}
-	for rows.Next() {
-		var name, typ string
-		var null, key, def, extra sql.NullString
-		if err := rows.Scan(&name, &typ, &null, &key, &def, &extra); err != nil {
-			return nil, err
-		}
-		cols = append(cols, Column{Name: name, Original: name, Type: typ})
-		taken[strings.ToLower(name)] = true
-	}
-	if err := rows.Err(); err != nil {
-		return nil, loadError(ctx, err, path)
-	}
-	for i, c := range cols {
-		if strings.EqualFold(c.Name, "rowid") {
-			name := c.Name + "_"
-			for n := 1; taken[strings.ToLower(name)]; n++ {
-				name = c.Name + "_" + strconv.Itoa(n)
-			}
-			taken[strings.ToLower(name)] = true
-			cols[i].Name = name
-		}
-	}
-	if len(cols) == 0 {
-		return nil, fmt.Errorf("%w: no columns found", ErrUnreadable)
-	}
-	return cols, nil
 }
 
 // loadError classifies an error from DuckDB's CSV reader: cancellation stays

@@ -32,25 +32,25 @@ func TestLoad(t *testing.T) {
 		{
 			name: "french", csv: "code;nom;montant;date\n01001;Ambérieu;58769,21;01/02/2023\n2A004;Ajaccio;12,5;13/02/2023\n",
 			delimiter: ";", dec: ",",
-			columns: []Column{{"code", "code", "VARCHAR"}, {"nom", "nom", "VARCHAR"}, {"montant", "montant", "DOUBLE"}, {"date", "date", "DATE"}},
+			columns: []Column{{Name: "code", Original: "code", Type: "VARCHAR"}, {Name: "nom", Original: "nom", Type: "VARCHAR"}, {Name: "montant", Original: "montant", Type: "DOUBLE", Decimal: ","}, {Name: "date", Original: "date", Type: "DATE", Format: "%d/%m/%Y"}},
 			rows:    2,
 		},
 		{
 			name: "semicolon with decimal points", csv: "a;b\n1.5;x\n2.25;y\n",
 			delimiter: ";", dec: ".",
-			columns: []Column{{"a", "a", "DOUBLE"}, {"b", "b", "VARCHAR"}},
+			columns: []Column{{Name: "a", Original: "a", Type: "DOUBLE", Decimal: "."}, {Name: "b", Original: "b", Type: "VARCHAR"}},
 			rows:    2,
 		},
 		{
 			name: "rowid column renamed", csv: "rowid,ROWID_,x\n1,2,3\n",
 			delimiter: ",", dec: ".",
-			columns: []Column{{"rowid_1", "rowid", "BIGINT"}, {"ROWID_", "ROWID_", "BIGINT"}, {"x", "x", "BIGINT"}},
+			columns: []Column{{Name: "rowid_1", Original: "rowid", Type: "BIGINT"}, {Name: "ROWID_", Original: "ROWID_", Type: "BIGINT"}, {Name: "x", Original: "x", Type: "BIGINT"}},
 			rows:    1,
 		},
 		{
 			name: "header only", csv: "a,b\n",
 			delimiter: ",", dec: ".",
-			columns: []Column{{"a", "a", "VARCHAR"}, {"b", "b", "VARCHAR"}},
+			columns: []Column{{Name: "a", Original: "a", Type: "VARCHAR"}, {Name: "b", Original: "b", Type: "VARCHAR"}},
 			rows:    0,
 		},
 	}
@@ -60,7 +60,7 @@ func TestLoad(t *testing.T) {
 			src := writeFile(t, dir, "in.csv", []byte(tt.csv))
 			dst := filepath.Join(dir, "out.duckdb")
 			m := &Meta{ID: "x"}
-			if err := Load(t.Context(), db, src, dst, m); err != nil {
+			if err := Load(t.Context(), db, src, dst, Options{}, m); err != nil {
 				t.Fatalf("Load: %v", err)
 			}
 			if m.Delimiter != tt.delimiter || m.DecimalSeparator != tt.dec || m.Rows != tt.rows {
@@ -97,14 +97,14 @@ func TestLoadFailureLeavesNothing(t *testing.T) {
 	src := writeFile(t, dir, "in.csv", []byte("a,b\n1,2\n"))
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
-	if err := Load(ctx, db, src, dst, &Meta{}); !errors.Is(err, context.Canceled) {
+	if err := Load(ctx, db, src, dst, Options{}, &Meta{}); !errors.Is(err, context.Canceled) {
 		t.Errorf("Load with a cancelled context: err = %v, want context.Canceled", err)
 	}
 	bad := writeFile(t, dir, "bad.csv", []byte("a,b\n\"1,2\n3,\"4\"x\"\n"))
-	if err := Load(t.Context(), db, bad, dst, &Meta{}); err != nil && !errors.Is(err, ErrUnreadable) {
+	if err := Load(t.Context(), db, bad, dst, Options{}, &Meta{}); err != nil && !errors.Is(err, ErrUnreadable) {
 		t.Errorf("Load of a broken file: err = %v, want ErrUnreadable or success", err)
 	}
-	if err := Load(t.Context(), db, filepath.Join(dir, "missing.csv"), filepath.Join(dir, "other.duckdb"), &Meta{}); err == nil {
+	if err := Load(t.Context(), db, filepath.Join(dir, "missing.csv"), filepath.Join(dir, "other.duckdb"), Options{}, &Meta{}); err == nil {
 		t.Errorf("Load of a missing file succeeded")
 	}
 	for _, name := range []string{"other.duckdb"} {
@@ -127,7 +127,7 @@ func ExampleLoad() {
 	os.WriteFile(src, []byte("code;nom;superficie\n01001;L'Abergement-Clémenciat;15,95\n2A004;Ajaccio;82,03\n"), 0o644)
 
 	m := &Meta{}
-	if err := Load(context.Background(), db, src, filepath.Join(dir, "communes.duckdb"), m); err != nil {
+	if err := Load(context.Background(), db, src, filepath.Join(dir, "communes.duckdb"), Options{}, m); err != nil {
 		fmt.Println(err)
 		return
 	}
@@ -150,7 +150,7 @@ func TestSandbox(t *testing.T) {
 	}
 	defer db.Close()
 	inside := writeFile(t, dir, "in.csv", []byte("a,b\n1,2\n"))
-	if err := Load(t.Context(), db, inside, filepath.Join(dir, "in.duckdb"), &Meta{}); err != nil {
+	if err := Load(t.Context(), db, inside, filepath.Join(dir, "in.duckdb"), Options{}, &Meta{}); err != nil {
 		t.Errorf("load inside the sandbox: %v", err)
 	}
 	outside := writeFile(t, t.TempDir(), "out.csv", []byte("a,b\n1,2\n"))

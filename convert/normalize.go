@@ -75,18 +75,18 @@ func Normalize(src, dir, encodingName string, maxSize int64) (*Normalized, error
 		}
 	}
 
-	enc, name, err := detectEncoding(n.Path, head)
+	enc, name, nul, err := detectEncoding(n.Path, head)
 	if err != nil {
 		return nil, err
 	}
-	if forced != nil {
+	if encodingName != "" {
 		enc, name = forced, encodingName
 	}
 	if err := checkTabular(head, name); err != nil {
 		return nil, err
 	}
 	n.Encoding = name
-	if enc != nil {
+	if enc != nil || nul || needsCleaning(head) {
 		out, err := transcodeFile(n.Path, dir, enc)
 		if err != nil {
 			return nil, err
@@ -148,34 +148,36 @@ func readHead(path string) ([]byte, error) {
 }
 
 // detectEncoding returns the decoder needed to turn the file into UTF-8 (nil
-// when it already is) and the name of its encoding. Only a full scan can tell
-// UTF-8 from Windows-1252: one accented byte on the last line decides.
-func detectEncoding(path string, head []byte) (encoding.Encoding, string, error) {
+// when it already is), the name of its encoding, and whether a UTF-8 file
+// holds NUL bytes. Only a full scan can tell UTF-8 from Windows-1252: one
+// accented byte on the last line decides.
+func detectEncoding(path string, head []byte) (encoding.Encoding, string, bool, error) {
 	switch {
 	case bytes.HasPrefix(head, []byte{0xEF, 0xBB, 0xBF}):
-		return nil, EncodingUTF8BOM, nil
+		return nil, EncodingUTF8BOM, bytes.IndexByte(head, 0) >= 0, nil
 	case bytes.HasPrefix(head, []byte{0xFF, 0xFE}):
-		return unicode.UTF16(unicode.LittleEndian, unicode.ExpectBOM), EncodingUTF16LE, nil
+		return unicode.UTF16(unicode.LittleEndian, unicode.ExpectBOM), EncodingUTF16LE, false, nil
 	case bytes.HasPrefix(head, []byte{0xFE, 0xFF}):
-		return unicode.UTF16(unicode.BigEndian, unicode.ExpectBOM), EncodingUTF16BE, nil
+		return unicode.UTF16(unicode.BigEndian, unicode.ExpectBOM), EncodingUTF16BE, false, nil
 	}
-	valid, err := isUTF8File(path)
+	valid, nul, err := isUTF8File(path)
 	if err != nil {
-		return nil, "", err
+		return nil, "", false, err
 	}
 	if valid {
-		return nil, EncodingUTF8, nil
+		return nil, EncodingUTF8, nul, nil
 	}
 	enc, name, _ := LookupEncoding(EncodingCP1252)
-	return enc, name, nil
+	return enc, name, false, nil
 }
 
-// isUTF8File reports whether the whole file is valid UTF-8, reading it in
-// large chunks and carrying an incomplete trailing rune to the next one.
-func isUTF8File(path string) (bool, error) {
+// isUTF8File reports whether the whole file is valid UTF-8, and whether it
+// holds NUL bytes, reading it in large chunks and carrying an incomplete
+// trailing rune to the next one.
+func isUTF8File(path string) (valid, nul bool, err error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return false, err
+		return false, false, err
 	}
 	defer f.Close()
 	buf := make([]byte, 1<<20)
@@ -189,14 +191,15 @@ func isUTF8File(path string) (bool, error) {
 			end = completeRunes(buf[:n])
 		}
 		if !utf8.Valid(buf[:end]) {
-			return false, nil
+			return false, false, nil
 		}
+		nul = nul || bytes.IndexByte(buf[:end], 0) >= 0
 		carry = copy(buf, buf[end:n])
 		if errors.Is(err, io.EOF) {
-			return carry == 0 || utf8.Valid(buf[:carry]), nil
+			return carry == 0 || utf8.Valid(buf[:carry]), nul, nil
 		}
 		if err != nil {
-			return false, err
+			return false, false, err
 		}
 	}
 }
@@ -236,10 +239,26 @@ func checkTabular(head []byte, encodingName string) error {
 		return fmt.Errorf("%w: the content is a zip archive or an Office document", ErrNotTabular)
 	case bytes.HasPrefix(h, []byte("%PDF")):
 		return fmt.Errorf("%w: the content is a PDF document", ErrNotTabular)
-	case bytes.IndexByte(h, 0) >= 0:
+	case looksBinary(h):
 		return fmt.Errorf("%w: the content is binary", ErrNotTabular)
 	}
 	return nil
+}
+
+// looksBinary reports whether the head of a file is binary: many NUL bytes
+// (a few are padding, removed by the cleaner), or control characters that
+// text tables do not hold in more than 1% of the bytes.
+func looksBinary(h []byte) bool {
+	nul, ctl := 0, 0
+	for _, c := range h {
+		switch {
+		case c == 0:
+			nul++
+		case c < 0x20 && c != '\t' && c != '\n' && c != '\r' && c != '\f' && c != '\v' && c != 0x1a:
+			ctl++
+		}
+	}
+	return nul > max(16, len(h)/10) || ctl*100 > len(h)
 }
 
 func gunzipFile(src, dir string, maxSize int64) (string, error) {
@@ -265,14 +284,20 @@ func gunzipFile(src, dir string, maxSize int64) (string, error) {
 	})
 }
 
+// transcodeFile decodes src with enc (nil: UTF-8 already) into a UTF-8
+// file, without NUL bytes and CR CR LF line ends (see cleaner).
 func transcodeFile(src, dir string, enc encoding.Encoding) (string, error) {
 	in, err := os.Open(src)
 	if err != nil {
 		return "", err
 	}
 	defer in.Close()
+	var t transform.Transformer = cleaner{}
+	if enc != nil {
+		t = transform.Chain(enc.NewDecoder(), cleaner{})
+	}
 	return writeTemp(dir, "utf8-*.csv", func(w io.Writer) error {
-		r := transform.NewReader(bufio.NewReaderSize(in, 1<<20), enc.NewDecoder())
+		r := transform.NewReader(bufio.NewReaderSize(in, 1<<20), t)
 		_, err := io.Copy(w, r)
 		return err
 	})

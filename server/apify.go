@@ -19,7 +19,7 @@ func (s *Server) handleApify(c *fiber.Ctx) error {
 	if err := validateURL(raw); err != nil {
 		return err
 	}
-	opts, err := s.options(c.Query)
+	opts, err := s.options(func(k string) string { return strings.Clone(c.Query(k)) })
 	if err != nil {
 		return err
 	}
@@ -31,14 +31,14 @@ func (s *Server) handleApify(c *fiber.Ctx) error {
 	return s.sendEndpoint(c, e.ID)
 }
 
-// options reads the conversion options shared by /apify and /upload.
-func (s *Server) options(get func(string, ...string) string) (cache.Options, error) {
-	opts := cache.Options{Encoding: strings.Clone(get("encoding")), Wait: s.cfg.ApifyWait}
-	if opts.Encoding != "" {
-		if _, _, err := convert.LookupEncoding(opts.Encoding); err != nil {
-			return opts, err
-		}
+// options reads the options shared by /apify and /upload: conversion
+// overrides, refresh, and how long to wait.
+func (s *Server) options(get func(string) string) (cache.Options, error) {
+	opts, err := parseOptions(get)
+	if err != nil {
+		return opts, err
 	}
+	opts.Wait = s.cfg.ApifyWait
 	switch r := get("refresh"); r {
 	case "", "no", "false", "0":
 	case "yes", "true", "1":
@@ -65,7 +65,7 @@ func (s *Server) handleUpload(c *fiber.Ctx) error {
 		return err
 	}
 	defer f.Close()
-	opts, err := s.options(func(key string, _ ...string) string { return c.FormValue(key, c.Query(key)) })
+	opts, err := s.options(func(k string) string { return strings.Clone(c.FormValue(k, c.Query(k))) })
 	if err != nil {
 		return err
 	}
@@ -75,6 +75,23 @@ func (s *Server) handleUpload(c *fiber.Ctx) error {
 	}
 	defer e.Release()
 	return s.sendEndpoint(c, e.ID)
+}
+
+// parseOptions reads the conversion overrides (encoding, delimiter, quote,
+// header, skip, decimal) with get and validates them all before any
+// download, so that a bad value is a 400 naming its parameter.
+func parseOptions(get func(string) string) (cache.Options, error) {
+	var o cache.Options
+	o.Encoding, o.Delimiter, o.Quote = get("encoding"), get("delimiter"), get("quote")
+	o.Header, o.Decimal = get("header"), get("decimal")
+	if s := get("skip"); s != "" {
+		n, err := convert.ParseSkip(s)
+		if err != nil {
+			return o, err
+		}
+		o.Skip, o.SkipSet = n, true
+	}
+	return o, o.Validate()
 }
 
 func (s *Server) sendEndpoint(c *fiber.Ctx, id string) error {

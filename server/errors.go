@@ -36,6 +36,7 @@ func classify(err error) *apiError {
 	var fe *fiber.Error
 	var fetchErr *convert.FetchError
 	var invalid *query.InvalidError
+	var optErr *convert.OptionError
 	switch {
 	case errors.As(err, &ae):
 		return ae
@@ -49,6 +50,9 @@ func classify(err error) *apiError {
 			Details: map[string]string{"parameter": invalid.Param}}
 	case errors.Is(err, query.ErrInvalid):
 		return &apiError{Status: http.StatusBadRequest, Code: "invalid_parameter", Message: err.Error()}
+	case errors.As(err, &optErr):
+		return &apiError{Status: http.StatusBadRequest, Code: "invalid_parameter", Message: capitalize(optErr.Error()) + ".",
+			Details: map[string]string{"parameter": optErr.Option}}
 	case errors.Is(err, convert.ErrInvalidURL):
 		return &apiError{Status: http.StatusBadRequest, Code: "invalid_url", Message: err.Error()}
 	case errors.Is(err, convert.ErrForbiddenAddress):

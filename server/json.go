@@ -62,21 +62,25 @@ func (ic *infoCache) appendInfos(b []byte, e *cache.Entry) []byte {
 }
 
 type generalInfos struct {
-	URL              string    `json:"url,omitempty"`
-	Filename         string    `json:"filename,omitempty"`
-	Filetype         string    `json:"filetype"`
-	Encoding         string    `json:"encoding"`
-	Compression      string    `json:"compression,omitempty"`
-	Separator        string    `json:"separator"`
-	Quote            string    `json:"quote"`
-	HeaderRowIdx     int       `json:"header_row_idx"`
-	HasHeader        bool      `json:"has_header"`
-	DecimalSeparator string    `json:"decimal_separator"`
-	TotalLines       int64     `json:"total_lines"`
-	NbColumns        int       `json:"nb_columns"`
-	Size             int64     `json:"size"`
-	FetchedAt        time.Time `json:"fetched_at"`
-	LoadMS           float64   `json:"load_ms"`
+	URL              string            `json:"url,omitempty"`
+	Filename         string            `json:"filename,omitempty"`
+	Filetype         string            `json:"filetype"`
+	Encoding         string            `json:"encoding"`
+	Compression      string            `json:"compression,omitempty"`
+	Separator        string            `json:"separator"`
+	Quote            string            `json:"quote"`
+	HeaderRowIdx     int               `json:"header_row_idx"`
+	HasHeader        bool              `json:"has_header"`
+	DecimalSeparator string            `json:"decimal_separator"`
+	NewLine          string            `json:"newline,omitempty"`
+	DateFormats      map[string]string `json:"date_formats,omitempty"`
+	Overrides        map[string]string `json:"overrides,omitempty"`
+	TotalLines       int64             `json:"total_lines"`
+	RejectedRows     int64             `json:"rejected_rows"`
+	NbColumns        int               `json:"nb_columns"`
+	Size             int64             `json:"size"`
+	FetchedAt        time.Time         `json:"fetched_at"`
+	LoadMS           float64           `json:"load_ms"`
 }
 
 type columnInfo struct {
@@ -84,6 +88,8 @@ type columnInfo struct {
 	PythonType   string       `json:"python_type"`
 	SQLType      string       `json:"sql_type"`
 	OriginalName string       `json:"original_name"`
+	Format       string       `json:"format,omitempty"`  // strptime format of dates
+	Decimal      string       `json:"decimal,omitempty"` // decimal separator of numbers
 }
 
 var pythonTypes = map[convert.Kind]string{
@@ -100,6 +106,7 @@ func renderInfos(m *convert.Meta) renderedInfos {
 		URL: m.URL, Filename: m.Filename, Filetype: m.Filetype, Encoding: m.Encoding, Compression: m.Compression,
 		Separator: m.Delimiter, Quote: m.Quote, HeaderRowIdx: m.HeaderRowIdx, HasHeader: m.HasHeader,
 		DecimalSeparator: m.DecimalSeparator, TotalLines: m.Rows, NbColumns: len(m.Columns),
+		NewLine: m.NewLine, DateFormats: dateFormats(m.Columns), Overrides: m.Overrides, RejectedRows: m.RejectedRows,
 		Size: m.SourceSize, FetchedAt: m.FetchedAt, LoadMS: float64(m.LoadTime.Microseconds()) / 1000,
 	})
 	general = general[:len(general)-1] // drop "}"
@@ -110,7 +117,24 @@ func renderInfos(m *convert.Meta) renderedInfos {
 		}
 		b = appendJSON(b, c.Name)
 		b = append(b, ':')
-		b = appendJSON(b, columnInfo{Type: c.Kind(), PythonType: pythonTypes[c.Kind()], SQLType: c.Type, OriginalName: c.Original})
+		b = appendJSON(b, columnInfo{Type: c.Kind(), PythonType: pythonTypes[c.Kind()], SQLType: c.Type, OriginalName: c.Original,
+			Format: c.Format, Decimal: c.Decimal})
 	}
 	return renderedInfos{general: general, columns: append(b, '}')}
+}
+
+// dateFormats maps each date or timestamp column to the format its values
+// were read with.
+func dateFormats(cols []convert.Column) map[string]string {
+	var m map[string]string
+	for _, c := range cols {
+		if c.Format == "" {
+			continue
+		}
+		if m == nil {
+			m = map[string]string{}
+		}
+		m[c.Name] = c.Format
+	}
+	return m
 }

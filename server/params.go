@@ -19,12 +19,12 @@ const maxOffset = 1 << 40
 
 // pageParams are the parsed query-string parameters of a data request.
 type pageParams struct {
-	req      query.Request
-	objects  bool            // _shape=objects
-	page     int             // page (1-based) when given, else 0
-	columns  map[string]bool // the table's column names, for plain col=value filters
-	maxSize  int             // largest _size; 0 means no bound
-	extra    func(key, value string) (bool, error)
+	req     query.Request
+	objects bool            // _shape=objects
+	page    int             // page (1-based) when given, else 0
+	columns map[string]bool // the table's column names, for plain col=value filters
+	maxSize int             // largest _size; 0 means no bound
+	extra   func(key, value string) (bool, error)
 }
 
 // newPageParams returns the defaults of a request on a table with the given

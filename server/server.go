@@ -178,6 +178,7 @@ func (s *Server) routes() {
 	a.Get("/openapi.json", s.handleOpenAPI)
 	a.Get("/docs", s.handleDocs)
 	a.Get("/static/*", s.handleStatic)
+	a.Get("/api/:id/rejects", s.cached, s.handleRejects)
 	a.Use(func(c *fiber.Ctx) error {
 		return &apiError{Status: http.StatusNotFound, Code: "not_found", Message: "No such endpoint: " + c.Path()}
 	})

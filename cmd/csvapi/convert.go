@@ -88,7 +88,7 @@ func runConvert(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	defer db.Close()
 	dbPath := filepath.Join(work, "out.duckdb")
 	prog.Phase("loading into DuckDB", -1)
-	if err := convert.Load(ctx, db, n.Path, dbPath, meta); err != nil {
+	if err := convert.Load(ctx, db, n.Path, dbPath, convert.Options{Encoding: *enc}, meta); err != nil {
 		return err
 	}
 	if format == ".duckdb" {

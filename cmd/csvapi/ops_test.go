@@ -164,7 +164,6 @@ func TestFaultInjection(t *testing.T) {
 		{"/loop.csv", 502, "upstream_unreachable"},
 		{"/bomb.csv", 413, "too_large"},
 		{"/wide.csv", 422, "too_many_columns"},
-		{"/longline.csv", 422, "unreadable"},
 		{"/binary.csv", 415, "not_tabular"},
 	}
 	for _, tt := range tests {
@@ -182,6 +181,17 @@ func TestFaultInjection(t *testing.T) {
 	tmp, _ := os.ReadDir(filepath.Join(dir, "tmp"))
 	if len(files) != 0 || len(tmp) != 0 {
 		t.Errorf("left in the cache: %v and %d temporary files", files, len(tmp))
+	}
+
+	// A 10 MB line is one bad line: it goes to the rejects, the rest loads.
+	ep := apify(t, base, up.URL+"/longline.csv")
+	if r := get(t, ep); r.status != 200 || r.body["total"] != 0.0 {
+		t.Errorf("file with a 10 MB line: %d %.300s, want an empty table", r.status, r.raw)
+	}
+	rej := get(t, ep+"/rejects?_shape=objects")
+	rows, _ := rej.body["rows"].([]any)
+	if rej.body["total"] != 1.0 || len(rows) != 1 || rows[0].(map[string]any)["line"] != 2.0 {
+		t.Errorf("rejects of the 10 MB line: %.300s", rej.raw)
 	}
 }
 

@@ -1,0 +1,343 @@
+package convert
+
+import (
+	"context"
+	"database/sql"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// reader is DuckDB's read_csv of one file with a known dialect, every
+// column as text: typing is csvapi's (types.go), not the sniffer's.
+type reader struct {
+	path string
+	d    *Dialect
+	// serial turns DuckDB's parallel reader off: it refuses null_padding
+	// with quoted fields that span lines.
+	serial bool
+}
+
+// rawName is the name of column i in read_csv's output.
+func rawName(i int) string { return "c" + strconv.Itoa(i) }
+
+// sql returns the read_csv call (the path is the first bound argument)
+// with extra options appended. Dialect values are csvapi's own (validated
+// single characters), so they are written as literals.
+func (r reader) sql(extra string) string {
+	var b strings.Builder
+	b.WriteString("read_csv(?, auto_detect = false, header = false, null_padding = true")
+	b.WriteString(", delim = " + quoteLiteral(string(r.d.Delimiter)))
+	q := ""
+	if r.d.Quote != 0 {
+		q = string(r.d.Quote)
+	}
+	b.WriteString(", quote = " + quoteLiteral(q) + ", escape = " + quoteLiteral(q))
+	nl := strings.NewReplacer("\r", `\r`, "\n", `\n`).Replace(r.d.NewLine)
+	b.WriteString(", new_line = " + quoteLiteral(nl))
+	b.WriteString(", skip = " + strconv.Itoa(r.d.Start+btoi(r.d.Header)))
+	b.WriteString(", columns = {")
+	for i := 0; i < r.d.Columns; i++ {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(quoteLiteral(rawName(i)) + ": 'VARCHAR'")
+	}
+	b.WriteString("}")
+	if r.serial {
+		b.WriteString(", parallel = false")
+	}
+	if extra != "" {
+		b.WriteString(", " + extra)
+	}
+	b.WriteString(")")
+	return b.String()
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// columnNames returns the columns' names and original header texts: names
+// are the header text with whitespace runs (line ends included) made one
+// space, blank ones named columnN (N the 1-based position), duplicates
+// suffixed _2, _3 … (case-insensitively, as DuckDB compares identifiers),
+// and "rowid", which would shadow the row number, renamed rowid_.
+func columnNames(d *Dialect) []Column {
+	cols := make([]Column, d.Columns)
+	taken := map[string]bool{}
+	// Names as written come first, so that a generated name never steals
+	// one from the file.
+	for i := range cols {
+		if i < len(d.Names) {
+			cols[i].Original = d.Names[i]
+			cols[i].Name = strings.Join(strings.Fields(d.Names[i]), " ")
+		}
+		if cols[i].Name != "" && !strings.EqualFold(cols[i].Name, "rowid") && !taken[strings.ToLower(cols[i].Name)] {
+			taken[strings.ToLower(cols[i].Name)] = true
+		}
+	}
+	seen := map[string]bool{}
+	for i := range cols {
+		name := cols[i].Name
+		switch {
+		case name == "":
+			name = "column" + strconv.Itoa(i+1)
+		case strings.EqualFold(name, "rowid"):
+			name += "_"
+		case !seen[strings.ToLower(name)]:
+			seen[strings.ToLower(name)] = true
+			continue // the first of its name keeps it
+		}
+		cols[i].Name = unique(name, taken)
+		seen[strings.ToLower(cols[i].Name)] = true
+	}
+	return cols
+}
+
+// unique returns name, or name_2, name_3 … (rowid_1 … for rowid_), the
+// first not taken, and takes it.
+func unique(name string, taken map[string]bool) string {
+	if !taken[strings.ToLower(name)] {
+		taken[strings.ToLower(name)] = true
+		return name
+	}
+	base, n, sep := name, 2, "_"
+	if strings.HasSuffix(name, "_") {
+		n, sep = 1, ""
+	}
+	for {
+		c := base + sep + strconv.Itoa(n)
+		if !taken[strings.ToLower(c)] {
+			taken[strings.ToLower(c)] = true
+			return c
+		}
+		n++
+	}
+}
+
+// typedColumn is a column with the reading chosen for it.
+type typedColumn struct {
+	Column
+	raw  string // name in read_csv's output
+	kind colKind
+}
+
+// selectExpr converts the raw text to the column's type; text columns keep
+// their exact text, typed ones treat blank cells as empty.
+func (c typedColumn) selectExpr() string {
+	raw := QuoteIdent(c.raw)
+	if c.kind == kindText {
+		return raw
+	}
+	x := "trim(" + raw + ")"
+	return "CASE WHEN " + x + " = '' THEN NULL ELSE " + c.kind.sqlCast(x) + " END"
+}
+
+// colStats is what the checking query learns of one column.
+type colStats struct {
+	nonEmpty       int64
+	minLen, maxLen int64
+	fails          map[colKind]int64 // values that do not fit each checked reading
+}
+
+// chooseColumns picks each column's type on the whole column: the head's
+// guess is checked on every row; the columns whose guess fails, or that
+// are empty in the head, are checked against the whole ladder. Trailing
+// columns without a name and without any value (a trailing delimiter on
+// every line) are dropped.
+func chooseColumns(ctx context.Context, conn *sql.Conn, r *reader, cols []Column, dec string) ([]typedColumn, error) {
+	guesses := make([]colKind, len(cols))
+	checks := make([][]colKind, len(cols))
+	for j, c := range cols {
+		vals := make([]string, len(r.d.Sample))
+		for i, row := range r.d.Sample {
+			vals[i] = row[j]
+		}
+		guesses[j] = guessKind(vals, c.Original, dec)
+		switch guesses[j] {
+		case kindText:
+		case kindUnknown:
+			checks[j] = allowedKinds(ladder, c.Original, dec)
+		default:
+			checks[j] = []colKind{guesses[j]}
+		}
+	}
+	// Non-empty counts are needed where the head had no value, and for
+	// trailing unnamed columns (dropped when empty).
+	count := make([]bool, len(cols))
+	for j := len(cols) - 1; j >= 0 && isBlank(cols[j].Original); j-- {
+		count[j] = true
+	}
+	for j, g := range guesses {
+		count[j] = count[j] || g == kindUnknown
+	}
+	stats, err := checkColumns(ctx, conn, r, checks, count)
+	if err != nil {
+		return nil, err
+	}
+	// Second pass, rarely needed: a late value contradicted the guess.
+	retry := make([][]colKind, len(cols))
+	again := false
+	for j, g := range guesses {
+		if g != kindText && g != kindUnknown && stats[j].fails[g] > 0 {
+			retry[j] = allowedKinds(ladder[indexOf(ladder, g)+1:], cols[j].Original, dec)
+			again = true
+		}
+	}
+	if again {
+		more, err := checkColumns(ctx, conn, r, retry, make([]bool, len(cols)))
+		if err != nil {
+			return nil, err
+		}
+		for j := range retry {
+			if retry[j] != nil {
+				stats[j].fails, stats[j].minLen, stats[j].maxLen = more[j].fails, more[j].minLen, more[j].maxLen
+				checks[j] = retry[j]
+			}
+		}
+	}
+	out := make([]typedColumn, len(cols))
+	for j, c := range cols {
+		k := pick(checks[j], stats[j])
+		if (k == kindInt || k == kindIntSpaced) && isCodeColumn(c.Original, stats[j]) {
+			k = kindText
+		}
+		c.Type, c.Format, c.Decimal = k.sqlType(), k.format(), k.decimal()
+		out[j] = typedColumn{Column: c, raw: rawName(j), kind: k}
+	}
+	for len(out) > 1 && isBlank(out[len(out)-1].Original) && stats[len(out)-1].nonEmpty == 0 {
+		out = out[:len(out)-1]
+	}
+	return out, nil
+}
+
+// pick returns the first checked reading that every value fits, text when
+// none does or when the column has no value at all.
+func pick(checked []colKind, s colStats) colKind {
+	if s.nonEmpty == 0 {
+		return kindText
+	}
+	for _, k := range checked {
+		if f, ok := s.fails[k]; ok && f == 0 {
+			return k
+		}
+	}
+	return kindText
+}
+
+// isCodeColumn reports whether an integer column holds codes that must
+// keep their text: its name says so (code_postal, siret, tel …), or every
+// value has 9 or 14 characters (SIREN, SIRET).
+func isCodeColumn(name string, s colStats) bool {
+	if namedLikeCode(name) {
+		return true
+	}
+	return s.minLen == s.maxLen && (s.minLen == 9 || s.minLen == 14)
+}
+
+func allowedKinds(ks []colKind, name, dec string) []colKind {
+	var out []colKind
+	for _, k := range ks {
+		if k.allowed(name, dec) {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+func indexOf(ks []colKind, k colKind) int {
+	for i, x := range ks {
+		if x == k {
+			return i
+		}
+	}
+	return len(ks) - 1
+}
+
+// checkColumns runs one aggregate query over the whole file: for every
+// reading in checks[j] the number of values of column j that do not fit
+// it; the count of non-empty values when count[j] (columns empty in the
+// head, trailing unnamed ones); value lengths when an integer reading is
+// checked (SIREN/SIRET detection). Columns with nothing to learn cost
+// nothing, and when no column has, the file is not read at all. Counts not
+// asked for are reported as 1 (the head had a value).
+func checkColumns(ctx context.Context, conn *sql.Conn, r *reader, checks [][]colKind, count []bool) ([]colStats, error) {
+	stats := make([]colStats, len(checks))
+	var exprs []string
+	var dests []*int64
+	add := func(expr string, dest *int64) {
+		exprs = append(exprs, expr)
+		dests = append(dests, dest)
+	}
+	type slot struct {
+		col  int
+		kind colKind
+		n    *int64
+	}
+	var slots []slot
+	for j := range checks {
+		st := &stats[j]
+		st.nonEmpty, st.fails = 1, map[colKind]int64{}
+		x := "trim(" + QuoteIdent(rawName(j)) + ")"
+		if count[j] {
+			add("coalesce(count_if("+x+" <> ''), 0)", &st.nonEmpty)
+		}
+		if slices.Contains(checks[j], kindInt) || slices.Contains(checks[j], kindIntSpaced) {
+			add("coalesce(min(length("+x+")) FILTER ("+x+" <> ''), 0)", &st.minLen)
+			add("coalesce(max(length("+x+")) FILTER ("+x+" <> ''), 0)", &st.maxLen)
+		}
+		for _, k := range checks[j] {
+			sl := slot{j, k, new(int64)}
+			slots = append(slots, sl)
+			add("coalesce(count_if("+x+" <> '' AND NOT ("+k.sqlPredicate(x)+")), 0)", sl.n)
+		}
+	}
+	if len(exprs) == 0 {
+		return stats, nil
+	}
+	q := "SELECT " + strings.Join(exprs, ", ") + " FROM " + r.sql("ignore_errors = true")
+	ptrs := make([]any, len(dests))
+	for i, d := range dests {
+		ptrs[i] = d
+	}
+	err := conn.QueryRowContext(ctx, q, r.path).Scan(ptrs...)
+	if err != nil && ctx.Err() == nil && !r.serial {
+		// Quoted line ends beyond the head make the parallel reader give
+		// up (any error does, its text is not read): read serially.
+		r.serial = true
+		return checkColumns(ctx, conn, r, checks, count)
+	}
+	if err != nil {
+		return nil, loadError(ctx, err, r.path)
+	}
+	for _, sl := range slots {
+		stats[sl.col].fails[sl.kind] = *sl.n
+	}
+	return stats, nil
+}
+
+// applied returns the options that were forced, for general_infos.
+func (o Options) applied() map[string]string {
+	m := map[string]string{}
+	set := func(k, v string) {
+		if v != "" {
+			m[k] = v
+		}
+	}
+	set("encoding", o.Encoding)
+	set("delimiter", o.Delimiter)
+	set("quote", o.Quote)
+	set("header", o.Header)
+	set("decimal", o.Decimal)
+	if o.SkipSet {
+		m["skip"] = strconv.Itoa(o.Skip)
+	}
+	if len(m) == 0 {
+		return nil
+	}
+	return m
+}

@@ -1,0 +1,324 @@
+package convert
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+)
+
+// Limits of the dialect sniffer. The head is parsed once per candidate
+// delimiter, so it stays small; types are not decided on it (see types.go),
+// it only proposes a guess per column that the whole-column check confirms.
+var (
+	headLen        = 1 << 20 // a variable so that tests can make files longer than the head
+	headMaxRecords = 2000
+)
+
+// candidateDelimiters are tried in this order; on equal scores the first wins.
+var candidateDelimiters = []byte{',', ';', '\t', '|'}
+
+// Dialect is how a delimited text file is written, as csvapi detected it
+// (or as Options forced it).
+type Dialect struct {
+	Delimiter byte
+	Quote     byte   // 0: no quoting
+	NewLine   string // "\n", "\r\n" or "\r"
+	// Start is the number of rows (blank lines included, as DuckDB's skip
+	// counts them) above the header row, or above the first data row when
+	// there is no header.
+	Start   int
+	Header  bool
+	Names   []string // header fields as written (nil without header), one per column
+	Columns int      // number of columns
+	// QuotedNewLines is set when a quoted field of the head spans lines:
+	// DuckDB's parallel reader refuses those with null_padding.
+	QuotedNewLines bool
+	Sample         [][]string // data rows of the head, padded or cut to Columns, for type guesses
+}
+
+// record is one row of the head as the sniffer parses it.
+type record struct {
+	fields []string
+	blank  bool // an empty line
+}
+
+// readHeadN returns up to n bytes from the start of the file at path, and
+// whether that is the whole file.
+func readHeadN(path string, n int) ([]byte, bool, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, false, err
+	}
+	defer f.Close()
+	buf := make([]byte, n+1)
+	m, err := io.ReadFull(f, buf)
+	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
+		return nil, false, err
+	}
+	if m > n {
+		return buf[:n], false, nil
+	}
+	return buf[:m], true, nil
+}
+
+// SniffDialect detects the dialect of the UTF-8 text head (the start of a
+// file; complete says whether it is the whole file), honouring the
+// delimiter, quote, header and skip overrides of o. The delimiter is the
+// candidate that splits the most rows into the same number (> 1) of fields;
+// the header is the first row with that number of fields (rows above it are
+// a preamble: titles, notes, blank lines), unless its values look like the
+// data below them.
+//
+// It returns ErrNotTabular for text without rows, or a single line without
+// any delimiter, and an *OptionError for invalid overrides.
+func SniffDialect(head []byte, complete bool, o Options) (*Dialect, error) {
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	quote, _ := o.quote()
+	forced, _ := o.delimiter()
+	d := &Dialect{Quote: quote, NewLine: detectNewLine(head, quote)}
+	cands := candidateDelimiters
+	if forced != 0 {
+		cands = []byte{forced}
+	}
+	var recs []record
+	bestScore, bestWidth := -1, 0
+	for _, c := range cands {
+		r, nl := parseRecords(head, c, quote, complete, headMaxRecords)
+		score, width := consistency(r)
+		if score > bestScore || (score == bestScore && width > bestWidth) {
+			d.Delimiter, recs, bestScore, bestWidth, d.QuotedNewLines = c, r, score, width, nl
+		}
+	}
+	nonBlank := 0
+	for _, r := range recs {
+		if !r.blank {
+			nonBlank++
+		}
+	}
+	switch {
+	case nonBlank == 0:
+		return nil, fmt.Errorf("%w: the file holds no rows", ErrNotTabular)
+	case nonBlank == 1 && bestWidth < 2 && forced == 0:
+		return nil, fmt.Errorf("%w: the file is a single line of text without any delimiter", ErrNotTabular)
+	}
+	d.Start = startRow(recs, bestWidth, o)
+	if d.Start >= len(recs) {
+		d.Start = len(recs) // only blank or skipped rows: header-only table
+	}
+	d.Header = hasHeader(recs, d.Start, o) && d.Start < len(recs) // a forced header row past the end is none
+	d.fill(recs)
+	return d, nil
+}
+
+// fill sets Columns, Names and Sample from the rows from Start on.
+func (d *Dialect) fill(recs []record) {
+	var data []record
+	if d.Start < len(recs) {
+		data = recs[d.Start:]
+	}
+	if d.Header && len(data) > 0 {
+		d.Names = data[0].fields
+		data = data[1:]
+	}
+	var rows []record
+	for _, r := range data {
+		if !r.blank {
+			rows = append(rows, r)
+		}
+	}
+	_, width := consistency(rows)
+	d.Columns = max(width, len(d.Names), 1)
+	for len(d.Names) > 0 && len(d.Names) < d.Columns {
+		d.Names = append(d.Names, "")
+	}
+	for _, r := range rows {
+		if len(r.fields) > d.Columns {
+			continue // DuckDB rejects these rows; they say nothing of types
+		}
+		f := r.fields
+		for len(f) < d.Columns {
+			f = append(f, "")
+		}
+		d.Sample = append(d.Sample, f)
+	}
+}
+
+// startRow returns the index of the header row (or first data row).
+func startRow(recs []record, width int, o Options) int {
+	if idx, ok, _ := o.header(); ok && idx >= 0 {
+		return idx
+	}
+	if o.SkipSet {
+		return o.Skip
+	}
+	return firstOfWidth(recs, width)
+}
+
+// firstOfWidth returns the index of the first non-blank row with width
+// fields, or of the first non-blank row when width < 2.
+func firstOfWidth(recs []record, width int) int {
+	for i, r := range recs {
+		if !r.blank && (width < 2 || len(r.fields) == width) {
+			return i
+		}
+	}
+	return 0
+}
+
+// hasHeader decides whether row start is a header: forced by o, else true
+// unless every one of its values fits the type its column has in the rows
+// below and at least one of them is typed (a number, a date …).
+func hasHeader(recs []record, start int, o Options) bool {
+	if idx, ok, _ := o.header(); ok {
+		return idx >= 0
+	}
+	if start >= len(recs) {
+		return false
+	}
+	first := recs[start].fields
+	var rows [][]string
+	for _, r := range recs[start+1:] {
+		if !r.blank && len(r.fields) == len(first) {
+			rows = append(rows, r.fields)
+		}
+	}
+	if len(rows) == 0 {
+		return true // a lone row is a header-only table, not one row without names
+	}
+	typed := false
+	for j, h := range first {
+		col := make([]string, len(rows))
+		for i, r := range rows {
+			col[i] = r[j]
+		}
+		k := guessKind(col, "", "")
+		if k == kindText || k == kindUnknown {
+			continue
+		}
+		if isBlank(h) {
+			return true // a typed column with a blank name: a header with a missing name
+		}
+		if !k.fits(trimSpace(h)) {
+			return true
+		}
+		typed = true
+	}
+	return !typed
+}
+
+// consistency returns how many non-blank records have the most common
+// number of fields above one, and that number (0 when every record has a
+// single field). Ties go to the wider count.
+func consistency(recs []record) (score, width int) {
+	counts := map[int]int{}
+	for _, r := range recs {
+		if !r.blank && len(r.fields) > 1 {
+			counts[len(r.fields)]++
+		}
+	}
+	for w, n := range counts {
+		if n > score || (n == score && w > width) {
+			score, width = n, w
+		}
+	}
+	return score, width
+}
+
+// detectNewLine returns the line end DuckDB must be told about: CRLF when
+// any line ends so, CR when lines end with a lone CR only, else LF. Line
+// ends inside quoted fields do not count.
+func detectNewLine(head []byte, quote byte) string {
+	var crlf, cr, lf int
+	in := false
+	for i := 0; i < len(head); i++ {
+		switch c := head[i]; {
+		case quote != 0 && c == quote:
+			in = !in // a doubled quote toggles twice
+		case in:
+		case c == '\r' && i+1 < len(head) && head[i+1] == '\n':
+			crlf++
+			i++
+		case c == '\r':
+			cr++
+		case c == '\n':
+			lf++
+		}
+	}
+	switch {
+	case crlf > 0 && crlf >= lf:
+		return "\r\n"
+	case cr > 0 && lf == 0 && crlf == 0:
+		return "\r"
+	}
+	return "\n"
+}
+
+// parseRecords splits b into at most max records of fields separated by
+// delim, honouring RFC 4180 quoting with quote (0: none): a field that
+// starts with the quote runs to the matching quote, doubled quotes inside
+// are one quote, and delimiters and line ends inside are data. Lines end
+// with LF, CRLF or CR. When complete is false the last record, which may be
+// cut, is dropped; so is an unterminated quoted record.
+func parseRecords(b []byte, delim, quote byte, complete bool, max int) (recs []record, quotedNL bool) {
+	var field []byte
+	i := 0
+	for i < len(b) && len(recs) < max {
+		var fields []string
+		start := i
+		atStart, inQuotes, ended, recNL := true, false, false, false
+		for i < len(b) {
+			c := b[i]
+			if inQuotes {
+				if c == '\n' || c == '\r' {
+					recNL = true
+				}
+				if c == quote {
+					if i+1 < len(b) && b[i+1] == quote {
+						field = append(field, quote)
+						i += 2
+						continue
+					}
+					inQuotes = false
+				} else {
+					field = append(field, c)
+				}
+				i++
+				continue
+			}
+			if atStart && quote != 0 && c == quote {
+				inQuotes, atStart = true, false
+				i++
+				continue
+			}
+			if c == '\n' || c == '\r' {
+				i++
+				if c == '\r' && i < len(b) && b[i] == '\n' {
+					i++
+				}
+				ended = true
+				break
+			}
+			if c == delim {
+				fields = append(fields, string(field))
+				field, atStart = field[:0], true
+			} else {
+				field, atStart = append(field, c), false
+			}
+			i++
+		}
+		fields = append(fields, string(field))
+		field = field[:0]
+		if inQuotes || (!ended && !complete) {
+			break
+		}
+		blank := len(fields) == 1 && fields[0] == "" && (i-start <= 2) && b[start] != quote
+		recs = append(recs, record{fields: fields, blank: blank})
+		quotedNL = quotedNL || recNL // an unterminated quote does not count: DuckDB rejects it
+	}
+	return recs, quotedNL
+}
+
+func isBlank(s string) bool { return trimSpace(s) == "" }

@@ -1,0 +1,361 @@
+package convert
+
+import (
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+)
+
+// How a column's type is chosen
+//
+// DuckDB reads every column as text; csvapi then picks, per column, the
+// first reading in the ladder below that fits every non-empty value of the
+// whole column, and casts in the CREATE TABLE. A guess made on the head of
+// the file (in Go) is confirmed on the whole column by one aggregate query
+// (in SQL) that costs one TRY_CAST or regexp per typed cell; only columns
+// whose guess a later value contradicts, or that are empty in the head, are
+// checked against the whole ladder. The SQL predicates are the truth; the Go
+// ones only make the guess.
+
+// colKind is one reading of a text column.
+type colKind int
+
+const (
+	kindUnknown colKind = iota // no non-empty value seen yet
+	kindBoolTrueFalse
+	kindBoolOuiNon
+	kindBoolVraiFaux
+	kindBoolYesNo
+	kindInt       // 42, -7; no leading zero, |v| ≤ 2^53
+	kindIntSpaced // 1 234 567 (space, NBSP or narrow NBSP thousands)
+	kindDecDot    // 12.5
+	kindDecComma  // 12,5 and 1 234,56
+	kindDateYMD8  // 20230115, only in a column named like a date
+	kindDateISO   // 2023-01-15
+	kindDateDMY   // 15/01/2023
+	kindDateDMYDash
+	kindDateMDY // 01/15/2023, only when no value fits day-first
+	kindTimestampISO
+	kindTimestampDMY
+	kindText
+)
+
+// ladder is the order in which readings are tried: the first that fits
+// the whole column wins. Booleans before integers, so 0/1 stay integers
+// (they are not in any pair); integers before decimals; day-first before
+// month-first.
+var ladder = []colKind{
+	kindBoolTrueFalse, kindBoolOuiNon, kindBoolVraiFaux, kindBoolYesNo,
+	kindDateYMD8, kindInt, kindIntSpaced, kindDecDot, kindDecComma,
+	kindDateISO, kindDateDMY, kindDateDMYDash, kindDateMDY,
+	kindTimestampISO, kindTimestampDMY,
+}
+
+// maxSafeInt is 2^53: integers beyond it lose digits in JavaScript, so a
+// column holding one stays text (served as strings, all of them).
+const maxSafeInt = 1 << 53
+
+// Thousands separators of French numbers: space, NBSP, narrow NBSP.
+const thousands = " \u00a0\u202f"
+
+var (
+	reInt       = regexp.MustCompile(`^-?(0|[1-9][0-9]*)$`)
+	reIntSpaced = regexp.MustCompile(`^-?[1-9][0-9]{0,2}([ \x{a0}\x{202f}][0-9]{3})+$`)
+	reDecDot    = regexp.MustCompile(`^(?:` + sqlDecDot + `)$`)
+	reDecComma  = regexp.MustCompile(`^(?:` + sqlDecComma + `)$`)
+	reYMD8      = regexp.MustCompile(`^(19|20)[0-9]{6}$`)
+	reDateISO   = regexp.MustCompile(`^[0-9]{4}-[0-9]{2}-[0-9]{2}$`)
+	reDateSlash = regexp.MustCompile(`^[0-9]{1,2}/[0-9]{1,2}/[0-9]{4}$`)
+	reDateDash  = regexp.MustCompile(`^[0-9]{1,2}-[0-9]{1,2}-[0-9]{4}$`)
+	reTsISO     = regexp.MustCompile(`^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?$`)
+	reTsDMY     = regexp.MustCompile(`^[0-9]{1,2}/[0-9]{1,2}/[0-9]{4} [0-9]{2}:[0-9]{2}(:[0-9]{2})?$`)
+)
+
+// The same shapes for DuckDB's regexp_full_match (RE2, anchored by the
+// function). Kept next to their Go twins so that they change together.
+const (
+	sqlIntSpaced = `-?[1-9][0-9]{0,2}([ \x{a0}\x{202f}][0-9]{3})+`
+	// Decimals: no leading zero (01400 is a code), at most 15 digits without
+	// a fraction (beyond, a float64 changes the integer).
+	sqlDecDot    = `-?(0|[1-9][0-9]*)\.[0-9]+|-?(0|[1-9][0-9]{0,14})`
+	sqlDecComma  = `-?([1-9][0-9]{0,2}([ \x{a0}\x{202f}][0-9]{3})+|0|[1-9][0-9]*),[0-9]+|-?([1-9][0-9]{0,2}([ \x{a0}\x{202f}][0-9]{3})+|0|[1-9][0-9]{0,14})`
+	sqlYMD8      = `(19|20)[0-9]{6}`
+	sqlDateISO   = `[0-9]{4}-[0-9]{2}-[0-9]{2}`
+	sqlDateSlash = `[0-9]{1,2}/[0-9]{1,2}/[0-9]{4}`
+	sqlDateDash  = `[0-9]{1,2}-[0-9]{1,2}-[0-9]{4}`
+	sqlTsISO     = `[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?`
+	sqlTsDMY     = `[0-9]{1,2}/[0-9]{1,2}/[0-9]{4} [0-9]{2}:[0-9]{2}(:[0-9]{2})?`
+)
+
+var boolPairs = map[colKind][2]string{
+	kindBoolTrueFalse: {"true", "false"},
+	kindBoolOuiNon:    {"oui", "non"},
+	kindBoolVraiFaux:  {"vrai", "faux"},
+	kindBoolYesNo:     {"yes", "no"},
+}
+
+// fits reports whether the non-empty, trimmed value s fits reading k.
+func (k colKind) fits(s string) bool {
+	switch k {
+	case kindBoolTrueFalse, kindBoolOuiNon, kindBoolVraiFaux, kindBoolYesNo:
+		p := boolPairs[k]
+		return strings.EqualFold(s, p[0]) || strings.EqualFold(s, p[1])
+	case kindInt:
+		return reInt.MatchString(s) && safeInt(s)
+	case kindIntSpaced:
+		return (reInt.MatchString(s) || reIntSpaced.MatchString(s)) && safeInt(stripThousands(s))
+	case kindDecDot:
+		return reDecDot.MatchString(s)
+	case kindDecComma:
+		return reDecComma.MatchString(s)
+	case kindDateYMD8:
+		return reYMD8.MatchString(s) && validDate(s, "20060102")
+	case kindDateISO:
+		return reDateISO.MatchString(s) && validDate(s, "2006-01-02")
+	case kindDateDMY:
+		return reDateSlash.MatchString(s) && validDate(s, "2/1/2006")
+	case kindDateDMYDash:
+		return reDateDash.MatchString(s) && validDate(s, "2-1-2006")
+	case kindDateMDY:
+		return reDateSlash.MatchString(s) && validDate(s, "1/2/2006")
+	case kindTimestampISO:
+		return reTsISO.MatchString(s) && validDate(s[:10], "2006-01-02")
+	case kindTimestampDMY:
+		return reTsDMY.MatchString(s) && validDate(s[:strings.IndexByte(s, ' ')], "2/1/2006")
+	case kindText:
+		return true
+	}
+	return false
+}
+
+func safeInt(s string) bool {
+	n, err := strconv.ParseInt(s, 10, 64)
+	return err == nil && n >= -maxSafeInt && n <= maxSafeInt
+}
+
+func stripThousands(s string) string {
+	return strings.Map(func(r rune) rune {
+		if strings.ContainsRune(thousands, r) {
+			return -1
+		}
+		return r
+	}, s)
+}
+
+func validDate(s, layout string) bool {
+	_, err := time.Parse(layout, s)
+	return err == nil
+}
+
+// allowed reports whether reading k may be used for a column named name
+// with the decimal override dec ("", "." or ",").
+func (k colKind) allowed(name, dec string) bool {
+	switch k {
+	case kindDateYMD8:
+		return namedLikeDate(name) // 8 digits are an integer unless the name says date
+	case kindDecDot:
+		return dec != ","
+	case kindDecComma:
+		return dec != "."
+	}
+	return true
+}
+
+// guessKind returns the first reading of the ladder that fits every
+// non-empty value of values; kindUnknown when all are empty.
+func guessKind(values []string, name, dec string) colKind {
+	any := false
+	cands := make([]colKind, 0, len(ladder))
+	for _, k := range ladder {
+		if k.allowed(name, dec) {
+			cands = append(cands, k)
+		}
+	}
+	for _, v := range values {
+		v = trimSpace(v)
+		if v == "" {
+			continue
+		}
+		any = true
+		kept := cands[:0]
+		for _, k := range cands {
+			if k.fits(v) {
+				kept = append(kept, k)
+			}
+		}
+		cands = kept
+		if len(cands) == 0 {
+			return kindText
+		}
+	}
+	if !any {
+		return kindUnknown
+	}
+	return cands[0]
+}
+
+// trimSpace trims ASCII spaces, as DuckDB's trim() does.
+func trimSpace(s string) string { return strings.Trim(s, " ") }
+
+// sqlPredicate returns a SQL boolean expression, true when the non-empty
+// trimmed text x fits reading k. Never NULL for a non-NULL x.
+func (k colKind) sqlPredicate(x string) string {
+	re := func(pattern string) string {
+		return "regexp_full_match(" + x + ", " + quoteLiteral(pattern) + ")"
+	}
+	switch k {
+	case kindBoolTrueFalse, kindBoolOuiNon, kindBoolVraiFaux, kindBoolYesNo:
+		p := boolPairs[k]
+		return "lower(" + x + ") IN (" + quoteLiteral(p[0]) + ", " + quoteLiteral(p[1]) + ")"
+	case kindInt:
+		// The round trip refuses what DuckDB's lax cast accepts: 007, +5,
+		// 1_000, 1.5 (rounded!), 0x1F, 1e3.
+		return "coalesce(TRY_CAST(" + x + " AS BIGINT)::VARCHAR = " + x + " AND TRY_CAST(" + x +
+			" AS BIGINT) BETWEEN -9007199254740992 AND 9007199254740992, false)"
+	case kindIntSpaced:
+		c := "TRY_CAST(" + stripThousandsSQL(x) + " AS BIGINT)"
+		return "coalesce((" + re(sqlIntSpaced) + " OR " + c + "::VARCHAR = " + x + ") AND " + c +
+			" BETWEEN -9007199254740992 AND 9007199254740992, false)"
+	case kindDecDot:
+		return re(sqlDecDot)
+	case kindDecComma:
+		return re(sqlDecComma)
+	case kindDateYMD8:
+		return re(sqlYMD8) + " AND try_strptime(" + x + ", '%Y%m%d') IS NOT NULL"
+	case kindDateISO:
+		return re(sqlDateISO) + " AND TRY_CAST(" + x + " AS DATE) IS NOT NULL"
+	case kindDateDMY, kindDateMDY:
+		return re(sqlDateSlash) + " AND try_strptime(" + x + ", " + quoteLiteral(k.format()) + ") IS NOT NULL"
+	case kindDateDMYDash:
+		return re(sqlDateDash) + " AND try_strptime(" + x + ", " + quoteLiteral(k.format()) + ") IS NOT NULL"
+	case kindTimestampISO:
+		return re(sqlTsISO) + " AND TRY_CAST(" + x + " AS TIMESTAMP) IS NOT NULL"
+	case kindTimestampDMY:
+		return re(sqlTsDMY) + " AND try_strptime(" + x + ", ['%d/%m/%Y %H:%M:%S', '%d/%m/%Y %H:%M']) IS NOT NULL"
+	}
+	return "true"
+}
+
+// sqlCast returns the SQL expression converting the non-empty trimmed text
+// x, known to fit reading k, to the column's type.
+func (k colKind) sqlCast(x string) string {
+	switch k {
+	case kindBoolTrueFalse, kindBoolOuiNon, kindBoolVraiFaux, kindBoolYesNo:
+		return "lower(" + x + ") = " + quoteLiteral(boolPairs[k][0])
+	case kindInt:
+		return "CAST(" + x + " AS BIGINT)"
+	case kindIntSpaced:
+		return "CAST(" + stripThousandsSQL(x) + " AS BIGINT)"
+	case kindDecDot:
+		return "CAST(" + x + " AS DOUBLE)"
+	case kindDecComma:
+		return "CAST(replace(" + stripThousandsSQL(x) + ", ',', '.') AS DOUBLE)"
+	case kindDateISO:
+		return "CAST(" + x + " AS DATE)"
+	case kindDateYMD8, kindDateDMY, kindDateDMYDash, kindDateMDY:
+		return "CAST(strptime(" + x + ", " + quoteLiteral(k.format()) + ") AS DATE)"
+	case kindTimestampISO:
+		return "CAST(" + x + " AS TIMESTAMP)"
+	case kindTimestampDMY:
+		return "strptime(" + x + ", ['%d/%m/%Y %H:%M:%S', '%d/%m/%Y %H:%M'])"
+	}
+	return x
+}
+
+// stripThousandsSQL removes thousands separators; nested replace() is
+// several times cheaper than regexp_replace on the load's hot path.
+func stripThousandsSQL(x string) string {
+	return "replace(replace(replace(" + x + ", ' ', ''), '\u00a0', ''), '\u202f', '')"
+}
+
+// sqlType is the DuckDB type of a column read with k.
+func (k colKind) sqlType() string {
+	switch k {
+	case kindBoolTrueFalse, kindBoolOuiNon, kindBoolVraiFaux, kindBoolYesNo:
+		return "BOOLEAN"
+	case kindInt, kindIntSpaced:
+		return "BIGINT"
+	case kindDecDot, kindDecComma:
+		return "DOUBLE"
+	case kindDateYMD8, kindDateISO, kindDateDMY, kindDateDMYDash, kindDateMDY:
+		return "DATE"
+	case kindTimestampISO, kindTimestampDMY:
+		return "TIMESTAMP"
+	}
+	return "VARCHAR"
+}
+
+// format is the strptime format of a date or timestamp reading, reported in
+// columns_infos.
+func (k colKind) format() string {
+	switch k {
+	case kindDateYMD8:
+		return "%Y%m%d"
+	case kindDateISO:
+		return "%Y-%m-%d"
+	case kindDateDMY:
+		return "%d/%m/%Y"
+	case kindDateDMYDash:
+		return "%d-%m-%Y"
+	case kindDateMDY:
+		return "%m/%d/%Y"
+	case kindTimestampISO:
+		return "%Y-%m-%dT%H:%M:%S"
+	case kindTimestampDMY:
+		return "%d/%m/%Y %H:%M:%S"
+	}
+	return ""
+}
+
+// decimal is the decimal separator of a number reading.
+func (k colKind) decimal() string {
+	switch k {
+	case kindDecDot:
+		return "."
+	case kindDecComma:
+		return ","
+	}
+	return ""
+}
+
+// nameTokens splits a header into lowercase words of letters.
+func nameTokens(name string) []string {
+	return strings.FieldsFunc(strings.ToLower(name), func(r rune) bool { return !unicode.IsLetter(r) })
+}
+
+// codeWords name columns of identifiers that look like integers but are
+// codes: their values must keep their exact text (INSEE and postcodes,
+// SIREN/SIRET, phone numbers …).
+var codeWords = map[string]bool{
+	"code": true, "codes": true, "cp": true, "insee": true, "siren": true, "siret": true,
+	"postal": true, "codepostal": true, "codgeo": true, "depcom": true, "tel": true,
+	"telephone": true, "téléphone": true, "phone": true, "fax": true, "nic": true, "finess": true,
+	"uai": true, "rna": true, "iris": true, "zip": true, "zipcode": true, "ean": true,
+}
+
+// namedLikeCode reports whether a column's name says it holds codes.
+func namedLikeCode(name string) bool {
+	for _, t := range nameTokens(name) {
+		if codeWords[t] || strings.HasPrefix(t, "code") || strings.HasPrefix(t, "num") && strings.HasSuffix(t, "tel") {
+			return true
+		}
+	}
+	return false
+}
+
+// namedLikeDate reports whether a column's name says it holds dates, the
+// condition for reading 8-digit values (20230115) as dates.
+func namedLikeDate(name string) bool {
+	for _, t := range nameTokens(name) {
+		switch t {
+		case "date", "dt", "jour", "day", "datum":
+			return true
+		}
+		if strings.HasPrefix(t, "date") {
+			return true
+		}
+	}
+	return false
+}
