@@ -97,7 +97,9 @@ type Meta struct {
 	LastModified string    `json:"last_modified,omitempty"`
 	SourceSize   int64     `json:"source_size"` // bytes downloaded or uploaded
 
-	Filetype         string `json:"filetype"` // "csv"
+	Filetype         string `json:"filetype"`        // a Filetype* constant: csv, xlsx, xls, ods, json, ndjson, parquet
+	Sheet            string `json:"sheet,omitempty"` // spreadsheet sheet loaded
+	File             string `json:"file,omitempty"`  // zip member loaded
 	Encoding         string `json:"encoding"`
 	Compression      string `json:"compression,omitempty"`
 	Delimiter        string `json:"separator"`
@@ -125,7 +127,8 @@ type dialect struct {
 }
 
 // Load reads the UTF-8 CSV file at csvPath with DuckDB's read_csv
-// auto-detection into a new database file at dbPath (table data, in file
+// auto-detection (or, when m.Filetype says JSON, NDJSON or Parquet as
+// Prepare set it, with DuckDB's reader of that format) into a new database file at dbPath (table data, in file
 // order, plus csvapi_meta holding m). The file is built under a temporary
 // name beside dbPath and renamed into place only when complete, so a crash
 // or a cancelled ctx never leaves a half table that looks ready. Load fills
@@ -134,6 +137,9 @@ type dialect struct {
 // It returns ErrUnreadable when DuckDB cannot read the text as a table, and
 // ctx's error when the load is cancelled.
 func Load(ctx context.Context, db *sql.DB, csvPath, dbPath string, m *Meta) (err error) {
+	if nativeReader(m.Filetype) != "" { // JSON, NDJSON, Parquet: see native.go
+		return loadNative(ctx, db, csvPath, dbPath, m)
+	}
 	start := time.Now()
 	d, decimal, err := detect(ctx, db, csvPath)
 	if err != nil {
@@ -174,7 +180,9 @@ func Load(ctx context.Context, db *sql.DB, csvPath, dbPath string, m *Meta) (err
 		return err
 	}
 
-	m.Filetype = "csv"
+	if m.Filetype == "" { // spreadsheets converted to CSV keep their own type
+		m.Filetype = FiletypeCSV
+	}
 	m.Delimiter, m.Quote, m.Escape, m.NewLine = d.delimiter, d.quote, d.escape, d.newline
 	m.HasHeader, m.HeaderRowIdx = d.header, d.skip
 	m.DecimalSeparator = decimal

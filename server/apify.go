@@ -1,6 +1,7 @@
 package server
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -31,12 +32,21 @@ func (s *Server) handleApify(c *fiber.Ctx) error {
 	return s.sendEndpoint(c, e.ID)
 }
 
-// options reads the conversion options shared by /apify and /upload.
+// options reads the conversion options shared by /apify and /upload
+// (encoding, sheet, file, refresh), copied: fiber reuses its buffers.
 func (s *Server) options(get func(string, ...string) string) (cache.Options, error) {
-	opts := cache.Options{Encoding: strings.Clone(get("encoding")), Wait: s.cfg.ApifyWait}
+	opts := cache.Options{Encoding: strings.Clone(get("encoding")), Wait: s.cfg.ApifyWait,
+		Sheet: strings.Clone(get("sheet")), File: strings.Clone(get("file"))}
 	if opts.Encoding != "" {
 		if _, _, err := convert.LookupEncoding(opts.Encoding); err != nil {
 			return opts, err
+		}
+	}
+	for _, p := range []struct{ name, value string }{{"sheet", opts.Sheet}, {"file", opts.File}} {
+		if !convert.ValidChoice(p.value) {
+			return opts, &apiError{Status: http.StatusBadRequest, Code: "invalid_parameter",
+				Message: fmt.Sprintf("Invalid %s parameter: a name of at most 1024 bytes without control characters is expected.", p.name),
+				Details: map[string]string{"parameter": p.name}}
 		}
 	}
 	switch r := get("refresh"); r {
