@@ -212,3 +212,32 @@ func TestUploadSheet(t *testing.T) {
 		t.Errorf("general_infos = %v, total %v; want sheet Données, xlsx, 2 rows", gi, page.body["total"])
 	}
 }
+
+// An uploaded zip takes the member in the query string: the form field
+// named file is the upload itself.
+func TestUploadZipMember(t *testing.T) {
+	_, base := startService(t)
+	var body bytes.Buffer
+	mw := multipart.NewWriter(&body)
+	fw, err := mw.CreateFormFile("file", "archive.zip")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fw.Write(mustRead(t, "corpus/formats/zip_several.zip"))
+	mw.Close()
+	req, err := http.NewRequest(http.MethodPost, base+"/upload?file=regions.csv", &body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	r := do(t, req)
+	if r.status != http.StatusOK {
+		t.Fatalf("upload: status %d, body %s", r.status, r.raw)
+	}
+	ep, _ := r.body["endpoint"].(string)
+	page := get(t, ep)
+	gi, _ := page.body["general_infos"].(map[string]any)
+	if gi["file"] != "regions.csv" || page.body["total"] != 2.0 {
+		t.Errorf("general_infos = %v, total %v; want file regions.csv, 2 rows", gi, page.body["total"])
+	}
+}
