@@ -76,6 +76,7 @@ func TestGenerateFixtures(t *testing.T) {
 {"id": 2, "label": "deux", "mesure": null}
 {"id": 3, "label": "trois", "mesure": 3}
 `))
+	write("bom.ndjson", []byte("\xEF\xBB\xBF{\"id\": 1, \"label\": \"été\"}\n{\"id\": 2, \"label\": \"hiver\"}\n"))
 	write("nested.json", []byte(`[
   {"id": 1, "rowid": "r1", "tags": ["a", "b"], "geo": {"lat": 45.5, "lon": 4.85}},
   {"id": 2, "rowid": "r2", "tags": [], "geo": null, "note": "a key that only the last record has"}

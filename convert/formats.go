@@ -116,8 +116,14 @@ func Prepare(src, dir string, opts PrepareOptions, maxSize int64) (*Prepared, er
 			containers = append(containers, "zip")
 		case formatXLSX, formatXLS, formatODS:
 			return p.spreadsheet(f, dir, opts.Sheet, maxSize)
-		case formatJSON, formatNDJSON, formatParquet:
-			p.Filetype = map[format]string{formatJSON: FiletypeJSON, formatNDJSON: FiletypeNDJSON, formatParquet: FiletypeParquet}[f]
+		case formatJSON, formatNDJSON:
+			p.Filetype = map[format]string{formatJSON: FiletypeJSON, formatNDJSON: FiletypeNDJSON}[f]
+			if p.Path, err = withoutBOM(p.Path, dir); err != nil {
+				return nil, err
+			}
+			return p, p.stat()
+		case formatParquet:
+			p.Filetype = FiletypeParquet
 			return p, p.stat()
 		default:
 			return p.text(dir, opts.Encoding, maxSize)
@@ -335,6 +341,24 @@ func jsonKind(tok json.Token) string {
 		return "booleans"
 	}
 	return "nulls"
+}
+
+// withoutBOM returns path, or a copy of it in dir without its UTF-8 byte
+// order mark: DuckDB's NDJSON reader refuses one.
+func withoutBOM(path, dir string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	b := make([]byte, len(bom))
+	if n, _ := io.ReadFull(f, b); n < len(bom) || !bytes.Equal(b, bom) {
+		return path, nil
+	}
+	return writeTemp(dir, "json-*", func(w io.Writer) error {
+		_, err := io.Copy(w, f)
+		return err
+	})
 }
 
 // skipBOM advances f past a UTF-8 byte order mark, if any.

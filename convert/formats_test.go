@@ -67,6 +67,7 @@ func TestFormatsCorpus(t *testing.T) {
 		{name: "zip_empty", file: "zip_empty.zip"},
 		{name: "array_json", file: "array.json"},
 		{name: "ndjson", file: "records.ndjson"},
+		{name: "ndjson_bom", file: "bom.ndjson"},
 		{name: "nested_json", file: "nested.json"},
 		{name: "parquet", file: "data.parquet"},
 		{name: "object_json", file: "object.json"},
