@@ -71,6 +71,18 @@ type Options struct {
 	convert.Options
 	Refresh bool          // reload from the upstream now, even if fresh
 	Wait    time.Duration // how long Apify waits for a load; 0: until ctx is done
+	Sheet   string        // spreadsheet sheet, by name or 1-based index
+	File    string        // member of a zip archive
+}
+
+// key is what, beside the URL, makes a different resource: another sheet
+// or archive member is another table. The encoding is not part of it, as in
+// csvapi, whose ids are the MD5 of the URL alone.
+func (o Options) key() string {
+	if o.Sheet == "" && o.File == "" {
+		return ""
+	}
+	return "\x00sheet=" + o.Sheet + "\x00file=" + o.File
 }
 
 // Cache holds the loaded resources. Set the exported fields before first
@@ -264,13 +276,16 @@ func (c *Cache) Acquire(ctx context.Context, id string) (*Entry, error) {
 // downloaded and converted; concurrent calls for one URL share a single
 // load, which runs on its own context: a caller that gives up gets ctx's
 // error while the load goes on for the others. A failed load is remembered
-// for FailureTTL and its error returned without downloading again.
+// for FailureTTL and its error returned without downloading again. The id
+// is the MD5 of rawURL, as in csvapi, or of rawURL followed by opts.Sheet
+// and opts.File when either is set: another sheet is another table.
 //
 // Errors: ErrPending when Options.Wait elapsed first; convert's errors
 // (ErrInvalidURL, ErrForbiddenAddress, *FetchError, ErrTooLarge,
-// ErrNotTabular, ErrUnreadable, ErrUnsupportedEncoding); ctx's error.
+// ErrNotTabular, ErrUnreadable, ErrUnsupportedEncoding, *ChoiceError);
+// ctx's error.
 func (c *Cache) Apify(ctx context.Context, rawURL string, opts Options) (*Entry, error) {
-	id := ID(rawURL)
+	id := ID(rawURL + opts.key())
 	c.mu.Lock()
 	rec := c.records[id]
 	if rec == nil {
@@ -294,7 +309,8 @@ func (c *Cache) Apify(ctx context.Context, rawURL string, opts Options) (*Entry,
 	return c.await(ctx, l, opts.Wait)
 }
 
-// Upload converts the file read from r; its id is the MD5 of its content.
+// Upload converts the file read from r; its id is the MD5 of its content
+// (followed by opts.Sheet and opts.File when either is set).
 // Like Apify, it returns the entry pinned (Release it) or ErrPending when
 // opts.Wait elapsed first. It returns convert.ErrTooLarge when r holds more
 // than MaxFileSize bytes, and the conversion errors of Apify.
@@ -320,6 +336,7 @@ func (c *Cache) Upload(ctx context.Context, r io.Reader, filename string, opts O
 	if n > c.MaxFileSize {
 		return nil, fmt.Errorf("%w: the upload exceeds %d bytes", convert.ErrTooLarge, c.MaxFileSize)
 	}
+	h.Write([]byte(opts.key()))
 	sum := hex.EncodeToString(h.Sum(nil))
 
 	c.mu.Lock()

@@ -190,11 +190,11 @@ func (c *Cache) run(ctx context.Context, l *load, src source, prev *version) (*v
 		return nil, err
 	}
 	defer os.RemoveAll(work)
-	n, err := convert.Normalize(raw, work, src.opts.Encoding, c.MaxFileSize)
+	n, err := convert.Prepare(raw, work, convert.PrepareOptions{Encoding: src.opts.Encoding, Sheet: src.opts.Sheet, File: src.opts.File}, c.MaxFileSize)
 	if err != nil {
 		return nil, err
 	}
-	meta.Encoding, meta.Compression = n.Encoding, n.Compression
+	n.Apply(meta)
 	v := &version{name: l.id + "-" + c.newVersion(), md5: sum}
 	convOpts := src.opts.Options
 	convOpts.MaxColumns = c.maxColumns()

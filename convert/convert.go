@@ -1,10 +1,12 @@
 // Package convert turns a tabular file on the web into a DuckDB table.
 //
 // It is the only package that knows file formats and encodings. The pipeline
-// is Fetch (download with size caps and an SSRF guard), Normalize (gunzip,
-// detect the encoding, hand DuckDB UTF-8) and Load (DuckDB's read_csv into a
-// resource's own database file, built under a temporary name and renamed into
-// place only when complete).
+// is Fetch (download with size caps and an SSRF guard), Prepare (detect the
+// format from the content; unwrap gzip, zstd and zip; convert xlsx, xls and
+// ods sheets to CSV; leave JSON, NDJSON and Parquet to DuckDB), Normalize
+// (for CSV text: detect the encoding, hand DuckDB UTF-8) and Load (DuckDB's
+// read_csv, read_json or read_parquet into a resource's own database file,
+// built under a temporary name and renamed into place only when complete).
 package convert
 
 import (

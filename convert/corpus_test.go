@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"net/url"
 	"os"
@@ -21,7 +20,9 @@ import (
 	"github.com/csvapi/csvapi/query"
 )
 
-var update = flag.Bool("update", false, "rewrite testdata/corpus/csv (fixtures and golden files)")
+// update is the -update flag (defined once, in package convert): it rewrites
+// testdata/corpus/csv, fixtures and golden files.
+var update = convert.Update
 
 const corpusDir = "../testdata/corpus/csv"
 

@@ -8,3 +8,7 @@ func SetHeadLen(n int) (restore func()) {
 	headLen = n
 	return func() { headLen = old }
 }
+
+// Update is the -update flag of the package's tests (update_test.go), for
+// the golden tests of package convert_test.
+var Update = update

@@ -98,7 +98,9 @@ type Meta struct {
 	LastModified string    `json:"last_modified,omitempty"`
 	SourceSize   int64     `json:"source_size"` // bytes downloaded or uploaded
 
-	Filetype         string `json:"filetype"` // "csv"
+	Filetype         string `json:"filetype"`        // a Filetype* constant: csv, xlsx, xls, ods, json, ndjson, parquet
+	Sheet            string `json:"sheet,omitempty"` // spreadsheet sheet loaded
+	File             string `json:"file,omitempty"`  // zip member loaded
 	Encoding         string `json:"encoding"`
 	Compression      string `json:"compression,omitempty"`
 	Delimiter        string `json:"separator"`
@@ -137,6 +139,9 @@ type Meta struct {
 // a table, an *OptionError for invalid opts, and ctx's error when the load
 // is cancelled.
 func Load(ctx context.Context, db *sql.DB, csvPath, dbPath string, opts Options, m *Meta) (err error) {
+	if nativeReader(m.Filetype) != "" { // JSON, NDJSON, Parquet: see native.go
+		return loadNative(ctx, db, csvPath, dbPath, m)
+	}
 	start := time.Now()
 	head, complete, err := readHeadN(csvPath, headLen)
 	if err != nil {
@@ -144,7 +149,13 @@ func Load(ctx context.Context, db *sql.DB, csvPath, dbPath string, opts Options,
 	}
 	// DuckDB skips a UTF-8 BOM itself; the sniffer must not see it in the first name.
 	head = bytes.TrimPrefix(head, []byte{0xEF, 0xBB, 0xBF})
-	d, err := SniffDialect(head, complete, opts)
+	sniffOpts := opts
+	if isSpreadsheet(m.Filetype) && opts.Delimiter == "" {
+		// Prepare wrote this CSV from a sheet: its dialect is known, and a
+		// one-column sheet must not be taken for a text without delimiter.
+		sniffOpts.Delimiter = ","
+	}
+	d, err := SniffDialect(head, complete, sniffOpts)
 	if err != nil {
 		return err
 	}
@@ -182,7 +193,9 @@ func Load(ctx context.Context, db *sql.DB, csvPath, dbPath string, opts Options,
 	if err = createTables(ctx, conn, r, alias, cols, m); err != nil {
 		return err
 	}
-	m.Filetype = "csv"
+	if m.Filetype == "" { // spreadsheets converted to CSV keep their own type
+		m.Filetype = FiletypeCSV
+	}
 	m.describeDialect(d, cols, opts)
 	m.LoadedAt = time.Now().UTC()
 	m.LoadTime = time.Since(start)
@@ -312,4 +325,10 @@ func randomHex(n int) string {
 		panic(err) // crypto/rand never fails on supported platforms
 	}
 	return hex.EncodeToString(b)
+}
+
+// isSpreadsheet reports whether filetype names a spreadsheet format, which
+// Prepare converts to a comma-separated UTF-8 CSV.
+func isSpreadsheet(filetype string) bool {
+	return filetype == FiletypeXLSX || filetype == FiletypeXLS || filetype == FiletypeODS
 }

@@ -232,13 +232,13 @@ func checkTabular(head []byte, encodingName string) error {
 		return fmt.Errorf("%w: the file is empty", ErrNotTabular)
 	case bytes.HasPrefix(lower, []byte("<!doctype")), bytes.HasPrefix(lower, []byte("<html")),
 		bytes.HasPrefix(lower, []byte("<?xml")), bytes.HasPrefix(lower, []byte("<head")), bytes.HasPrefix(lower, []byte("<body")):
-		return fmt.Errorf("%w: the content looks like an HTML or XML page", ErrNotTabular)
-	case h[0] == '{' || h[0] == '[':
+		return fmt.Errorf("%w: the content is an HTML or XML page, not a table", ErrNotTabular)
+	case (h[0] == '{' || h[0] == '[') && jsonStart(h): // not "[Code],[Nom]" headers
 		return fmt.Errorf("%w: the content looks like JSON", ErrNotTabular)
 	case bytes.HasPrefix(h, []byte("PK\x03\x04")):
 		return fmt.Errorf("%w: the content is a zip archive or an Office document", ErrNotTabular)
-	case bytes.HasPrefix(h, []byte("%PDF")):
-		return fmt.Errorf("%w: the content is a PDF document", ErrNotTabular)
+	case nonTableKind(h) != "": // PDF, images, other archives: see formats.go
+		return fmt.Errorf("%w: the content is %s, not a table", ErrNotTabular, nonTableKind(h))
 	case looksBinary(h):
 		return fmt.Errorf("%w: the content is binary", ErrNotTabular)
 	}

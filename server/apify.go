@@ -1,6 +1,7 @@
 package server
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -32,13 +33,21 @@ func (s *Server) handleApify(c *fiber.Ctx) error {
 }
 
 // options reads the options shared by /apify and /upload: conversion
-// overrides, refresh, and how long to wait.
+// overrides, sheet and archive member, refresh, and how long to wait.
 func (s *Server) options(get func(string) string) (cache.Options, error) {
 	opts, err := parseOptions(get)
 	if err != nil {
 		return opts, err
 	}
 	opts.Wait = s.cfg.ApifyWait
+	opts.Sheet, opts.File = get("sheet"), get("file")
+	for _, p := range []struct{ name, value string }{{"sheet", opts.Sheet}, {"file", opts.File}} {
+		if !convert.ValidChoice(p.value) {
+			return opts, &apiError{Status: http.StatusBadRequest, Code: "invalid_parameter",
+				Message: fmt.Sprintf("Invalid %s parameter: a name of at most 1024 bytes without control characters is expected.", p.name),
+				Details: map[string]string{"parameter": p.name}}
+		}
+	}
 	switch r := get("refresh"); r {
 	case "", "no", "false", "0":
 	case "yes", "true", "1":

@@ -37,6 +37,7 @@ func classify(err error) *apiError {
 	var fetchErr *convert.FetchError
 	var invalid *query.InvalidError
 	var optErr *convert.OptionError
+	var choice *convert.ChoiceError
 	switch {
 	case errors.As(err, &ae):
 		return ae
@@ -53,6 +54,8 @@ func classify(err error) *apiError {
 	case errors.As(err, &optErr):
 		return &apiError{Status: http.StatusBadRequest, Code: "invalid_parameter", Message: capitalize(optErr.Error()) + ".",
 			Details: map[string]string{"parameter": optErr.Option}}
+	case errors.As(err, &choice):
+		return choiceError(choice)
 	case errors.Is(err, convert.ErrInvalidURL):
 		return &apiError{Status: http.StatusBadRequest, Code: "invalid_url", Message: err.Error()}
 	case errors.Is(err, convert.ErrForbiddenAddress):
@@ -90,6 +93,17 @@ func classify(err error) *apiError {
 		return &apiError{Status: http.StatusInternalServerError, Code: "internal_error",
 			Message: "Internal error. The administrators can find it in the logs with the request id."}
 	}
+}
+
+// choiceError answers a load that needs a sheet or file parameter, or got
+// one that names nothing: details list the names that can be given.
+func choiceError(e *convert.ChoiceError) *apiError {
+	details := map[string]any{"parameter": e.Param, "choices": e.Choices}
+	if e.Value == "" {
+		return &apiError{Status: http.StatusUnprocessableEntity, Code: "several_files",
+			Message: capitalize(e.Error()) + ".", Details: details}
+	}
+	return &apiError{Status: http.StatusBadRequest, Code: "invalid_parameter", Message: capitalize(e.Error()) + ".", Details: details}
 }
 
 func codeForStatus(status int) string {

@@ -65,6 +65,8 @@ type generalInfos struct {
 	URL              string            `json:"url,omitempty"`
 	Filename         string            `json:"filename,omitempty"`
 	Filetype         string            `json:"filetype"`
+	Sheet            string            `json:"sheet,omitempty"`
+	File             string            `json:"file,omitempty"`
 	Encoding         string            `json:"encoding"`
 	Compression      string            `json:"compression,omitempty"`
 	Separator        string            `json:"separator"`
@@ -103,7 +105,7 @@ var pythonTypes = map[convert.Kind]string{
 func renderInfos(m *convert.Meta) renderedInfos {
 	general := []byte(`,"general_infos":`)
 	general = appendJSON(general, generalInfos{
-		URL: m.URL, Filename: m.Filename, Filetype: m.Filetype, Encoding: m.Encoding, Compression: m.Compression,
+		URL: m.URL, Filename: m.Filename, Filetype: m.Filetype, Sheet: m.Sheet, File: m.File, Encoding: m.Encoding, Compression: m.Compression,
 		Separator: m.Delimiter, Quote: m.Quote, HeaderRowIdx: m.HeaderRowIdx, HasHeader: m.HasHeader,
 		DecimalSeparator: m.DecimalSeparator, TotalLines: m.Rows, NbColumns: len(m.Columns),
 		NewLine: m.NewLine, DateFormats: dateFormats(m.Columns), Overrides: m.Overrides, RejectedRows: m.RejectedRows,

@@ -21,6 +21,8 @@ func runConvert(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs := flag.NewFlagSet("csvapi convert", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	enc := fs.String("encoding", "", "source encoding (default: detected)")
+	sheet := fs.String("sheet", "", "spreadsheet sheet, by name or 1-based index (default: the first visible one)")
+	member := fs.String("file", "", "member of a zip archive holding several tables")
 	var size int64 = convert.DefaultMaxFileSize
 	fs.Var(byteSize{&size}, "max-file-size", "largest file downloaded or decompressed")
 	allowPrivate := fs.Bool("allow-private", false, "let the URL reach loopback and private addresses")
@@ -76,11 +78,11 @@ func runConvert(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		meta.Filename, meta.SourceSize = filepath.Base(src), st.Size()
 	}
 
-	n, err := convert.Normalize(raw, work, *enc, size)
+	n, err := convert.Prepare(raw, work, convert.PrepareOptions{Encoding: *enc, Sheet: *sheet, File: *member}, size)
 	if err != nil {
 		return err
 	}
-	meta.Encoding, meta.Compression = n.Encoding, n.Compression
+	n.Apply(meta)
 	db, err := convert.OpenDB(convert.DBConfig{TempDir: filepath.Join(work, "spill")})
 	if err != nil {
 		return err
@@ -100,7 +102,7 @@ func runConvert(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	prog.Done(fmt.Sprintf("%d rows loaded", meta.Rows))
-	fmt.Fprintf(stdout, "%s: %d rows, %d columns, %s, separator %q\n", out, meta.Rows, len(meta.Columns), meta.Encoding, meta.Delimiter)
+	fmt.Fprintf(stdout, "%s: %d rows, %d columns, %s, separator %q (%s)\n", out, meta.Rows, len(meta.Columns), meta.Encoding, meta.Delimiter, meta.Filetype)
 	return nil
 }
 
