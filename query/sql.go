@@ -44,6 +44,8 @@ type plan struct {
 	relation   string
 	names      []string       // output column names
 	kinds      []convert.Kind // their kinds
+	exprs      []string       // their SQL expressions
+	sqlTypes   []string       // their DuckDB types
 	formats    []format       // how to normalise their values (plus the raw rowid last)
 	list       string         // select list, ending with the raw rowid
 	where      string         // "" or " WHERE …", without the cursor
@@ -139,6 +141,8 @@ func (p *plan) compileList(t Table, r Request) error {
 	var list strings.Builder
 	if !r.HideRowID && !omit[RowID] {
 		list.WriteString(rowIDExpr + " AS " + RowID + ", ")
+		p.exprs = append(p.exprs, rowIDExpr)
+		p.sqlTypes = append(p.sqlTypes, "BIGINT")
 		p.names = append(p.names, RowID)
 		p.kinds = append(p.kinds, convert.KindInteger)
 		p.formats = append(p.formats, formatDefault)
@@ -148,6 +152,8 @@ func (p *plan) compileList(t Table, r Request) error {
 			continue
 		}
 		list.WriteString(tableAlias + "." + quoteIdent(c.Name) + ", ")
+		p.exprs = append(p.exprs, tableAlias+"."+quoteIdent(c.Name))
+		p.sqlTypes = append(p.sqlTypes, c.Type)
 		p.names = append(p.names, c.Name)
 		p.kinds = append(p.kinds, c.Kind())
 		p.formats = append(p.formats, formatOf(c.Type))
