@@ -115,19 +115,29 @@ func run(dir string, rows, bigRows, xlsxRows int, duration time.Duration, conns 
 		{"deep cursor page", deep, ""},
 	}
 	for _, s := range serve {
+		// One request first, as a visitor would make: it fills the response
+		// cache and, for q, starts the search index.
+		if _, _, err := download(api + s.path); err != nil {
+			return fmt.Errorf("%s: %w", s.what, err)
+		}
 		st, err := load(api+s.path, conns, duration)
 		if err != nil {
 			return fmt.Errorf("%s: %w", s.what, err)
 		}
 		add(result{"Serve", s.what, st.String(), s.target})
 	}
-	// The same filtered page, each request different: nothing from the
-	// response cache.
-	st, err := loadDistinct(api+"?_size=20&commune__exact=Lyon&_sort_desc=montant&population__greater=", conns, duration)
-	if err != nil {
-		return err
+	// The same filtered page, each request different so that nothing comes
+	// from the response cache: one client for the latency of one query,
+	// then all connections for the throughput of DuckDB on 2 cores.
+	distinct := api + "?_size=20&commune__exact=Lyon&_sort_desc=montant&population__greater="
+	for _, c := range []int{1, conns} {
+		st, err := loadDistinct(distinct, c, duration)
+		if err != nil {
+			return err
+		}
+		add(result{"Serve", fmt.Sprintf("filtered + sorted page with total, every request distinct (uncached), %d connection(s)", c),
+			st.String(), map[int]string{1: "p50 < 30 ms"}[c]})
 	}
-	add(result{"Serve", "filtered + sorted page with total, every request distinct (uncached)", st.String(), "p50 < 30 ms"})
 
 	// Exports.
 	for _, format := range []string{"csv", "parquet"} {
