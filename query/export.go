@@ -218,25 +218,11 @@ func checkXLSXRows(ctx context.Context, db *sql.DB, p *plan) error {
 // exportParquet has DuckDB write the rows into a temporary Parquet file,
 // then copies it to w.
 func exportParquet(ctx context.Context, db *sql.DB, p *plan, w io.Writer, dir string) (int64, error) {
-	f, err := os.CreateTemp(dir, "export-*.parquet")
+	f, rows, err := copyToTemp(ctx, db, p.copySQL(), p.copyArgs(), "(FORMAT parquet, COMPRESSION zstd)", dir)
 	if err != nil {
-		return 0, fmt.Errorf("export: %w", err)
+		return 0, err
 	}
-	path := f.Name()
-	f.Close()
-	defer os.Remove(path)
-	// COPY overwrites the file; its name is ours, never user text.
-	q := "COPY (" + p.copySQL() + ") TO " + quoteLiteral(filepath.ToSlash(path)) + " (FORMAT parquet, COMPRESSION zstd)"
-	res, err := db.ExecContext(ctx, q, p.copyArgs()...)
-	if err != nil {
-		return 0, dbError(ctx, "export", err)
-	}
-	rows, _ := res.RowsAffected()
-	f, err = os.Open(path)
-	if err != nil {
-		return 0, fmt.Errorf("export: %w", err)
-	}
-	defer f.Close()
+	defer closeAndRemove(f)
 	if _, err := io.Copy(w, f); err != nil {
 		return rows, fmt.Errorf("export: write: %w", err)
 	}
@@ -249,26 +235,13 @@ func exportParquet(ctx context.Context, db *sql.DB, p *plan, w io.Writer, dir st
 // value (textCopySQL; integral doubles beyond 2^53 are written in full
 // rather than in shortest digits padded with zeros: the same number).
 func exportCopyCSV(ctx context.Context, db *sql.DB, p *plan, sel string, w io.Writer, opts ExportOptions) (int64, error) {
-	f, err := os.CreateTemp(opts.TempDir, "export-*.csv")
+	// The separator is one of , ; | tab (validated).
+	format := "(FORMAT csv, HEADER true, DELIMITER " + quoteLiteral(string(opts.Separator)) + ", QUOTE '\"', ESCAPE '\"', NULL '')"
+	f, rows, err := copyToTemp(ctx, db, sel, p.copyArgs(), format, opts.TempDir)
 	if err != nil {
-		return 0, fmt.Errorf("export: %w", err)
+		return 0, err
 	}
-	path := f.Name()
-	f.Close()
-	defer os.Remove(path)
-	// The separator is one of , ; | tab (validated); the file name is ours.
-	q := "COPY (" + sel + ") TO " + quoteLiteral(filepath.ToSlash(path)) +
-		" (FORMAT csv, HEADER true, DELIMITER " + quoteLiteral(string(opts.Separator)) + ", QUOTE '\"', ESCAPE '\"', NULL '')"
-	res, err := db.ExecContext(ctx, q, p.copyArgs()...)
-	if err != nil {
-		return 0, dbError(ctx, "export", err)
-	}
-	rows, _ := res.RowsAffected()
-	f, err = os.Open(path)
-	if err != nil {
-		return 0, fmt.Errorf("export: %w", err)
-	}
-	defer f.Close()
+	defer closeAndRemove(f)
 	if opts.BOM {
 		if _, err := io.WriteString(w, "\uFEFF"); err != nil {
 			return 0, fmt.Errorf("export: write: %w", err)
@@ -280,6 +253,36 @@ func exportCopyCSV(ctx context.Context, db *sql.DB, p *plan, sel string, w io.Wr
 		return min(max(lines-1, 0), rows), err
 	}
 	return rows, nil
+}
+
+// copyToTemp runs COPY (query) TO a new temporary file in dir with the
+// given options, and returns the file open for reading (closeAndRemove it)
+// with the number of rows written.
+func copyToTemp(ctx context.Context, db *sql.DB, query string, args []any, options, dir string) (*os.File, int64, error) {
+	f, err := os.CreateTemp(dir, "export-*")
+	if err != nil {
+		return nil, 0, fmt.Errorf("export: %w", err)
+	}
+	path := f.Name()
+	f.Close()
+	// COPY overwrites the file; its name is ours, never user text.
+	q := "COPY (" + query + ") TO " + quoteLiteral(filepath.ToSlash(path)) + " " + options
+	res, err := db.ExecContext(ctx, q, args...)
+	if err != nil {
+		os.Remove(path)
+		return nil, 0, dbError(ctx, "export", err)
+	}
+	rows, _ := res.RowsAffected()
+	if f, err = os.Open(path); err != nil {
+		os.Remove(path)
+		return nil, 0, fmt.Errorf("export: %w", err)
+	}
+	return f, rows, nil
+}
+
+func closeAndRemove(f *os.File) {
+	f.Close()
+	os.Remove(f.Name())
 }
 
 // copyLines copies r to w, stopping when ctx is done, and counts the line

@@ -87,14 +87,11 @@ func (s *Server) handleAggregate(c *fiber.Ctx) error {
 		return err
 	}
 	t = s.searchable(e, t, p.req)
-	ctx, cancel := context.WithTimeout(c.UserContext(), s.cfg.QueryTimeout)
-	defer cancel()
-	done, err := s.querySlot(ctx)
-	if err != nil {
+	var page *query.Page
+	err = s.withQuery(c, func(ctx context.Context) (err error) {
+		page, err = query.Aggregate(ctx, s.db, t, query.AggRequest{Request: p.req, GroupBy: a.groupBy, Aggs: a.aggs, MaxGroups: s.cfg.MaxGroups})
 		return err
-	}
-	defer done()
-	page, err := query.Aggregate(ctx, s.db, t, query.AggRequest{Request: p.req, GroupBy: a.groupBy, Aggs: a.aggs, MaxGroups: s.cfg.MaxGroups})
+	})
 	if err != nil {
 		return err
 	}

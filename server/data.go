@@ -45,15 +45,25 @@ func (s *Server) pageRequest(c *fiber.Ctx, maxSize int, extra func(k, v string) 
 }
 
 // run runs r under the query timeout, in one of the query slots.
-func (s *Server) run(c *fiber.Ctx, t query.Table, r query.Request) (*query.Page, error) {
+func (s *Server) run(c *fiber.Ctx, t query.Table, r query.Request) (page *query.Page, err error) {
+	err = s.withQuery(c, func(ctx context.Context) error {
+		page, err = query.Run(ctx, s.db, t, r)
+		return err
+	})
+	return page, err
+}
+
+// withQuery runs f with a context bounded by the query timeout, once one
+// of the query slots is free.
+func (s *Server) withQuery(c *fiber.Ctx, f func(ctx context.Context) error) error {
 	ctx, cancel := context.WithTimeout(c.UserContext(), s.cfg.QueryTimeout)
 	defer cancel()
 	done, err := s.querySlot(ctx)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer done()
-	return query.Run(ctx, s.db, t, r)
+	return f(ctx)
 }
 
 // handleData answers GET /api/<id>: csvapi's page, plus next, next_url and

@@ -17,14 +17,11 @@ func (s *Server) handleProfile(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(c.UserContext(), s.cfg.QueryTimeout)
-	defer cancel()
-	done, err := s.querySlot(ctx)
-	if err != nil {
+	var tp *query.TableProfile
+	err = s.withQuery(c, func(ctx context.Context) (err error) {
+		tp, err = query.Profile(ctx, s.db, t, p.req)
 		return err
-	}
-	defer done()
-	tp, err := query.Profile(ctx, s.db, t, p.req)
+	})
 	if err != nil {
 		return err
 	}
