@@ -137,6 +137,68 @@ func (c typedColumn) selectExpr() string {
 	return "CASE WHEN " + x + " = '' THEN NULL ELSE " + c.kind.sqlCast(x) + " END"
 }
 
+// strictSelectExpr is selectExpr for a type guessed from the head alone:
+// a value that does not fit the type makes the load fail (DuckDB's error()),
+// so that Load falls back to checking the whole column first, rather than
+// a late value being lost or changed.
+func (c typedColumn) strictSelectExpr() string {
+	raw := QuoteIdent(c.raw)
+	if c.kind == kindText {
+		return raw
+	}
+	x := "trim(" + raw + ")"
+	return "CASE WHEN " + x + " IS NULL OR " + x + " = '' THEN NULL WHEN " + c.kind.sqlPredicate(x) +
+		" THEN " + c.kind.sqlCast(x) + " ELSE error('a value does not fit the type guessed from the head') END"
+}
+
+// guessColumns types every column from the head alone, for Load's fast
+// path in which the load itself checks every value (strictSelectExpr)
+// instead of a checking pass over the file first. It reports false when the
+// head cannot decide: a column empty in the head, trailing unnamed columns
+// (dropped only when empty throughout), or integers whose head values all
+// have 9 or 14 digits (SIREN and SIRET stay text only if the whole column
+// agrees).
+func guessColumns(r *reader, cols []Column, dec string) ([]typedColumn, bool) {
+	if len(cols) > 0 && isBlank(cols[len(cols)-1].Original) {
+		return nil, false
+	}
+	out := make([]typedColumn, len(cols))
+	for j, c := range cols {
+		vals := make([]string, len(r.d.Sample))
+		for i, row := range r.d.Sample {
+			vals[i] = row[j]
+		}
+		k := guessKind(vals, c.Original, dec)
+		switch {
+		case k == kindUnknown:
+			return nil, false
+		case (k == kindInt || k == kindIntSpaced) && namedLikeCode(c.Original):
+			k = kindText
+		case (k == kindInt || k == kindIntSpaced) && sameLength(vals, 9, 14):
+			return nil, false
+		}
+		c.Type, c.Format, c.Decimal = k.sqlType(), k.format(), k.decimal()
+		out[j] = typedColumn{Column: c, raw: rawName(j), kind: k}
+	}
+	return out, true
+}
+
+// sameLength reports whether every non-empty value has the same length,
+// one of lengths.
+func sameLength(vals []string, lengths ...int) bool {
+	n := -1
+	for _, v := range vals {
+		if v = trimSpace(v); v == "" {
+			continue
+		}
+		if n >= 0 && len(v) != n {
+			return false
+		}
+		n = len(v)
+	}
+	return slices.Contains(lengths, n)
+}
+
 // colStats is what the checking query learns of one column.
 type colStats struct {
 	nonEmpty       int64

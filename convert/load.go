@@ -169,10 +169,7 @@ func Load(ctx context.Context, db *sql.DB, csvPath, dbPath string, opts Options,
 	}
 	defer conn.Close()
 	r := &reader{path: csvPath, d: d, serial: d.QuotedNewLines}
-	cols, err := chooseColumns(ctx, conn, r, columnNames(d), opts.Decimal)
-	if err != nil {
-		return err
-	}
+	names := columnNames(d)
 
 	tmp := dbPath + ".tmp-" + randomHex(6)
 	alias := "load_" + randomHex(8)
@@ -190,8 +187,23 @@ func Load(ctx context.Context, db *sql.DB, csvPath, dbPath string, opts Options,
 			conn.ExecContext(context.WithoutCancel(ctx), "DETACH "+alias)
 		}
 	}()
-	if err = createTables(ctx, conn, r, alias, cols, m); err != nil {
-		return err
+	// Fast path: types guessed from the head, checked by the load itself,
+	// one pass over the file. A value that contradicts a guess fails it (as
+	// does anything else); the safe path then checks every column first.
+	cols, fast := guessColumns(r, names, opts.Decimal)
+	if fast {
+		if err = createTables(ctx, conn, r, alias, cols, m, true); err != nil && ctx.Err() != nil {
+			return err
+		}
+		fast = err == nil
+	}
+	if !fast {
+		if cols, err = chooseColumns(ctx, conn, r, names, opts.Decimal); err != nil {
+			return err
+		}
+		if err = createTables(ctx, conn, r, alias, cols, m, false); err != nil {
+			return err
+		}
 	}
 	if m.Filetype == "" { // spreadsheets converted to CSV keep their own type
 		m.Filetype = FiletypeCSV
@@ -211,10 +223,14 @@ func Load(ctx context.Context, db *sql.DB, csvPath, dbPath string, opts Options,
 
 // createTables creates alias.data from the file with each column cast to
 // its chosen type, and alias.rejects from the lines DuckDB could not read.
-func createTables(ctx context.Context, conn *sql.Conn, r *reader, alias string, cols []typedColumn, m *Meta) error {
+func createTables(ctx context.Context, conn *sql.Conn, r *reader, alias string, cols []typedColumn, m *Meta, strict bool) error {
 	sel := make([]string, len(cols))
 	for i, c := range cols {
-		sel[i] = c.selectExpr() + " AS " + QuoteIdent(c.Name)
+		expr := c.selectExpr()
+		if strict {
+			expr = c.strictSelectExpr()
+		}
+		sel[i] = expr + " AS " + QuoteIdent(c.Name)
 	}
 	rej, scan := "csvapi_rejects_"+randomHex(6), "csvapi_scans_"+randomHex(6)
 	defer conn.ExecContext(context.WithoutCancel(ctx), "DROP TABLE IF EXISTS "+rej+"; DROP TABLE IF EXISTS "+scan)
