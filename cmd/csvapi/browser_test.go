@@ -335,3 +335,37 @@ func TestBrowserEmbedAndWidget(t *testing.T) {
 	}
 	b.shot("widget")
 }
+
+func TestBrowserHomeAndPhone(t *testing.T) {
+	b := newBrowser(t)
+	up := newUpstream(t)
+	_, base := startService(t, "--allow-private")
+	b.run("home", chromedp.Navigate(base+"/?lang=fr"))
+	b.shot("home")
+	b.run("paste a URL", chromedp.SendKeys(chromedp.ID("url"), up.URL+"/communes.csv"), chromedp.Submit(chromedp.ID("url")))
+	b.waitFor("the table", `$$('tbody tr').length === 5`)
+
+	// The home page lists what this browser explored.
+	b.run("home again", chromedp.Navigate(base+"/"))
+	recent, err := chromedp.Run(b.ctx, chromedp.Evaluate[string](`document.getElementById('recent').textContent`))
+	if err != nil || !strings.Contains(recent, "communes.csv") {
+		t.Errorf("recent list = %q (%v), want communes.csv", recent, err)
+	}
+
+	// On a phone the table scrolls sideways under a sticky header.
+	b.run("phone", chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile),
+		chromedp.Navigate(base+"/explore/"+md5Hex(up.URL+"/communes.csv")+"?lang=fr"))
+	b.waitFor("the table", `$$('tbody tr').length === 5`)
+	type layout struct {
+		Wide   bool   `json:"wide"`
+		Sticky string `json:"sticky"`
+		Page   bool   `json:"page"`
+	}
+	got := eval[layout](b, `({wide: $('.cv-scroll').scrollWidth > $('.cv-scroll').clientWidth,
+		sticky: getComputedStyle($('thead th')).position,
+		page: document.documentElement.scrollWidth <= document.documentElement.clientWidth})`)
+	if !got.Wide || got.Sticky != "sticky" || !got.Page {
+		t.Errorf("phone layout = %+v, want the table to scroll inside a page that does not", got)
+	}
+	b.shot("phone")
+}
