@@ -268,6 +268,9 @@ func TestBrowserScriptCellIsInert(t *testing.T) {
 	_, base := startService(t, "--allow-private")
 	b.run("open", chromedp.Navigate(base+"/explore?url="+url.QueryEscape(up.URL+"/xss.csv")))
 	b.waitFor("the table", `$$('tbody tr').length >= 2`)
+	b.do(`$('.cv-more').click()`)
+	b.waitFor("the full text", `$('.cv-more').getAttribute('aria-expanded') === 'true'`)
+	b.shot("xss")
 	type result struct {
 		XSS     bool     `json:"xss"`
 		Scripts int      `json:"scripts"`
