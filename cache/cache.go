@@ -78,6 +78,11 @@ type Options struct {
 // key is what, beside the URL, makes a different resource: another sheet
 // or archive member is another table. The encoding is not part of it, as in
 // csvapi, whose ids are the MD5 of the URL alone.
+// URLID returns the id Apify gives the resource of rawURL loaded with o:
+// the MD5 of rawURL, followed by the sheet and archive member when set.
+// Pages use it to follow a load's progress before Apify returns.
+func (o Options) URLID(rawURL string) string { return ID(rawURL + o.key()) }
+
 func (o Options) key() string {
 	if o.Sheet == "" && o.File == "" {
 		return ""
@@ -285,7 +290,7 @@ func (c *Cache) Acquire(ctx context.Context, id string) (*Entry, error) {
 // ErrNotTabular, ErrUnreadable, ErrUnsupportedEncoding, *ChoiceError);
 // ctx's error.
 func (c *Cache) Apify(ctx context.Context, rawURL string, opts Options) (*Entry, error) {
-	id := ID(rawURL + opts.key())
+	id := opts.URLID(rawURL)
 	c.mu.Lock()
 	rec := c.records[id]
 	if rec == nil {

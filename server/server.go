@@ -179,6 +179,10 @@ func (s *Server) routes() {
 	a.Get("/docs", s.handleDocs)
 	a.Get("/static/*", s.handleStatic)
 	a.Get("/api/:id/rejects", s.cached, s.handleRejects)
+	a.Get("/", s.handleHome)
+	a.Get("/explore", s.handleExplore)
+	a.Get("/explore/:id", s.handleExplore)
+	a.Get("/embed/:id", s.handleEmbed)
 	a.Use(func(c *fiber.Ctx) error {
 		return &apiError{Status: http.StatusNotFound, Code: "not_found", Message: "No such endpoint: " + c.Path()}
 	})

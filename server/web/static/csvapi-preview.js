@@ -1,0 +1,697 @@
+// <csvapi-preview endpoint="https://host/api/<id>"> (or url="https://…/file.csv"):
+// a table over a csvapi resource — sort, filter, search, pages — usable from
+// any site with one script tag. The explore and embed pages of csvapi are
+// this element too (mode="explore" adds facets, profiles, exports, report).
+// Values only ever reach the page through textContent and DOM properties.
+(() => {
+  'use strict';
+  const SCRIPT_SRC = document.currentScript ? document.currentScript.src : location.href;
+
+  const I18N = {
+    en: {
+      search: 'Search', searchAll: 'Search all columns', rows: (x, y, n) => `Rows ${x}–${y} of ${n}`,
+      noRows: 'No row matches.', first: 'First page', prev: 'Previous', next: 'Next', last: 'Last page',
+      perPage: 'Rows per page', export: 'Export', csv: 'CSV', excel: 'CSV for Excel (; and decimal comma)',
+      xlsx: 'Excel (XLSX)', json: 'JSON', parquet: 'Parquet', columns: 'Columns', facets: 'Refine',
+      report: 'About this file', source: 'Source', format: 'Format', encoding: 'Encoding', delimiter: 'Delimiter',
+      lines: 'Rows', rejected: 'Rejected lines', seeRejected: 'see them', size: 'Size', fetched: 'Fetched',
+      profile: 'Profile of', profileBtn: 'Profile', close: 'Close', nulls: 'Empty', distinct: 'Distinct values',
+      count: 'Values', min: 'Minimum', max: 'Maximum', mean: 'Mean', median: 'Median', top: 'Most frequent',
+      histogram: 'Distribution', more: 'more', less: 'less', yes: 'yes', no: 'no', empty: '(empty)',
+      sortBy: 'Sort by', filter: 'Filter', from: 'min', to: 'max', any: 'any',
+      clear: 'Clear filters', loading: 'Loading…', queued: 'Waiting for a free slot…',
+      downloading: 'Downloading', converting: 'Reading the file into the database…',
+      failed: 'The file could not be loaded.', retry: 'Retry', notFound: 'This table is unknown or was removed from the cache.',
+      ops: { contains: 'contains', exact: 'is', in: 'is one of', startswith: 'starts with' },
+      types: { string: 'text', integer: 'integer', number: 'number', date: 'date', datetime: 'date-time', boolean: 'yes/no' },
+      hints: {
+        forbidden_address: 'csvapi does not fetch private or local addresses.',
+        not_tabular: 'Check that the address points to the file itself, not to a page describing it.',
+        upstream_status: 'The site hosting the file refused it; check the address or try again later.',
+        upstream_unreachable: 'The site hosting the file did not answer; try again later.',
+        too_large: 'The file is larger than this service accepts.',
+        unreadable: 'Try forcing the encoding or delimiter (see the API documentation).',
+        invalid_url: 'Paste a full address starting with http:// or https://.',
+      },
+      rowsOf: n => `${n} rows`, sorted: (i, d) => ` (sort ${i}, ${d ? 'descending' : 'ascending'})`,
+    },
+    fr: {
+      search: 'Rechercher', searchAll: 'Rechercher dans toutes les colonnes', rows: (x, y, n) => `Lignes ${x} à ${y} sur ${n}`,
+      noRows: 'Aucune ligne ne correspond.', first: 'Première page', prev: 'Précédente', next: 'Suivante', last: 'Dernière page',
+      perPage: 'Lignes par page', export: 'Exporter', csv: 'CSV', excel: 'CSV pour Excel (; et virgule décimale)',
+      xlsx: 'Excel (XLSX)', json: 'JSON', parquet: 'Parquet', columns: 'Colonnes', facets: 'Affiner',
+      report: 'À propos du fichier', source: 'Source', format: 'Format', encoding: 'Encodage', delimiter: 'Séparateur',
+      lines: 'Lignes', rejected: 'Lignes rejetées', seeRejected: 'les voir', size: 'Taille', fetched: 'Téléchargé le',
+      profile: 'Profil de', profileBtn: 'Profil', close: 'Fermer', nulls: 'Vides', distinct: 'Valeurs distinctes',
+      count: 'Valeurs', min: 'Minimum', max: 'Maximum', mean: 'Moyenne', median: 'Médiane', top: 'Les plus fréquentes',
+      histogram: 'Répartition', more: 'plus', less: 'moins', yes: 'oui', no: 'non', empty: '(vide)',
+      sortBy: 'Trier par', filter: 'Filtrer', from: 'min', to: 'max', any: 'tous',
+      clear: 'Effacer les filtres', loading: 'Chargement…', queued: 'En attente d\'une place…',
+      downloading: 'Téléchargement', converting: 'Lecture du fichier dans la base…',
+      failed: 'Le fichier n\'a pas pu être chargé.', retry: 'Réessayer', notFound: 'Ce tableau est inconnu ou a été retiré du cache.',
+      ops: { contains: 'contient', exact: 'est', in: 'parmi', startswith: 'commence par' },
+      types: { string: 'texte', integer: 'entier', number: 'nombre', date: 'date', datetime: 'date-heure', boolean: 'oui/non' },
+      hints: {
+        forbidden_address: 'csvapi ne télécharge pas d\'adresses privées ou locales.',
+        not_tabular: 'Vérifiez que l\'adresse mène au fichier lui-même et non à une page qui le décrit.',
+        upstream_status: 'Le site qui héberge le fichier l\'a refusé ; vérifiez l\'adresse ou réessayez plus tard.',
+        upstream_unreachable: 'Le site qui héberge le fichier n\'a pas répondu ; réessayez plus tard.',
+        too_large: 'Le fichier dépasse la taille acceptée par ce service.',
+        unreadable: 'Essayez de forcer l\'encodage ou le séparateur (voir la documentation de l\'API).',
+        invalid_url: 'Collez une adresse complète commençant par http:// ou https://.',
+      },
+      rowsOf: n => `${n} lignes`, sorted: (i, d) => ` (tri ${i}, ${d ? 'décroissant' : 'croissant'})`,
+    },
+  };
+
+  const STRING_OPS = ['contains', 'exact', 'in', 'startswith'];
+  const RANGE_OPS = ['gte', 'lte'];
+  const KNOWN_OPS = new Set([...STRING_OPS, ...RANGE_OPS, 'less', 'greater', 'lt', 'gt', 'not', 'icontains',
+    'notcontains', 'endswith', 'notin', 'between', 'isnull', 'notnull', 'isblank', 'notblank']);
+  const VIEW_KEYS = new Set(['q', 'page', 'page_size', '_sort', '_col', 'lang']);
+  const LONG = 120;
+
+  // h builds an element: props are DOM properties (textContent, className…),
+  // 'aria-*'/'data-*' attributes, or on<event> listeners; children are nodes
+  // or strings (text nodes, never parsed).
+  function h(tag, props, ...children) {
+    const el = tag === 'svg' || tag === 'rect' || tag === 'title' && props && props.svg || tag === 'path'
+      ? document.createElementNS('http://www.w3.org/2000/svg', tag) : document.createElement(tag);
+    for (const [k, v] of Object.entries(props || {})) {
+      if (v == null || v === false || k === 'svg') continue;
+      if (k.startsWith('on')) el.addEventListener(k.slice(2), v);
+      else if (k === 'textContent') el.textContent = v;
+      else if (el instanceof SVGElement) el.setAttribute(k === 'className' ? 'class' : k, v);
+      else if (k.includes('-')) el.setAttribute(k, v);
+      else el[k] = v;
+    }
+    for (const c of children.flat(Infinity)) if (c != null) el.append(c);
+    return el;
+  }
+
+  function fileName(gi) {
+    if (gi.filename) return gi.filename;
+    try {
+      const p = new URL(gi.url).pathname.split('/').filter(Boolean);
+      return decodeURIComponent(p[p.length - 1] || gi.url);
+    } catch { return gi.url || ''; }
+  }
+
+  class CsvapiPreview extends HTMLElement {
+    connectedCallback() {
+      if (this.root) return;
+      this.root = this.attachShadow({ mode: 'open' });
+      const lang = (this.getAttribute('lang') || document.documentElement.lang || navigator.language || 'en').slice(0, 2);
+      this.lng = I18N[lang] ? lang : 'en';
+      this.t = I18N[this.lng];
+      this.mode = this.getAttribute('mode') || 'compact';
+      this.full = this.mode === 'explore';
+      this.nf = new Intl.NumberFormat(this.lng, { maximumFractionDigits: 20 });
+      this.seq = 0;
+      const css = new URL('/static/csvapi.css', this.serverBase());
+      this.root.append(h('link', { rel: 'stylesheet', href: css.href }));
+      this.box = h('div', { className: 'cv ' + this.mode });
+      this.status = h('div', { className: 'cv-status', role: 'status', 'aria-live': 'polite' });
+      this.box.append(this.status);
+      this.root.append(this.box);
+      this.start();
+    }
+
+    // syncs tells whether the view lives in the page URL (explore page, or
+    // an element with the sync-url attribute).
+    syncs() { return this.full || this.hasAttribute('sync-url'); }
+
+    // serverBase is the csvapi origin: the endpoint's, else the script's.
+    serverBase() {
+      const ep = this.getAttribute('endpoint');
+      return ep ? new URL(ep, location.href).href : SCRIPT_SRC;
+    }
+
+    async start() {
+      const src = this.getAttribute('url');
+      let apify = this.getAttribute('apify');
+      if (!apify && src && !this.getAttribute('endpoint')) {
+        apify = new URL('/apify?url=' + encodeURIComponent(src), SCRIPT_SRC).href;
+      }
+      this.readState();
+      if (apify) {
+        const ep = await this.apify(apify);
+        if (!ep) return;
+        this.endpoint = ep;
+      } else {
+        this.endpoint = new URL(this.getAttribute('endpoint'), location.href).href.replace(/[?#].*$/, '');
+      }
+      this.rid = this.endpoint.split('/').pop();
+      this.query();
+    }
+
+    // apify converts the file, showing the load's progress meanwhile.
+    async apify(href) {
+      this.say(this.t.loading);
+      const known = this.getAttribute('endpoint');
+      const done = fetch(new URL(href, location.href)).then(async r => ({ status: r.status, body: await r.json() }))
+        .catch(() => ({ status: 0, body: { error: 'Network error' } }));
+      let res;
+      for (;;) {
+        res = await Promise.race([done, new Promise(ok => setTimeout(ok, 400))]);
+        if (res) break;
+        if (known) await this.progress(new URL(known, location.href).href);
+      }
+      if (res.status === 202) {
+        return await this.waitReady(res.body.endpoint) ? res.body.endpoint : null;
+      }
+      if (!res.body.ok) {
+        this.fail(res.body);
+        return null;
+      }
+      return res.body.endpoint;
+    }
+
+    // progress shows where the load of endpoint stands; it returns the status.
+    async progress(endpoint) {
+      let st;
+      try {
+        const r = await fetch(endpoint + '/status');
+        st = await r.json();
+      } catch { return null; }
+      if (!st.ok) return st;
+      const t = this.t;
+      if (st.status === 'queued') this.say(t.queued);
+      else if (st.status === 'downloading') {
+        const p = h('progress', { max: st.bytes_total || 0, value: st.bytes_downloaded });
+        if (!st.bytes_total) p.removeAttribute('value');
+        this.say(`${t.downloading} ${this.bytes(st.bytes_downloaded)}` +
+          (st.bytes_total ? ` / ${this.bytes(st.bytes_total)}` : ''), p);
+      } else if (st.status === 'loading') this.say(t.converting, h('progress'));
+      return st;
+    }
+
+    async waitReady(endpoint) {
+      for (;;) {
+        const st = await this.progress(endpoint);
+        if (st && st.status === 'ready') return true;
+        if (st && st.status === 'failed') {
+          this.fail(st.error || {});
+          return false;
+        }
+        await new Promise(ok => setTimeout(ok, 500));
+      }
+    }
+
+    bytes(n) {
+      const u = ['B', 'kB', 'MB', 'GB'];
+      let i = 0;
+      while (n >= 1000 && i < u.length - 1) { n /= 1000; i++; }
+      return new Intl.NumberFormat(this.lng, { maximumFractionDigits: 1 }).format(n) + ' ' + u[i];
+    }
+
+    say(text, ...extra) {
+      this.status.className = 'cv-status';
+      this.status.replaceChildren(text ? h('p', { textContent: text }) : '', ...extra);
+    }
+
+    // fail shows a human error and what to try.
+    fail(err) {
+      const msg = err.message || err.error || this.t.failed;
+      const hint = this.t.hints[err.code];
+      this.status.className = 'cv-status error';
+      this.status.replaceChildren(h('p', { className: 'msg', textContent: msg }), hint ? h('p', { textContent: hint }) : '');
+    }
+
+    // readState takes the view from the page URL (explore page) or defaults.
+    readState() {
+      const size = parseInt(this.getAttribute('page-size'), 10) || (this.full ? 20 : 10);
+      this.st = { sort: [], filters: new Map(), q: '', page: 1, size, cols: null, defSize: size };
+      this.pending = this.syncs() ? new URLSearchParams(location.search) : null;
+    }
+
+    // applyURL interprets the page's query string once the columns are known.
+    applyURL() {
+      const p = this.pending;
+      this.pending = null;
+      if (!p) return;
+      const st = this.st;
+      st.q = p.get('q') || '';
+      st.page = Math.max(1, parseInt(p.get('page'), 10) || 1);
+      st.size = Math.min(1000, Math.max(1, parseInt(p.get('page_size'), 10) || st.size));
+      const cols = p.getAll('_col').filter(c => this.types[c]);
+      st.cols = cols.length ? cols : null;
+      const sort = p.get('_sort');
+      if (sort) {
+        st.sort = (this.types[sort] ? [sort] : sort.split(',')).filter(Boolean).map(s => {
+          const desc = s.startsWith('-') && !this.types[s];
+          return { col: desc ? s.slice(1) : s, desc };
+        }).filter(s => this.types[s.col]);
+      }
+      for (const [k, v] of p) {
+        if (VIEW_KEYS.has(k)) continue;
+        const i = k.lastIndexOf('__');
+        if (i > 0 && this.types[k.slice(0, i)] && KNOWN_OPS.has(k.slice(i + 2))) st.filters.set(k, v);
+        else if (this.types[k]) st.filters.set(k + '__exact', v);
+      }
+    }
+
+    // params are the API parameters of the current view (filters, q, sort, columns).
+    params() {
+      const st = this.st, p = new URLSearchParams();
+      for (const [k, v] of st.filters) p.append(k, v);
+      if (st.q) p.set('q', st.q);
+      if (st.sort.length) p.set('_sort', st.sort.map(s => (s.desc ? '-' : '') + s.col).join(','));
+      if (st.cols) for (const c of st.cols) p.append('_col', c);
+      return p;
+    }
+
+    async query() {
+      const seq = ++this.seq;
+      const p = this.params();
+      p.set('page', this.st.page);
+      p.set('page_size', this.st.size);
+      const facetCols = this.facetCols || this.facetCandidates || [];
+      for (const c of facetCols) p.append('_facet', c);
+      if (facetCols.length) p.set('_facet_size', 11);
+      this.box.setAttribute('aria-busy', 'true');
+      let r, body;
+      try {
+        r = await fetch(this.endpoint + '?' + p);
+        body = await r.json();
+      } catch {
+        body = { ok: false, error: 'Network error' };
+      }
+      if (seq !== this.seq) return;
+      this.box.removeAttribute('aria-busy');
+      if (r && r.status === 202) {
+        if (await this.waitReady(this.endpoint)) this.query();
+        return;
+      }
+      if (!body.ok) {
+        if (r && r.status === 404 && !this.data) body.message = this.t.notFound;
+        this.fail(body);
+        return;
+      }
+      this.say('');
+      this.render(body);
+    }
+
+    render(d) {
+      const first = !this.data;
+      this.data = d;
+      if (first) {
+        this.infos = d.columns_infos || {};
+        this.types = { rowid: 'integer' };
+        for (const [k, v] of Object.entries(this.infos)) this.types[k] = v.type;
+        this.allCols = Object.keys(this.infos);
+        this.applyURL();
+        if (this.full) this.facetCandidates = this.allCols.filter(c => ['string', 'boolean'].includes(this.types[c])).slice(0, 12);
+        this.build(d.general_infos || {});
+        this.dispatchEvent(new CustomEvent('csvapi-load', { bubbles: true, composed: true,
+          detail: { id: this.rid, title: fileName(d.general_infos || {}), general_infos: d.general_infos } }));
+        const st = this.st;
+        if (this.full || st.filters.size || st.q || st.sort.length || st.page > 1 || st.cols || st.size !== st.defSize) {
+          this.query(); // the first answer did not know the view (or the facets) yet
+          return;
+        }
+      }
+      if (this.full && d.facets && !this.facetCols) {
+        const total = d.total || 0;
+        this.facetCols = Object.entries(d.facets)
+          .filter(([, f]) => !f.truncated && f.values.length > 0 && f.values.length * 2 <= total)
+          .map(([c]) => c);
+      }
+      this.drawBody(d);
+      this.drawHead();
+      this.drawPager(d);
+      if (this.full) { this.drawFacets(d.facets || {}); this.drawExports(); }
+      this.syncURL();
+    }
+
+    // build lays out the parts that do not change from one page to the next.
+    build(gi) {
+      const t = this.t;
+      this.heading = h(this.full ? 'h1' : 'h2', { className: 'cv-title', textContent: fileName(gi) });
+      this.search = h('input', { type: 'search', className: 'cv-search', placeholder: t.searchAll, 'aria-label': t.searchAll,
+        value: this.st.q, oninput: () => this.later(() => { this.st.q = this.search.value.trim(); this.reset(); }),
+        onkeydown: e => { if (e.key === 'Enter') this.later(() => { this.st.q = this.search.value.trim(); this.reset(); }, 0); } });
+      const tools = h('div', { className: 'cv-tools' }, h('label', { className: 'cv-searchbox' }, h('span', { className: 'vh', textContent: t.search }), this.search));
+      this.table = h('table', { className: 'cv-table' });
+      this.thead = h('thead');
+      this.tbody = h('tbody', { onkeydown: e => this.keyNav(e) });
+      this.table.append(this.thead, this.tbody);
+      this.scroller = h('div', { className: 'cv-scroll', tabIndex: 0, role: 'region', 'aria-label': fileName(gi) }, this.table);
+      this.pager = h('nav', { className: 'cv-pager', 'aria-label': t.lines });
+      const main = h('div', { className: 'cv-main' }, this.scroller, this.pager);
+      if (this.full) {
+        this.exports = h('ul', { className: 'cv-menu' });
+        this.colsBox = h('div', { className: 'cv-menu' });
+        tools.append(
+          h('details', { className: 'cv-drop' }, h('summary', { textContent: t.columns }), this.colsBox),
+          h('details', { className: 'cv-drop cv-export' }, h('summary', { textContent: t.export }), this.exports),
+          h('button', { type: 'button', className: 'cv-clear', textContent: t.clear, onclick: () => this.clearAll() }));
+        this.drawColumnChooser();
+        this.facets = h('aside', { className: 'cv-facets', 'aria-label': t.facets });
+        this.dialog = h('dialog', { className: 'cv-dialog' });
+        this.box.append(this.heading, this.report(gi), tools, this.status, h('div', { className: 'cv-body' }, this.facets, main), this.dialog);
+      } else {
+        this.box.append(this.heading, tools, this.status, main);
+      }
+    }
+
+    later(fn, ms = 350) {
+      clearTimeout(this.timer);
+      this.timer = setTimeout(fn, ms);
+    }
+
+    reset() {
+      this.st.page = 1;
+      this.query();
+    }
+
+    clearAll() {
+      this.st.filters.clear();
+      this.st.q = '';
+      this.search.value = '';
+      this.drawHead(true);
+      this.reset();
+    }
+
+    report(gi) {
+      const t = this.t, rows = [];
+      const add = (k, ...v) => rows.push(h('dt', { textContent: k }), h('dd', {}, ...v));
+      if (gi.url) add(t.source, this.link(gi.url));
+      add(t.format, [gi.filetype, gi.compression].filter(Boolean).join(' + '));
+      if (gi.encoding) add(t.encoding, gi.encoding);
+      if (gi.separator) add(t.delimiter, gi.separator === '\t' ? 'tab' : gi.separator);
+      if (gi.total_lines != null) add(t.lines, this.nf.format(gi.total_lines));
+      const rej = gi.rejected_rows || 0;
+      add(t.rejected, this.nf.format(rej), rej ? [' — ', h('a', { href: this.endpoint + '/rejects', textContent: t.seeRejected })] : '');
+      if (gi.size != null) add(t.size, this.bytes(gi.size));
+      if (gi.fetched_at) add(t.fetched, new Date(gi.fetched_at).toLocaleString(this.lng));
+      return h('details', { className: 'cv-report' }, h('summary', { textContent: t.report }), h('dl', {}, rows));
+    }
+
+    visible() { return this.st.cols || this.allCols; }
+
+    drawColumnChooser() {
+      this.colsBox.replaceChildren(...this.allCols.map(c => h('label', {},
+        h('input', { type: 'checkbox', checked: this.visible().includes(c), onchange: e => {
+          const set = new Set(this.visible());
+          if (e.target.checked) set.add(c); else set.delete(c);
+          if (!set.size) { e.target.checked = true; return; }
+          this.st.cols = set.size === this.allCols.length ? null : this.allCols.filter(x => set.has(x));
+          this.headCols = null;
+          this.query();
+        } }), ' ' + c)));
+    }
+
+    // drawHead builds the header rows when the columns change, else only
+    // refreshes the sort marks (so that a filter input keeps its focus).
+    drawHead(force) {
+      const cols = this.visible();
+      if (force || this.headCols !== cols.join('\0')) {
+        this.headCols = cols.join('\0');
+        this.ths = new Map();
+        const names = h('tr', {}, h('th', { scope: 'col', className: 'rowid', textContent: '#' }));
+        const filters = h('tr', { className: 'cv-filters' }, h('td', { className: 'rowid' }));
+        for (const c of cols) {
+          const th = this.headCell(c);
+          this.ths.set(c, th);
+          names.append(th);
+          filters.append(h('td', {}, this.filterCell(c)));
+        }
+        this.thead.replaceChildren(names, filters);
+      }
+      for (const [c, th] of this.ths) {
+        const i = this.st.sort.findIndex(s => s.col === c);
+        const btn = th.querySelector('.cv-sort');
+        const mark = th.querySelector('.cv-mark');
+        if (i === 0) th.setAttribute('aria-sort', this.st.sort[0].desc ? 'descending' : 'ascending');
+        else th.removeAttribute('aria-sort');
+        mark.textContent = i < 0 ? '' : (this.st.sort[i].desc ? '▼' : '▲') + (this.st.sort.length > 1 ? i + 1 : '');
+        btn.setAttribute('aria-label', this.t.sortBy + ' ' + c + (i < 0 ? '' : this.t.sorted(i + 1, this.st.sort[i].desc)));
+      }
+    }
+
+    headCell(c) {
+      const type = this.types[c], t = this.t;
+      const th = h('th', { scope: 'col', className: 't-' + type },
+        h('button', { type: 'button', className: 'cv-sort', onclick: e => this.sortBy(c, e.shiftKey) },
+          h('span', { className: 'cv-name', textContent: c }), h('span', { className: 'cv-mark', 'aria-hidden': 'true' }),
+          h('span', { className: 'cv-type', textContent: t.types[type] || type })));
+      if (this.full) {
+        th.append(h('button', { type: 'button', className: 'cv-prof', title: t.profileBtn + ' ' + c,
+          'aria-label': t.profileBtn + ' ' + c, onclick: () => this.profile(c) },
+          h('svg', { viewBox: '0 0 12 12', width: 12, height: 12, 'aria-hidden': 'true', focusable: 'false' },
+            h('path', { d: 'M1 11V6h2v5zM5 11V1h2v10zM9 11V4h2v7z' }))));
+      }
+      return th;
+    }
+
+    sortBy(col, add) {
+      const s = this.st.sort, i = s.findIndex(x => x.col === col);
+      if (add) {
+        if (i < 0) s.push({ col, desc: false });
+        else if (!s[i].desc) s[i].desc = true;
+        else s.splice(i, 1);
+      } else if (i === 0 && s.length === 1) {
+        if (!s[0].desc) s[0].desc = true; else s.length = 0;
+      } else {
+        this.st.sort = [{ col, desc: false }];
+      }
+      this.reset();
+    }
+
+    // filterCell returns the controls of a column's filter, by type.
+    filterCell(c) {
+      const type = this.types[c], t = this.t, f = this.st.filters;
+      const set = (key, v) => { if (v === '') f.delete(key); else f.set(key, v); };
+      const apply = () => this.later(() => this.reset());
+      if (type === 'boolean') {
+        const cur = f.get(c + '__exact') || '';
+        return h('select', { 'aria-label': t.filter + ' ' + c, onchange: e => { set(c + '__exact', e.target.value); this.later(() => this.reset(), 0); } },
+          ...[['', t.any], ['true', t.yes], ['false', t.no]].map(([v, l]) => h('option', { value: v, textContent: l, selected: v === cur })));
+      }
+      if (type === 'string') {
+        let op = STRING_OPS.find(o => f.has(c + '__' + o)) || 'contains';
+        const input = h('input', { type: 'text', value: f.get(c + '__' + op) || '', 'aria-label': t.filter + ' ' + c,
+          oninput: () => { set(c + '__' + op, input.value.trim()); apply(); } });
+        const sel = h('select', { className: 'cv-op', 'aria-label': t.filter + ' ' + c + ' (operator)', onchange: () => {
+          f.delete(c + '__' + op);
+          op = sel.value;
+          set(c + '__' + op, input.value.trim());
+          if (input.value.trim()) apply();
+        } }, ...STRING_OPS.map(o => h('option', { value: o, textContent: t.ops[o], selected: o === op })));
+        return h('div', { className: 'cv-f' }, sel, input);
+      }
+      const date = type === 'date' || type === 'datetime';
+      return h('div', { className: 'cv-f range' }, ...RANGE_OPS.map(o => {
+        const key = c + '__' + o;
+        const alias = f.get(key) ?? f.get(c + '__' + (o === 'gte' ? 'greater' : 'less')) ?? '';
+        return h('input', { type: date ? 'date' : 'text', inputMode: date ? null : 'decimal', value: alias,
+          placeholder: o === 'gte' ? t.from : t.to, 'aria-label': c + ' ' + (o === 'gte' ? t.from : t.to),
+          oninput: e => { set(key, e.target.value.trim()); apply(); } });
+      }));
+    }
+
+    drawBody(d) {
+      const cols = d.columns, types = cols.map(c => this.types[c] || 'string');
+      const rows = d.rows.map(r => h('tr', {}, ...r.map((v, j) => this.cell(v, types[j], cols[j]))));
+      if (!rows.length) rows.push(h('tr', {}, h('td', { className: 'cv-none', colSpan: cols.length, textContent: this.t.noRows })));
+      this.tbody.replaceChildren(...rows);
+      const firstCell = this.tbody.querySelector('td');
+      if (firstCell) firstCell.tabIndex = 0;
+    }
+
+    // cell renders one value by its column type; text only, never markup.
+    cell(v, type, col) {
+      const td = h('td', { tabIndex: -1 });
+      if (col === 'rowid') td.className = 'rowid';
+      if (v === null || v === undefined) { td.classList.add('null'); return td; }
+      switch (type) {
+        case 'integer': case 'number':
+          td.classList.add('num');
+          td.textContent = typeof v === 'number' ? this.nf.format(v) : String(v);
+          return td;
+        case 'boolean':
+          td.textContent = v === true ? this.t.yes : v === false ? this.t.no : String(v);
+          return td;
+        case 'date': case 'datetime':
+          td.textContent = this.date(String(v), type === 'datetime');
+          td.title = String(v);
+          return td;
+      }
+      const s = String(v);
+      if (/^https?:\/\/[^\s]+$/i.test(s)) {
+        td.append(h('a', { href: s, rel: 'noopener nofollow', target: '_blank', textContent: s.length > 60 ? s.slice(0, 57) + '…' : s }));
+      } else if (s.length > LONG) {
+        const span = h('span', { textContent: s.slice(0, LONG - 20) + '…' });
+        const btn = h('button', { type: 'button', className: 'cv-more', textContent: this.t.more, 'aria-expanded': 'false',
+          onclick: () => {
+            const open = btn.getAttribute('aria-expanded') !== 'true';
+            span.textContent = open ? s : s.slice(0, LONG - 20) + '…';
+            btn.textContent = open ? this.t.less : this.t.more;
+            btn.setAttribute('aria-expanded', String(open));
+            td.classList.toggle('open', open);
+          } });
+        td.append(span, ' ', btn);
+      } else {
+        td.textContent = s;
+      }
+      return td;
+    }
+
+    // date shows an ISO date or timestamp in the page language; dates carry
+    // no time zone, so they are read and shown as UTC (no day shift).
+    date(s, withTime) {
+      const iso = /[zZ]|[+-]\d\d:?\d\d$/.test(s) ? s : s.replace(' ', 'T') + (withTime ? 'Z' : 'T00:00:00Z');
+      const d = new Date(iso);
+      if (isNaN(d)) return s;
+      const opt = { dateStyle: 'medium', timeZone: 'UTC' };
+      if (withTime) opt.timeStyle = 'short';
+      return new Intl.DateTimeFormat(this.lng, opt).format(d);
+    }
+
+    keyNav(e) {
+      const td = e.target.closest && e.target.closest('td');
+      if (!td) return;
+      const tr = td.parentElement;
+      let next;
+      switch (e.key) {
+        case 'ArrowRight': next = td.nextElementSibling; break;
+        case 'ArrowLeft': next = td.previousElementSibling; break;
+        case 'ArrowDown': next = tr.nextElementSibling && tr.nextElementSibling.children[td.cellIndex]; break;
+        case 'ArrowUp': next = tr.previousElementSibling && tr.previousElementSibling.children[td.cellIndex]; break;
+        case 'Home': next = tr.firstElementChild; break;
+        case 'End': next = tr.lastElementChild; break;
+        case 'PageDown': this.go(this.st.page + 1); break;
+        case 'PageUp': this.go(this.st.page - 1); break;
+        default: return;
+      }
+      e.preventDefault();
+      if (next) {
+        for (const x of this.tbody.querySelectorAll('td[tabindex="0"]')) x.tabIndex = -1;
+        next.tabIndex = 0;
+        next.focus();
+      }
+    }
+
+    pages() { return Math.max(1, Math.ceil((this.data.total || 0) / this.st.size)); }
+
+    go(page) {
+      if (page < 1 || page > this.pages() || page === this.st.page) return;
+      this.st.page = page;
+      this.query();
+    }
+
+    drawPager(d) {
+      const t = this.t, st = this.st, n = d.total || 0, last = this.pages();
+      const x = n ? (st.page - 1) * st.size + 1 : 0, y = (st.page - 1) * st.size + d.rows.length;
+      const btn = (label, text, page, dis) => h('button', { type: 'button', textContent: text, 'aria-label': label,
+        title: label, disabled: dis, onclick: () => this.go(page) });
+      const size = h('select', { 'aria-label': t.perPage, onchange: e => { st.size = +e.target.value; this.reset(); } },
+        ...[10, 20, 50, 100, 500].concat(st.size).filter((v, i, a) => a.indexOf(v) === i).sort((a, b) => a - b)
+          .map(v => h('option', { value: v, textContent: v, selected: v === st.size })));
+      this.pager.replaceChildren(
+        btn(t.first, '«', 1, st.page <= 1), btn(t.prev, '‹ ' + t.prev, st.page - 1, st.page <= 1),
+        h('span', { className: 'cv-count', textContent: t.rows(this.nf.format(x), this.nf.format(y), this.nf.format(n)) }),
+        btn(t.next, t.next + ' ›', st.page + 1, st.page >= last), btn(t.last, '»', last, st.page >= last),
+        h('label', { className: 'cv-size' }, h('span', { textContent: t.perPage + ' ' }), size));
+    }
+
+    drawFacets(facets) {
+      const t = this.t, boxes = [];
+      for (const c of this.facetCols || []) {
+        const f = facets[c];
+        if (!f) continue;
+        const key = c + '__exact', cur = this.st.filters.get(key);
+        const items = f.values.map(v => {
+          const val = v.value === null ? null : String(v.value);
+          const on = val !== null && cur === val;
+          const label = v.value === null ? t.empty : this.types[c] === 'boolean' ? (v.value ? t.yes : t.no) : val;
+          return h('li', {}, h('button', { type: 'button', className: 'cv-facet' + (on ? ' on' : ''), 'aria-pressed': String(on),
+            onclick: () => {
+              if (val === null) this.st.filters.set(c + '__isnull', '1');
+              else if (on) this.st.filters.delete(key); else this.st.filters.set(key, val);
+              this.drawHead(true);
+              this.reset();
+            } }, h('span', { textContent: label }), h('span', { className: 'n', textContent: this.nf.format(v.count) })));
+        });
+        boxes.push(h('section', {}, h('h3', { textContent: c }), h('ul', {}, items)));
+      }
+      if (boxes.length) boxes.unshift(h('h2', { textContent: t.facets }));
+      this.facets.hidden = !boxes.length;
+      this.facets.replaceChildren(...boxes);
+    }
+
+    drawExports() {
+      const t = this.t, p = this.params().toString(), q = p ? '?' + p : '';
+      const excel = new URLSearchParams(p);
+      excel.set('bom', '1'); excel.set('sep', ';'); excel.set('decimal', ',');
+      const items = [['csv', t.csv, 'export.csv' + q], ['excel', t.excel, 'export.csv?' + excel], ['xlsx', t.xlsx, 'export.xlsx' + q],
+        ['json', t.json, 'export.json' + q], ['parquet', t.parquet, 'export.parquet' + q]];
+      this.exports.replaceChildren(...items.map(([k, label, path]) =>
+        h('li', {}, h('a', { href: this.endpoint + '/' + path, className: 'x-' + k, textContent: label }))));
+    }
+
+    syncURL() {
+      if (!this.syncs()) return;
+      const p = this.params();
+      if (this.st.page > 1) p.set('page', this.st.page);
+      if (this.st.size !== this.st.defSize) p.set('page_size', this.st.size);
+      const lang = new URLSearchParams(location.search).get('lang');
+      if (lang) p.set('lang', lang);
+      const q = p.toString();
+      history.replaceState(null, '', '/' + this.mode + '/' + this.rid + (q ? '?' + q : ''));
+    }
+
+    link(href) {
+      return h('a', { href, rel: 'noopener nofollow', target: '_blank', textContent: href });
+    }
+
+    // profile opens a dialog with the column's profile over the filtered rows.
+    async profile(c) {
+      const t = this.t, p = this.params();
+      p.delete('_col');
+      p.set('_col', c);
+      const dlg = this.dialog;
+      const close = h('button', { type: 'button', className: 'cv-close', textContent: t.close, onclick: () => dlg.close() });
+      dlg.replaceChildren(h('h2', { textContent: t.profile + ' ' + c }), h('p', { textContent: t.loading }), close);
+      if (!dlg.open) dlg.showModal();
+      let body;
+      try { body = await (await fetch(this.endpoint + '/profile?' + p)).json(); } catch { body = { ok: false }; }
+      const col = body.ok && body.profile.columns.find(x => x.name === c);
+      if (!col) {
+        dlg.replaceChildren(h('h2', { textContent: t.profile + ' ' + c }), h('p', { textContent: body.error || t.failed }), close);
+        return;
+      }
+      const fmt = v => v == null ? '—' : typeof v === 'number' ? this.nf.format(Math.round(v * 1000) / 1000) : String(v);
+      const stats = [[t.count, col.count], [t.nulls, col.nulls], [t.distinct, (col.distinct_approx ? '≈ ' : '') + fmt(col.distinct)],
+        [t.min, col.min], [t.max, col.max], [t.mean, col.mean], [t.median, col.median]].filter(([, v]) => v !== undefined);
+      const parts = [h('h2', { textContent: t.profile + ' ' + c + ' (' + (t.types[col.type] || col.type) + ')' }),
+        h('dl', { className: 'cv-stats' }, stats.map(([k, v]) => [h('dt', { textContent: k }), h('dd', { textContent: fmt(v) })]))];
+      if (col.histogram && col.histogram.length) parts.push(h('h3', { textContent: t.histogram }), this.histogram(col.histogram, fmt));
+      if (col.top && col.top.length) {
+        parts.push(h('h3', { textContent: t.top }), h('table', { className: 'cv-top' }, h('tbody', {},
+          col.top.map(x => h('tr', {}, h('td', { textContent: x.value === null ? t.empty : fmt(x.value) }),
+            h('td', { className: 'num', textContent: this.nf.format(x.count) }))))));
+      }
+      dlg.replaceChildren(...parts, close);
+      close.focus();
+    }
+
+    // histogram draws the bins as SVG bars, each with its range and count.
+    histogram(bins, fmt) {
+      const W = 320, H = 120, max = Math.max(1, ...bins.map(b => b.count)), w = W / bins.length;
+      const svg = h('svg', { viewBox: `0 0 ${W} ${H + 2}`, width: W, height: H + 2, role: 'img', className: 'cv-hist',
+        'aria-label': bins.map(b => `${fmt(b.from)}–${fmt(b.to)}: ${b.count}`).join('; ') });
+      bins.forEach((b, i) => {
+        const bh = b.count ? Math.max(2, (b.count / max) * H) : 0;
+        const r = h('rect', { x: (i * w + 1).toFixed(1), y: (H - bh).toFixed(1), width: (w - 2).toFixed(1), height: bh.toFixed(1) });
+        r.append(h('title', { svg: true, textContent: `${fmt(b.from)} – ${fmt(b.to)} : ${b.count}` }));
+        svg.append(r);
+      });
+      svg.append(h('rect', { x: 0, y: H, width: W, height: 1, class: 'axis' }));
+      return h('figure', {}, svg, h('figcaption', { textContent: `${fmt(bins[0].from)} – ${fmt(bins[bins.length - 1].to)}` }));
+    }
+  }
+
+  if (!customElements.get('csvapi-preview')) customElements.define('csvapi-preview', CsvapiPreview);
+})();
