@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/csvapi/csvapi/cache"
 	"github.com/csvapi/csvapi/convert"
+	"github.com/csvapi/csvapi/query"
 )
 
 func (s *Server) handleApify(c *fiber.Ctx) error {
@@ -24,12 +26,49 @@ func (s *Server) handleApify(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	analysis, err := yesNo(c.Query("analysis"), "analysis")
+	if err != nil {
+		return err
+	}
 	e, err := s.cache.Apify(c.UserContext(), raw, opts)
 	if err != nil {
 		return err
 	}
 	defer e.Release()
+	if analysis {
+		if err := s.analyze(c, e); err != nil {
+			return err
+		}
+	}
 	return s.sendEndpoint(c, e.ID)
+}
+
+// analyze profiles every column of e once per version, so that
+// columns_infos carries the profiles (csvapi's analysis=yes).
+func (s *Server) analyze(c *fiber.Ctx, e *cache.Entry) error {
+	if s.infos.analysis(e) != nil {
+		return nil
+	}
+	t := s.table(e)
+	return s.withQuery(c, func(ctx context.Context) error {
+		tp, err := query.Profile(ctx, s.db, t, query.Request{})
+		if err != nil {
+			return err
+		}
+		s.infos.setAnalysis(e, tp)
+		return nil
+	})
+}
+
+// yesNo reads a yes/no parameter; empty is no.
+func yesNo(v, name string) (bool, error) {
+	switch v {
+	case "", "no", "false", "0":
+		return false, nil
+	case "yes", "true", "1":
+		return true, nil
+	}
+	return false, badRequest("invalid_parameter", "%s must be yes or no, not %q", name, v)
 }
 
 // options reads the options shared by /apify and /upload: conversion
@@ -48,14 +87,8 @@ func (s *Server) options(get func(string) string) (cache.Options, error) {
 				Details: map[string]string{"parameter": p.name}}
 		}
 	}
-	switch r := get("refresh"); r {
-	case "", "no", "false", "0":
-	case "yes", "true", "1":
-		opts.Refresh = true
-	default:
-		return opts, badRequest("invalid_parameter", "refresh must be yes or no, not %q", r)
-	}
-	return opts, nil
+	opts.Refresh, err = yesNo(get("refresh"), "refresh")
+	return opts, err
 }
 
 func (s *Server) handleUpload(c *fiber.Ctx) error {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/csvapi/csvapi/cache"
 	"github.com/csvapi/csvapi/convert"
+	"github.com/csvapi/csvapi/query"
 )
 
 func appendJSON(b []byte, v any) []byte {
@@ -30,6 +31,30 @@ const maxCachedInfos = 10_000
 type infoCache struct {
 	mu sync.Mutex
 	m  map[string]renderedInfos
+	// analyses are the profiles /apify?analysis=yes computed, by resource
+	// version: they fill columns_infos, as csvapi's analysis did.
+	analyses map[string]*query.TableProfile
+}
+
+func infoKey(e *cache.Entry) string { return e.ID + "-" + e.Version }
+
+// analysis returns the profile computed for e's version, if any.
+func (ic *infoCache) analysis(e *cache.Entry) *query.TableProfile {
+	ic.mu.Lock()
+	defer ic.mu.Unlock()
+	return ic.analyses[infoKey(e)]
+}
+
+// setAnalysis records the profile of e's version; its infos are rendered
+// again with it.
+func (ic *infoCache) setAnalysis(e *cache.Entry, tp *query.TableProfile) {
+	ic.mu.Lock()
+	defer ic.mu.Unlock()
+	if ic.analyses == nil || len(ic.analyses) >= maxCachedInfos {
+		ic.analyses = map[string]*query.TableProfile{}
+	}
+	ic.analyses[infoKey(e)] = tp
+	delete(ic.m, infoKey(e))
 }
 
 // renderedInfos is `,"general_infos":{…` without its closing brace, so that
@@ -38,14 +63,14 @@ type renderedInfos struct{ general, columns []byte }
 
 // appendInfos appends the general_infos and columns_infos of e.
 func (ic *infoCache) appendInfos(b []byte, e *cache.Entry) []byte {
-	key := e.ID + "-" + e.Version
+	key := infoKey(e)
 	ic.mu.Lock()
 	r, ok := ic.m[key]
 	if !ok {
 		if ic.m == nil || len(ic.m) >= maxCachedInfos {
 			ic.m = map[string]renderedInfos{}
 		}
-		r = renderInfos(e.Meta)
+		r = renderInfos(e.Meta, ic.analyses[key])
 		ic.m[key] = r
 	}
 	ic.mu.Unlock()
@@ -92,6 +117,9 @@ type columnInfo struct {
 	OriginalName string       `json:"original_name"`
 	Format       string       `json:"format,omitempty"`  // strptime format of dates
 	Decimal      string       `json:"decimal,omitempty"` // decimal separator of numbers
+	// Profile is the column's profile when /apify was called with
+	// analysis=yes (csvapi's analysis).
+	Profile *query.ColumnProfile `json:"profile,omitempty"`
 }
 
 var pythonTypes = map[convert.Kind]string{
@@ -101,8 +129,15 @@ var pythonTypes = map[convert.Kind]string{
 }
 
 // renderInfos renders general_infos and columns_infos, the columns in file
-// order (a Go map would sort them).
-func renderInfos(m *convert.Meta) renderedInfos {
+// order (a Go map would sort them), with each column's profile when an
+// analysis was asked for.
+func renderInfos(m *convert.Meta, analysis *query.TableProfile) renderedInfos {
+	profiles := map[string]*query.ColumnProfile{}
+	if analysis != nil {
+		for i := range analysis.Columns {
+			profiles[analysis.Columns[i].Name] = &analysis.Columns[i]
+		}
+	}
 	general := []byte(`,"general_infos":`)
 	general = appendJSON(general, generalInfos{
 		URL: m.URL, Filename: m.Filename, Filetype: m.Filetype, Sheet: m.Sheet, File: m.File, Encoding: m.Encoding, Compression: m.Compression,
@@ -120,7 +155,7 @@ func renderInfos(m *convert.Meta) renderedInfos {
 		b = appendJSON(b, c.Name)
 		b = append(b, ':')
 		b = appendJSON(b, columnInfo{Type: c.Kind(), PythonType: pythonTypes[c.Kind()], SQLType: c.Type, OriginalName: c.Original,
-			Format: c.Format, Decimal: c.Decimal})
+			Format: c.Format, Decimal: c.Decimal, Profile: profiles[c.Name]})
 	}
 	return renderedInfos{general: general, columns: append(b, '}')}
 }

@@ -89,6 +89,9 @@ func (s *Server) cached(c *fiber.Ctx) error {
 	if e.Stale != nil {
 		stale = "1"
 	}
+	if s.infos.analysis(e) != nil { // columns_infos carries the profiles
+		stale += "a"
+	}
 	key := e.ID + "/" + e.Version + "/" + strconv.FormatInt(e.CheckedAt.UnixNano(), 36) + stale + "/" +
 		c.Path() + "?" + string(c.Request().URI().QueryString())
 	e.Release()

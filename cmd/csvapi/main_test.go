@@ -594,3 +594,31 @@ func TestVersion(t *testing.T) {
 		t.Errorf("version output %q lacks the DuckDB version", out.String())
 	}
 }
+
+// TestAnalysis: /apify?analysis=yes fills columns_infos with each column's
+// profile, as csvapi's analysis did.
+func TestAnalysis(t *testing.T) {
+	up := newUpstream(t)
+	_, base := startService(t, "--allow-private")
+	ep := apify(t, base, up.URL+"/communes.csv")
+	r := get(t, ep+"?_size=1")
+	info := r.body["columns_infos"].(map[string]any)["population"].(map[string]any)
+	if _, ok := info["profile"]; ok {
+		t.Errorf("columns_infos has a profile without analysis=yes: %v", info)
+	}
+	if r := get(t, base+"/apify?analysis=maybe&url="+url.QueryEscape(up.URL+"/communes.csv")); r.status != 400 {
+		t.Errorf("analysis=maybe: %d, want 400", r.status)
+	}
+	if r := get(t, base+"/apify?analysis=yes&url="+url.QueryEscape(up.URL+"/communes.csv")); r.status != 200 {
+		t.Fatalf("apify with analysis: %d %s", r.status, r.raw)
+	}
+	r = get(t, ep+"?_size=1")
+	info = r.body["columns_infos"].(map[string]any)["population"].(map[string]any)
+	p, _ := info["profile"].(map[string]any)
+	if p == nil || p["min"] != 832.0 || p["max"] != 2133111.0 || p["nulls"] != 0.0 || p["distinct"] != 5.0 {
+		t.Errorf("population profile = %v, want min 832, max 2133111, 5 distinct", p)
+	}
+	if info["type"] != "integer" {
+		t.Errorf("columns_infos lost its type: %v", info)
+	}
+}
