@@ -143,7 +143,7 @@ type version struct {
 	rec      *record
 	name     string // file name without extension: <id>-<version>
 	meta     *convert.Meta
-	md5      string // of the downloaded bytes, to spot unchanged content
+	hash     string // of the downloaded bytes (xxhash64; MD5 for uploads), to spot unchanged content
 	size     int64
 	attached bool
 	refs     int // Entries handed out and not released
@@ -358,7 +358,7 @@ func (c *Cache) Upload(ctx context.Context, r io.Reader, filename string, opts O
 	if l == nil {
 		keep = true // the load owns the file now
 		c.stats.misses.Add(1)
-		l = c.startLoad(rec, source{file: raw.Name(), filename: filepath.Base(filename), size: n, md5: sum, opts: opts})
+		l = c.startLoad(rec, source{file: raw.Name(), filename: filepath.Base(filename), size: n, hash: sum, opts: opts})
 	}
 	c.mu.Unlock()
 	return c.await(ctx, l, opts.Wait)

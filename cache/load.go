@@ -2,7 +2,6 @@ package cache
 
 import (
 	"context"
-	"crypto/md5"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -11,6 +10,8 @@ import (
 	"strconv"
 	"sync/atomic"
 	"time"
+
+	"github.com/cespare/xxhash/v2"
 
 	"github.com/csvapi/csvapi/convert"
 )
@@ -37,7 +38,7 @@ type source struct {
 	file        string
 	filename    string
 	size        int64
-	md5         string
+	hash        string // of an upload: the MD5 that is its id
 	opts        Options
 	conditional bool // a revalidation: conditional GET, keep the version if unchanged
 }
@@ -168,7 +169,7 @@ func (c *Cache) report(l *load, err error) {
 func (c *Cache) run(ctx context.Context, l *load, src source, prev *version) (*version, error) {
 	start := c.now()
 	meta := &convert.Meta{ID: l.id, URL: src.url, Filename: src.filename, FetchedAt: start.UTC(), SourceSize: src.size}
-	raw, sum := src.file, src.md5
+	raw, sum := src.file, src.hash
 	if src.url != "" {
 		l.state.Store(StateDownloading)
 		f, dl, err := c.download(ctx, l, src.url, prev)
@@ -176,9 +177,9 @@ func (c *Cache) run(ctx context.Context, l *load, src source, prev *version) (*v
 			return nil, err
 		}
 		defer os.Remove(f)
-		raw, sum = f, dl.md5
+		raw, sum = f, dl.hash
 		meta.ETag, meta.LastModified, meta.SourceSize = dl.ETag, dl.LastModified, dl.Size
-		if prev != nil && prev.md5 == sum {
+		if prev != nil && prev.hash == sum {
 			c.updateValidators(prev, meta.ETag, meta.LastModified)
 			return nil, errUnchanged
 		}
@@ -195,7 +196,7 @@ func (c *Cache) run(ctx context.Context, l *load, src source, prev *version) (*v
 		return nil, err
 	}
 	n.Apply(meta)
-	v := &version{name: l.id + "-" + c.newVersion(), md5: sum}
+	v := &version{name: l.id + "-" + c.newVersion(), hash: sum}
 	convOpts := src.opts.Options
 	convOpts.MaxColumns = c.maxColumns()
 	if err := convert.Load(ctx, c.DB, n.Path, c.file(v, ".duckdb"), convOpts, meta); err != nil {
@@ -219,7 +220,7 @@ func (c *Cache) run(ctx context.Context, l *load, src source, prev *version) (*v
 
 type downloaded struct {
 	*convert.Download
-	md5 string
+	hash string // xxhash64 of the bytes, hex
 }
 
 // download fetches url into a temporary file, counting bytes for Status and
@@ -230,7 +231,9 @@ func (c *Cache) download(ctx context.Context, l *load, url string, prev *version
 	if err != nil {
 		return "", nil, err
 	}
-	h := md5.New()
+	// A fast non-cryptographic hash is enough to spot unchanged content
+	// (MD5 cost a tenth of the whole load on 1 M rows).
+	h := xxhash.New()
 	opts := convert.FetchOptions{OnResponse: func(n int64) { l.total.Store(n) }}
 	if prev != nil {
 		opts.ETag, opts.LastModified = prev.meta.ETag, prev.meta.LastModified
@@ -246,7 +249,7 @@ func (c *Cache) download(ctx context.Context, l *load, url string, prev *version
 		}
 		return "", nil, err
 	}
-	return f.Name(), &downloaded{Download: dl, md5: hex.EncodeToString(h.Sum(nil))}, nil
+	return f.Name(), &downloaded{Download: dl, hash: hex.EncodeToString(h.Sum(nil))}, nil
 }
 
 // progress counts the bytes written through it.

@@ -20,9 +20,9 @@ var versionFile = regexp.MustCompile(`^([0-9a-f]{32})-([0-9a-f]{16})\.duckdb$`)
 // sidecar is the JSON file beside each version: what a restart needs to
 // know without opening the database.
 type sidecar struct {
-	Meta       *convert.Meta `json:"meta"`
-	ContentMD5 string        `json:"content_md5"`
-	CheckedAt  time.Time     `json:"checked_at"`
+	Meta        *convert.Meta `json:"meta"`
+	ContentHash string        `json:"content_hash"`
+	CheckedAt   time.Time     `json:"checked_at"`
 }
 
 func (c *Cache) tmpDir() string { return filepath.Join(c.Dir, "tmp") }
@@ -91,7 +91,7 @@ func (c *Cache) index(id, name string) error {
 		}
 		lastUsed = time.Now()
 	}
-	v.meta, v.md5 = sc.Meta, sc.ContentMD5
+	v.meta, v.hash = sc.Meta, sc.ContentHash
 	rec := &record{id: id, url: sc.Meta.URL, cur: v, lastUsed: lastUsed, checkedAt: sc.CheckedAt}
 	v.rec = rec
 	c.records[id] = rec
@@ -136,7 +136,7 @@ func (c *Cache) rebuildSidecar(v *version) (*sidecar, error) {
 
 // writeSidecar writes v's sidecar atomically.
 func (c *Cache) writeSidecar(v *version, checkedAt time.Time) error {
-	b, err := json.Marshal(sidecar{Meta: v.meta, ContentMD5: v.md5, CheckedAt: checkedAt})
+	b, err := json.Marshal(sidecar{Meta: v.meta, ContentHash: v.hash, CheckedAt: checkedAt})
 	if err != nil {
 		return err
 	}
