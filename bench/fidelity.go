@@ -32,7 +32,7 @@ func runFidelity(dir string, rows int) error {
 	var sums [2]string
 	var infos [2]string
 	for i, path := range []string{cp, u8} {
-		svc, err := startCSVAPI(bin, filepath.Join(dir, "cache-fidelity"), "--memory-limit", "1GB")
+		svc, err := startCSVAPI(bin, filepath.Join(dir, "cache-fidelity"), "--memory-limit", "1GB", "--max-file-size", "4GB")
 		if err != nil {
 			return err
 		}

@@ -173,7 +173,7 @@ func (f *Fetcher) FetchWith(ctx context.Context, rawURL string, dst io.Writer, o
 	limit := positive(f.MaxSize, DefaultMaxFileSize)
 	if resp.ContentLength > limit {
 		return nil, fmt.Errorf("%w: %s announced, the limit is %s", ErrTooLarge,
-			humanize.Bytes(uint64(resp.ContentLength)), humanize.Bytes(uint64(limit)))
+			sizeText(resp.ContentLength), sizeText(limit))
 	}
 	if opts.OnResponse != nil {
 		opts.OnResponse(resp.ContentLength)
@@ -217,7 +217,7 @@ func (f *Fetcher) copyBody(ctx context.Context, dst io.Writer, body io.Reader, l
 		k, err := body.Read(p)
 		if k > 0 {
 			if n+int64(k) > limit {
-				return n, fmt.Errorf("%w: over the %s limit", ErrTooLarge, humanize.Bytes(uint64(limit)))
+				return n, fmt.Errorf("%w: over the %s limit", ErrTooLarge, sizeText(limit))
 			}
 			if _, werr := dst.Write(buf[:k]); werr != nil {
 				return n, fmt.Errorf("write download: %w", werr)
@@ -340,4 +340,10 @@ func positive[T int64 | time.Duration](v, def T) T {
 		return def
 	}
 	return v
+}
+
+// sizeText writes a byte count for people, exact enough that a size and
+// a limit that round alike (1.1 GB and 1.1 GB) still read differently.
+func sizeText(n int64) string {
+	return humanize.Comma(n) + " bytes (" + humanize.Bytes(uint64(n)) + ")"
 }
