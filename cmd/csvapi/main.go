@@ -24,7 +24,7 @@ var version = "dev"
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil && !errors.Is(err, errHelp) {
 		if !errors.Is(err, errUsage) {
 			fmt.Fprintln(os.Stderr, "csvapi:", err)
 		}
@@ -32,8 +32,12 @@ func main() {
 	}
 }
 
-// errUsage means the usage was already printed.
-var errUsage = errors.New("usage")
+// errUsage means the usage was already printed after a mistake; errHelp
+// that it was printed because it was asked for (exit status 0).
+var (
+	errUsage = errors.New("usage")
+	errHelp  = errors.New("help")
+)
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cmd := "serve"

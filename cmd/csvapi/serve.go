@@ -211,7 +211,7 @@ func (m *Main) ParseFlags(args []string, getenv func(string) (string, bool), std
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return errUsage
+			return errHelp
 		}
 		return errUsage
 	}
