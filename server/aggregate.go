@@ -95,15 +95,7 @@ func (s *Server) handleAggregate(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	b := make([]byte, 0, 4096)
-	b = append(b, `{"ok":true,"query_ms":`...)
-	b = appendMillis(b, time.Since(start))
-	b = append(b, `,"columns":`...)
-	b = appendJSON(b, page.Columns)
-	b = append(b, `,"rows":`...)
-	b = page.AppendRowsJSON(b, p.objects)
-	b = append(b, `,"total":`...)
-	b = strconv.AppendInt(b, page.Total, 10)
+	b := appendPageHead(make([]byte, 0, 4096), start, page, p.objects)
 	if next := p.req.Offset + len(page.Rows); p.req.Limit > 0 && int64(next) < page.Total {
 		b = append(b, `,"next_url":`...)
 		b = appendJSON(b, s.selfURL(c, map[string]string{"_offset": strconv.Itoa(next)}, "page"))

@@ -175,3 +175,17 @@ func dateFormats(cols []convert.Column) map[string]string {
 	}
 	return m
 }
+
+// appendPageHead appends the common start of a page answer:
+// {"ok":true,"query_ms":…,"columns":[…],"rows":[…],"total":N — the caller
+// adds its own keys and the closing brace.
+func appendPageHead(b []byte, start time.Time, page *query.Page, objects bool) []byte {
+	b = append(b, `{"ok":true,"query_ms":`...)
+	b = appendMillis(b, time.Since(start))
+	b = append(b, `,"columns":`...)
+	b = appendJSON(b, page.Columns)
+	b = append(b, `,"rows":`...)
+	b = page.AppendRowsJSON(b, objects)
+	b = append(b, `,"total":`...)
+	return strconv.AppendInt(b, max(page.Total, 0), 10)
+}

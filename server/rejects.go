@@ -39,15 +39,7 @@ func (s *Server) handleRejects(c *fiber.Ctx) error {
 			return err
 		}
 	}
-	b := make([]byte, 0, 1024)
-	b = append(b, `{"ok":true,"query_ms":`...)
-	b = appendMillis(b, time.Since(start))
-	b = append(b, `,"columns":`...)
-	b = appendJSON(b, page.Columns)
-	b = append(b, `,"rows":`...)
-	b = page.AppendRowsJSON(b, p.objects)
-	b = append(b, `,"total":`...)
-	b = appendJSON(b, max(page.Total, 0))
+	b := appendPageHead(make([]byte, 0, 1024), start, page, p.objects)
 	b = append(b, '}')
 	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSONCharsetUTF8)
 	return c.Send(b)
