@@ -35,6 +35,8 @@ type cachedResponse struct {
 	etag        string
 	contentType string
 	body        []byte
+	gzOnce      sync.Once
+	gz          []byte // body gzipped, made on the first hit that accepts it
 }
 
 func newResponseCache(max int) *responseCache {
@@ -119,6 +121,11 @@ func sendCached(c *fiber.Ctx, r *cachedResponse) error {
 		return c.SendStatus(http.StatusNotModified)
 	}
 	c.Set(fiber.HeaderContentType, r.contentType)
+	if len(r.body) >= minCompressSize && wantsGzip(c) {
+		r.gzOnce.Do(func() { r.gz = gzipBytes(r.body) })
+		c.Set(fiber.HeaderContentEncoding, "gzip")
+		return c.Send(r.gz)
+	}
 	return c.Send(r.body)
 }
 

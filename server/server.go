@@ -153,6 +153,7 @@ func (s *Server) routes() {
 	a.Use(s.accessLog)
 	a.Use(releaseHeld)
 	a.Use(securityHeaders)
+	a.Use(compressLarge)
 	a.Use(cors.New(cors.Config{AllowOrigins: s.cfg.CORSOrigins, AllowMethods: "GET,POST,HEAD,DELETE,OPTIONS"}))
 	a.Get("/health", s.handleHealth)
 	a.Get("/ready", s.handleReady)

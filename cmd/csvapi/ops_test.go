@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"compress/gzip"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -244,5 +245,48 @@ func TestConvertCommand(t *testing.T) {
 	}
 	if err := run(t.Context(), []string{"convert", "../../testdata/cp1252.csv", filepath.Join(dir, "x.txt")}, io.Discard, io.Discard); err == nil {
 		t.Errorf("convert to .txt succeeded, want an error")
+	}
+}
+
+// TestCompression: large JSON answers are gzipped for clients that accept
+// it (fresh and from the response cache alike); small ones are not.
+func TestCompression(t *testing.T) {
+	var sb strings.Builder
+	sb.WriteString("id,text\n")
+	for i := range 2000 {
+		fmt.Fprintf(&sb, "%d,ligne numéro %d du fichier\n", i, i)
+	}
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, sb.String()) }))
+	defer up.Close()
+	_, base := startService(t, "--allow-private")
+	ep := apify(t, base, up.URL+"/big.csv")
+	for _, tt := range []struct {
+		query string
+		gzip  bool
+	}{{"?_size=1000", true}, {"?_size=1000", true}, {"?_size=2", false}} {
+		req, _ := http.NewRequest(http.MethodGet, ep+tt.query, nil)
+		req.Header.Set("Accept-Encoding", "gzip")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if got := resp.Header.Get("Content-Encoding") == "gzip"; got != tt.gzip {
+			t.Errorf("%s: gzipped %v, want %v", tt.query, got, tt.gzip)
+		}
+		if tt.gzip {
+			zr, err := gzip.NewReader(bytes.NewReader(body))
+			if err != nil {
+				t.Fatalf("%s: %v", tt.query, err)
+			}
+			if body, err = io.ReadAll(zr); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var page struct{ Rows []any }
+		if err := json.Unmarshal(body, &page); err != nil || len(page.Rows) == 0 {
+			t.Errorf("%s: body is not the page: %v", tt.query, err)
+		}
 	}
 }
