@@ -53,6 +53,9 @@ var (
 	// ErrTooManyColumns is returned when a table has more than MaxColumns
 	// columns. It is convert's error, so that both layers' checks agree.
 	ErrTooManyColumns = convert.ErrTooManyColumns
+	// ErrConflict is returned by Upload for content whose id is held by a
+	// URL's resource (the content is that URL's text).
+	ErrConflict = errors.New("resource id in use")
 )
 
 // PendingError is the error of a resource still loading; it wraps
@@ -129,6 +132,8 @@ type record struct {
 	load      *load     // the load running for this id, if any
 	fail      *failure  // the last failed first load, for the negative cache
 	lastUsed  time.Time // last access, for LRU eviction
+	readyAt   time.Time // when the current version became ready
+	pinned    bool      // the current version was handed out since it became ready
 	checkedAt time.Time // last load or successful revalidation
 	staleErr  error     // why the last revalidation failed, nil if it did not
 }
@@ -143,7 +148,8 @@ type version struct {
 	rec      *record
 	name     string // file name without extension: <id>-<version>
 	meta     *convert.Meta
-	hash     string // of the downloaded bytes (xxhash64; MD5 for uploads), to spot unchanged content
+	hash     string  // of the downloaded bytes (xxhash64; MD5 for uploads), to spot unchanged content
+	opts     Options // the options it was loaded with, for its reloads
 	size     int64
 	attached bool
 	refs     int // Entries handed out and not released
@@ -293,6 +299,12 @@ func (c *Cache) Apify(ctx context.Context, rawURL string, opts Options) (*Entry,
 	id := opts.URLID(rawURL)
 	c.mu.Lock()
 	rec := c.records[id]
+	if rec != nil && rec.url == "" {
+		// An upload whose content is this URL's text has its id: the URL
+		// wins, or anyone could squat a URL's id before its first /apify.
+		c.drop(rec)
+		rec = nil
+	}
 	if rec == nil {
 		rec = &record{id: id, url: rawURL}
 		c.records[id] = rec
@@ -346,6 +358,10 @@ func (c *Cache) Upload(ctx context.Context, r io.Reader, filename string, opts O
 
 	c.mu.Lock()
 	rec := c.records[sum]
+	if rec != nil && rec.url != "" {
+		c.mu.Unlock()
+		return nil, fmt.Errorf("%w: the content's MD5 is the id of a URL's resource", ErrConflict)
+	}
 	if rec == nil {
 		rec = &record{id: sum}
 		c.records[sum] = rec
@@ -380,6 +396,9 @@ func (c *Cache) await(ctx context.Context, l *load, wait time.Duration) (*Entry,
 		return nil, ctx.Err()
 	}
 	if l.err != nil {
+		if errors.Is(l.err, context.Canceled) && c.base.Err() == nil {
+			return nil, ErrNotFound // purged while loading: the client did not cancel
+		}
 		return nil, l.err
 	}
 	c.mu.Lock()
@@ -400,6 +419,7 @@ func (c *Cache) pin(ctx context.Context, rec *record) (*Entry, error) {
 	}
 	c.stats.hits.Add(1)
 	now := c.now()
+	rec.pinned = true
 	v.refs++
 	v.used = now
 	rec.lastUsed = now
@@ -426,15 +446,21 @@ func (c *Cache) Purge(id string) error {
 	if rec == nil || (rec.cur == nil && rec.load == nil) {
 		return ErrNotFound
 	}
-	delete(c.records, id)
+	c.drop(rec)
+	c.Logger.Info("purged", "id", id, "url", rec.url)
+	return nil
+}
+
+// drop removes rec: new requests no longer find it, its load is cancelled
+// and its files go when no request uses them. Called with c.mu held.
+func (c *Cache) drop(rec *record) {
+	delete(c.records, rec.id)
 	if rec.load != nil {
 		rec.load.cancel()
 	}
 	if rec.cur != nil {
 		c.retire(rec.cur)
 	}
-	c.Logger.Info("purged", "id", id, "url", rec.url)
-	return nil
 }
 
 func (c *Cache) failureTTL() time.Duration { return positive(c.FailureTTL, DefaultFailureTTL) }

@@ -5,6 +5,7 @@ import (
 	"crypto/md5"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -319,5 +320,104 @@ func TestLoadQueue(t *testing.T) {
 	}
 	if first.State != StateDownloading || second.State != StateQueued {
 		t.Errorf("with MaxLoads=1: states %s and %s, want downloading and queued", first.State, second.State)
+	}
+}
+
+// TestUploadCannotSquatAURL: an upload whose content is a URL's text has
+// that URL's id; the URL wins, and an upload over a URL's resource is refused.
+func TestUploadCannotSquatAURL(t *testing.T) {
+	var hits atomic.Int64
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		io.WriteString(w, "x,y\n1,2\n")
+	}))
+	defer up.Close()
+	c := newTestCache(t)
+	u := up.URL + "/a.csv?x=1,2"
+	squat, err := c.Upload(t.Context(), strings.NewReader(u), "u.csv", Options{})
+	if err == nil {
+		squat.Release()
+		if squat.ID != ID(u) {
+			t.Fatalf("test premise: upload id %s, URL id %s", squat.ID, ID(u))
+		}
+	}
+	e, err := c.Apify(t.Context(), u, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Release()
+	if hits.Load() != 1 || e.Meta.URL != u || e.Meta.Rows != 1 {
+		t.Errorf("apify after a squatting upload: %d upstream hits, meta %+v; want the URL's table", hits.Load(), e.Meta)
+	}
+	if _, err := c.Upload(t.Context(), strings.NewReader(u), "u.csv", Options{}); !errors.Is(err, ErrConflict) {
+		t.Errorf("upload over a URL's resource: err = %v, want ErrConflict", err)
+	}
+}
+
+// TestReloadKeepsOptions: a revalidation that finds new content reloads it
+// with the options of the first load.
+func TestReloadKeepsOptions(t *testing.T) {
+	var mu sync.Mutex
+	body := "a,b\n1,2\n"
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		io.WriteString(w, body)
+	}))
+	defer up.Close()
+	c := newTestCache(t)
+	c.TTL = time.Millisecond
+	opts := Options{}
+	opts.Header = "none"
+	e, err := c.Apify(t.Context(), up.URL+"/x.csv", opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Release()
+	if e.Meta.Rows != 2 || e.Meta.Columns[0].Name != "column1" {
+		t.Fatalf("first load: %d rows, columns %v; want 2 rows, column1…", e.Meta.Rows, e.Meta.Columns)
+	}
+	mu.Lock()
+	body = "a,b\n1,2\n3,4\n"
+	mu.Unlock()
+	time.Sleep(5 * time.Millisecond)
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		e, err := c.Acquire(t.Context(), e.ID) // past the TTL: starts the reload
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.Release()
+		if e.Meta.Rows == 3 {
+			if e.Meta.Columns[0].Name != "column1" {
+				t.Errorf("reload lost header=none: columns %v", e.Meta.Columns)
+			}
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatal("the new content was never loaded")
+}
+
+// TestFailuresAreForgotten: failed loads leave no record once their
+// failure has expired, however many URLs failed.
+func TestFailuresAreForgotten(t *testing.T) {
+	up := httptest.NewServer(http.NotFoundHandler())
+	defer up.Close()
+	c := newTestCache(t)
+	var mu sync.Mutex
+	clock := time.Unix(1_700_000_000, 0)
+	c.now = func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
+	for i := range 30 {
+		if _, err := c.Apify(t.Context(), fmt.Sprintf("%s/%d.csv", up.URL, i), Options{}); err == nil {
+			t.Fatal("a 404 loaded")
+		}
+	}
+	mu.Lock()
+	clock = clock.Add(time.Hour)
+	mu.Unlock()
+	c.evict(nil)
+	if n := len(c.List()); n != 0 {
+		t.Errorf("%d records left after their failures expired, want 0", n)
 	}
 }

@@ -127,7 +127,7 @@ func (c *Cache) finish(rec *record, l *load, v *version, err error) {
 		}
 		v.rec = rec
 		rec.cur, rec.fail, rec.staleErr = v, nil, nil
-		rec.checkedAt, rec.lastUsed = now, now
+		rec.checkedAt, rec.lastUsed, rec.readyAt, rec.pinned = now, now, now, false
 		l.rows.Store(v.meta.Rows)
 	}
 	l.err = err
@@ -196,7 +196,9 @@ func (c *Cache) run(ctx context.Context, l *load, src source, prev *version) (*v
 		return nil, err
 	}
 	n.Apply(meta)
-	v := &version{name: l.id + "-" + c.newVersion(), hash: sum}
+	v := &version{name: l.id + "-" + c.newVersion(), hash: sum, opts: src.opts}
+	v.opts.Refresh, v.opts.Wait = false, 0
+	meta.ContentHash = sum // in the file's metadata too: a rebuilt sidecar keeps it
 	convOpts := src.opts.Options
 	convOpts.MaxColumns = c.maxColumns()
 	if err := convert.Load(ctx, c.DB, n.Path, c.file(v, ".duckdb"), convOpts, meta); err != nil {
@@ -267,7 +269,9 @@ func (c *Cache) maybeRevalidate(rec *record) {
 		return
 	}
 	c.stats.revalidations.Add(1)
-	c.startLoad(rec, source{url: rec.url, conditional: true})
+	// The options the resource was loaded with (sheet, file, encoding,
+	// overrides) apply to its reloads too.
+	c.startLoad(rec, source{url: rec.url, conditional: true, opts: rec.cur.opts})
 }
 
 func (c *Cache) ttl() time.Duration { return positive(c.TTL, DefaultTTL) }

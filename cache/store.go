@@ -20,6 +20,7 @@ var versionFile = regexp.MustCompile(`^([0-9a-f]{32})-([0-9a-f]{16})\.duckdb$`)
 // sidecar is the JSON file beside each version: what a restart needs to
 // know without opening the database.
 type sidecar struct {
+	Options     *Options      `json:"options,omitempty"` // the options of the load, for reloads
 	Meta        *convert.Meta `json:"meta"`
 	ContentHash string        `json:"content_hash"`
 	CheckedAt   time.Time     `json:"checked_at"`
@@ -92,6 +93,9 @@ func (c *Cache) index(id, name string) error {
 		lastUsed = time.Now()
 	}
 	v.meta, v.hash = sc.Meta, sc.ContentHash
+	if sc.Options != nil {
+		v.opts = *sc.Options
+	}
 	rec := &record{id: id, url: sc.Meta.URL, cur: v, lastUsed: lastUsed, checkedAt: sc.CheckedAt}
 	v.rec = rec
 	c.records[id] = rec
@@ -127,16 +131,19 @@ func (c *Cache) rebuildSidecar(v *version) (*sidecar, error) {
 	if err != nil {
 		return nil, err
 	}
-	v.meta = meta
+	v.meta, v.hash = meta, meta.ContentHash
+	// The options are lost with the sidecar, except those the metadata
+	// records.
+	v.opts.Sheet, v.opts.File = meta.Sheet, meta.File
 	if err := c.writeSidecar(v, meta.LoadedAt); err != nil {
 		return nil, err
 	}
-	return &sidecar{Meta: meta, CheckedAt: meta.LoadedAt}, nil
+	return &sidecar{Meta: meta, ContentHash: meta.ContentHash, Options: &v.opts, CheckedAt: meta.LoadedAt}, nil
 }
 
 // writeSidecar writes v's sidecar atomically.
 func (c *Cache) writeSidecar(v *version, checkedAt time.Time) error {
-	b, err := json.Marshal(sidecar{Meta: v.meta, ContentHash: v.hash, CheckedAt: checkedAt})
+	b, err := json.Marshal(sidecar{Meta: v.meta, ContentHash: v.hash, Options: &v.opts, CheckedAt: checkedAt})
 	if err != nil {
 		return err
 	}
@@ -151,6 +158,9 @@ func (c *Cache) writeSidecar(v *version, checkedAt time.Time) error {
 func (c *Cache) updateValidators(v *version, etag, lastModified string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if v.retired { // purged or replaced meanwhile: its files are gone
+		return
+	}
 	m := *v.meta
 	m.ETag, m.LastModified = etag, lastModified
 	v.meta = &m
@@ -220,11 +230,13 @@ func (c *Cache) destroy(v *version) {
 // evict removes least recently used entries until the cache fits MaxBytes
 // and MaxEntries. Entries in use or loading, and keep, are skipped.
 func (c *Cache) evict(keep *record) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.sweepFailures()
 	if c.MaxBytes <= 0 && c.MaxEntries <= 0 {
 		return
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	now := c.now()
 	var total int64
 	var ready []*record
 	for _, rec := range c.records {
@@ -239,7 +251,11 @@ func (c *Cache) evict(keep *record) {
 		if (c.MaxBytes <= 0 || total <= c.MaxBytes) && (c.MaxEntries <= 0 || count <= c.MaxEntries) {
 			return
 		}
-		if rec.cur.refs > 0 || rec.load != nil || rec == keep {
+		// A version that became ready a moment ago and was not handed out
+		// yet is spared: the waiters of its load are about to pin it (keep
+		// only covers the load that called evict, not one finishing beside it).
+		fresh := !rec.pinned && now.Sub(rec.readyAt) < readyGrace
+		if rec.cur.refs > 0 || rec.load != nil || rec == keep || fresh {
 			continue
 		}
 		c.Logger.Info("evicted", "id", rec.id, "url", rec.url, "bytes", rec.cur.size, "last_used", rec.lastUsed)
@@ -248,6 +264,38 @@ func (c *Cache) evict(keep *record) {
 		c.stats.evictions.Add(1)
 		c.retire(rec.cur)
 		delete(c.records, rec.id)
+	}
+}
+
+// readyGrace is how long a new version waits for its waiters before it may
+// be evicted.
+const readyGrace = 2 * time.Second
+
+// maxFailures bounds the negative cache: past it, the oldest failures are
+// forgotten first.
+const maxFailures = 10_000
+
+// sweepFailures forgets failed loads older than FailureTTL, and the oldest
+// ones past maxFailures, so that a stream of broken URLs cannot grow the
+// index without bound. Called with c.mu held.
+func (c *Cache) sweepFailures() {
+	now := c.now()
+	var fails []*record
+	for id, rec := range c.records {
+		if rec.cur != nil || rec.load != nil {
+			continue
+		}
+		if rec.fail == nil || now.Sub(rec.fail.at) >= c.failureTTL() {
+			delete(c.records, id)
+			continue
+		}
+		fails = append(fails, rec)
+	}
+	if len(fails) > maxFailures {
+		sort.Slice(fails, func(i, j int) bool { return fails[i].fail.at.Before(fails[j].fail.at) })
+		for _, rec := range fails[:len(fails)-maxFailures] {
+			delete(c.records, rec.id)
+		}
 	}
 }
 

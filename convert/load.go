@@ -96,7 +96,8 @@ type Meta struct {
 	FetchedAt    time.Time `json:"fetched_at"`
 	ETag         string    `json:"etag,omitempty"`
 	LastModified string    `json:"last_modified,omitempty"`
-	SourceSize   int64     `json:"source_size"` // bytes downloaded or uploaded
+	SourceSize   int64     `json:"source_size"`            // bytes downloaded or uploaded
+	ContentHash  string    `json:"content_hash,omitempty"` // of the source bytes, set by the cache
 
 	Filetype         string `json:"filetype"`        // a Filetype* constant: csv, xlsx, xls, ods, json, ndjson, parquet
 	Sheet            string `json:"sheet,omitempty"` // spreadsheet sheet loaded

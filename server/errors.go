@@ -79,6 +79,9 @@ func classify(err error) *apiError {
 		return &apiError{Status: http.StatusUnsupportedMediaType, Code: "not_tabular", Message: capitalize(err.Error()) + "."}
 	case errors.Is(err, convert.ErrUnreadable):
 		return &apiError{Status: http.StatusUnprocessableEntity, Code: "unreadable", Message: capitalize(err.Error())}
+	case errors.Is(err, cache.ErrConflict):
+		return &apiError{Status: http.StatusConflict, Code: "conflict",
+			Message: "This content cannot be uploaded: its id is that of a URL's resource."}
 	case errors.Is(err, cache.ErrTooManyColumns):
 		return &apiError{Status: http.StatusUnprocessableEntity, Code: "too_many_columns", Message: "The table has " + err.Error() + "."}
 	case errors.Is(err, convert.ErrUnsupportedEncoding):

@@ -88,7 +88,7 @@ func (s *Server) handleExport(c *fiber.Ctx) error {
 		opts.Format = query.FormatCSV
 	}
 	opts.TempDir = s.cfg.ExportDir
-	done, err := s.querySlot(c.UserContext())
+	done, err := s.exportSlot(c.UserContext())
 	if err != nil {
 		return err
 	}

@@ -53,16 +53,27 @@ func isOpsRoute(path string) bool {
 // queries queues instead of thrashing DuckDB. The caller must call the
 // returned function when its query is done.
 func (s *Server) querySlot(ctx context.Context) (func(), error) {
+	return s.slot(ctx, s.queries)
+}
+
+// exportSlot is querySlot for exports, which have slots of their own: an
+// export lasts as long as its client reads, and slow readers must not take
+// the slots of page queries.
+func (s *Server) exportSlot(ctx context.Context) (func(), error) {
+	return s.slot(ctx, s.exports)
+}
+
+func (s *Server) slot(ctx context.Context, slots chan struct{}) (func(), error) {
 	select {
-	case s.queries <- struct{}{}:
-		return func() { <-s.queries }, nil
+	case slots <- struct{}{}:
+		return func() { <-slots }, nil
 	default:
 	}
 	t := time.NewTimer(s.cfg.QueryTimeout)
 	defer t.Stop()
 	select {
-	case s.queries <- struct{}{}:
-		return func() { <-s.queries }, nil
+	case slots <- struct{}{}:
+		return func() { <-slots }, nil
 	case <-t.C:
 		return nil, &apiError{Status: http.StatusServiceUnavailable, Code: "busy",
 			Message: "The server is busy with other queries. Retry in a moment."}

@@ -94,8 +94,11 @@ func (s *Server) cached(c *fiber.Ctx) error {
 	if s.infos.analysis(e) != nil { // columns_infos carries the profiles
 		stale += "a"
 	}
+	// Answers hold links built from the public base URL, which comes from
+	// the request (Host, X-Forwarded-Proto) unless --base-url is set: it is
+	// part of the key, so that one client's Host never reaches another.
 	key := e.ID + "/" + e.Version + "/" + strconv.FormatInt(e.CheckedAt.UnixNano(), 36) + stale + "/" +
-		c.Path() + "?" + string(c.Request().URI().QueryString())
+		s.baseURL(c) + c.Path() + "?" + string(c.Request().URI().QueryString())
 	e.Release()
 
 	if r, ok := s.responses.get(key); ok {

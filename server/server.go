@@ -76,6 +76,7 @@ type Server struct {
 	app     *fiber.App
 	infos   infoCache
 	queries chan struct{} // query slots
+	exports chan struct{} // export slots
 	metrics *metrics
 	// responses keeps rendered answers; nil when turned off.
 	responses *responseCache
@@ -123,7 +124,8 @@ func New(cfg Config, c *cache.Cache, db *sql.DB, logger *slog.Logger) *Server {
 	}
 	cfg.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
 	s := &Server{cfg: cfg, cache: c, db: db, log: logger, search: query.NewSearchIndex(db),
-		queries: make(chan struct{}, cfg.MaxQueries), metrics: newMetrics(c, db)}
+		queries: make(chan struct{}, cfg.MaxQueries), exports: make(chan struct{}, cfg.MaxQueries),
+		metrics: newMetrics(c, db)}
 	s.search.OnError = func(relation string, err error) {
 		logger.Warn("search index build failed", "relation", relation, "err", err)
 	}

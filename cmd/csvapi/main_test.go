@@ -622,3 +622,19 @@ func TestAnalysis(t *testing.T) {
 		t.Errorf("columns_infos lost its type: %v", info)
 	}
 }
+
+// TestResponseCacheKeepsHostsApart: answers carry links built from the
+// request's Host; a cached answer never goes to a client of another Host.
+func TestResponseCacheKeepsHostsApart(t *testing.T) {
+	up := newUpstream(t)
+	_, base := startService(t, "--allow-private")
+	ep := apify(t, base, up.URL+"/communes.csv")
+	req, _ := http.NewRequest(http.MethodGet, ep+"/data?page_size=2", nil)
+	req.Host = "evil.example"
+	if r := do(t, req); !bytes.Contains(r.raw, []byte("evil.example")) {
+		t.Fatalf("test premise: links do not follow the Host: %s", r.raw)
+	}
+	if r := get(t, ep+"/data?page_size=2"); bytes.Contains(r.raw, []byte("evil.example")) {
+		t.Errorf("a client got links to another client's Host: %s", r.raw)
+	}
+}
