@@ -37,9 +37,10 @@ type SearchIndex struct {
 	// searched directly until the next attempt.
 	OnError func(relation string, err error)
 
-	mu      sync.Mutex
-	shadows map[string]*shadow
-	seq     int
+	mu       sync.Mutex
+	shadows  map[string]*shadow
+	seq      int
+	building int // builds running: one at a time, each a full-table copy
 }
 
 type shadow struct {
@@ -74,6 +75,14 @@ func (x *SearchIndex) Prepare(t Table, version string, rows int64) Table {
 		}
 		return t
 	}
+	// Memory is bounded: one build at a time, and at most MaxTables
+	// shadows; past that the table is searched directly until an old
+	// shadow can go.
+	x.evictLocked(x.MaxTables - 1) // room for this one, if an old shadow can go
+	if x.building > 0 || len(x.shadows) >= x.MaxTables {
+		return t
+	}
+	x.building++
 	x.seq++
 	s := &shadow{name: fmt.Sprintf("memory.main.csvapi_search_%d", x.seq), lastUsed: time.Now()}
 	x.shadows[key] = s
@@ -94,6 +103,7 @@ func (x *SearchIndex) build(key string, s *shadow, t Table) {
 	_, err := x.DB.ExecContext(ctx, q)
 	x.mu.Lock()
 	defer x.mu.Unlock()
+	x.building--
 	if err != nil {
 		delete(x.shadows, key)
 		if x.OnError != nil {
@@ -102,13 +112,13 @@ func (x *SearchIndex) build(key string, s *shadow, t Table) {
 		return
 	}
 	s.ready = true
-	x.evictLocked()
+	x.evictLocked(x.MaxTables)
 }
 
-// evictLocked drops the least recently used ready shadows past
-// MaxTables, leaving alone those used in the last minute, which a running
-// query may still read.
-func (x *SearchIndex) evictLocked() {
+// evictLocked drops the least recently used ready shadows past limit,
+// leaving alone those used in the last minute, which a running query may
+// still read.
+func (x *SearchIndex) evictLocked(limit int) {
 	for {
 		ready := 0
 		var oldKey string
@@ -122,7 +132,7 @@ func (x *SearchIndex) evictLocked() {
 				oldKey, old = k, s
 			}
 		}
-		if ready <= x.MaxTables || old == nil || time.Since(old.lastUsed) < time.Minute {
+		if ready <= limit || old == nil || time.Since(old.lastUsed) < time.Minute {
 			return
 		}
 		delete(x.shadows, oldKey)
