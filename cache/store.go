@@ -191,7 +191,7 @@ func (c *Cache) attach(ctx context.Context, v *version) error {
 		}
 		c.detach(lru)
 	}
-	sql := "ATTACH IF NOT EXISTS " + quoteLiteral(c.file(v, ".duckdb")) + " AS " + v.alias() + " (READ_ONLY)"
+	sql := "ATTACH IF NOT EXISTS " + convert.QuoteLiteral(c.file(v, ".duckdb")) + " AS " + v.alias() + " (READ_ONLY)"
 	if _, err := c.DB.ExecContext(context.WithoutCancel(ctx), sql); err != nil {
 		return fmt.Errorf("attach %s: %w", v.name, err)
 	}
@@ -353,8 +353,4 @@ func removeAllIn(dir string) error {
 func removeFiles(dbPath string) {
 	os.Remove(dbPath)
 	os.Remove(dbPath + ".wal")
-}
-
-func quoteLiteral(s string) string {
-	return "'" + strings.ReplaceAll(s, "'", "''") + "'"
 }

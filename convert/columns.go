@@ -27,21 +27,21 @@ func rawName(i int) string { return "c" + strconv.Itoa(i) }
 func (r reader) sql(extra string) string {
 	var b strings.Builder
 	b.WriteString("read_csv(?, auto_detect = false, header = false, null_padding = true")
-	b.WriteString(", delim = " + quoteLiteral(string(r.d.Delimiter)))
+	b.WriteString(", delim = " + QuoteLiteral(string(r.d.Delimiter)))
 	q := ""
 	if r.d.Quote != 0 {
 		q = string(r.d.Quote)
 	}
-	b.WriteString(", quote = " + quoteLiteral(q) + ", escape = " + quoteLiteral(q))
+	b.WriteString(", quote = " + QuoteLiteral(q) + ", escape = " + QuoteLiteral(q))
 	nl := strings.NewReplacer("\r", `\r`, "\n", `\n`).Replace(r.d.NewLine)
-	b.WriteString(", new_line = " + quoteLiteral(nl))
+	b.WriteString(", new_line = " + QuoteLiteral(nl))
 	b.WriteString(", skip = " + strconv.Itoa(r.d.Start+btoi(r.d.Header)))
 	b.WriteString(", columns = {")
 	for i := 0; i < r.d.Columns; i++ {
 		if i > 0 {
 			b.WriteString(", ")
 		}
-		b.WriteString(quoteLiteral(rawName(i)) + ": 'VARCHAR'")
+		b.WriteString(QuoteLiteral(rawName(i)) + ": 'VARCHAR'")
 	}
 	b.WriteString("}")
 	if r.serial {

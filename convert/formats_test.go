@@ -122,7 +122,7 @@ func loadFixture(t *testing.T, db *sql.DB, src string, opts PrepareOptions) form
 	g := formatGolden{Filetype: m.Filetype, Compression: m.Compression, File: m.File, Sheet: m.Sheet,
 		Encoding: m.Encoding, Columns: m.Columns, Rows: m.Rows}
 	alias := "fx_" + randomHex(4)
-	if _, err := db.Exec("ATTACH " + quoteLiteral(dst) + " AS " + alias + " (READ_ONLY)"); err != nil {
+	if _, err := db.Exec("ATTACH " + QuoteLiteral(dst) + " AS " + alias + " (READ_ONLY)"); err != nil {
 		t.Fatal(err)
 	}
 	defer db.Exec("DETACH " + alias)

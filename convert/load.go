@@ -69,7 +69,7 @@ func sandbox(db *sql.DB, dir string) error {
 	// The trailing separator keeps /data from allowing /database.
 	abs = strings.TrimSuffix(abs, string(filepath.Separator)) + string(filepath.Separator)
 	for _, stmt := range []string{
-		"SET allowed_directories = [" + quoteLiteral(abs) + "]",
+		"SET allowed_directories = [" + QuoteLiteral(abs) + "]",
 		"SET enable_external_access = false",
 		"SET lock_configuration = true",
 	} {
@@ -172,54 +172,36 @@ func Load(ctx context.Context, db *sql.DB, csvPath, dbPath string, opts Options,
 	r := &reader{path: csvPath, d: d, serial: d.QuotedNewLines}
 	names := columnNames(d)
 
-	tmp := dbPath + ".tmp-" + randomHex(6)
-	alias := "load_" + randomHex(8)
-	defer func() {
-		if err != nil {
-			removeDBFiles(tmp)
+	return writeResource(ctx, conn, dbPath, m, func(alias string) error {
+		// Fast path: types guessed from the head, checked by the load
+		// itself, one pass over the file. A value that contradicts a guess
+		// fails it (as does anything else); the safe path then checks every
+		// column first.
+		cols, fast := guessColumns(r, names, opts.Decimal)
+		if fast {
+			err := createTables(ctx, conn, r, alias, cols, m, true)
+			if err != nil && ctx.Err() != nil {
+				return err
+			}
+			fast = err == nil
 		}
-	}()
-	if _, err = conn.ExecContext(ctx, "ATTACH "+quoteLiteral(tmp)+" AS "+alias); err != nil {
-		return fmt.Errorf("attach %s: %w", tmp, err)
-	}
-	attached := true
-	defer func() {
-		if attached {
-			conn.ExecContext(context.WithoutCancel(ctx), "DETACH "+alias)
+		if !fast {
+			var err error
+			if cols, err = chooseColumns(ctx, conn, r, names, opts.Decimal); err != nil {
+				return err
+			}
+			if err = createTables(ctx, conn, r, alias, cols, m, false); err != nil {
+				return err
+			}
 		}
-	}()
-	// Fast path: types guessed from the head, checked by the load itself,
-	// one pass over the file. A value that contradicts a guess fails it (as
-	// does anything else); the safe path then checks every column first.
-	cols, fast := guessColumns(r, names, opts.Decimal)
-	if fast {
-		if err = createTables(ctx, conn, r, alias, cols, m, true); err != nil && ctx.Err() != nil {
-			return err
+		if m.Filetype == "" { // spreadsheets converted to CSV keep their own type
+			m.Filetype = FiletypeCSV
 		}
-		fast = err == nil
-	}
-	if !fast {
-		if cols, err = chooseColumns(ctx, conn, r, names, opts.Decimal); err != nil {
-			return err
-		}
-		if err = createTables(ctx, conn, r, alias, cols, m, false); err != nil {
-			return err
-		}
-	}
-	if m.Filetype == "" { // spreadsheets converted to CSV keep their own type
-		m.Filetype = FiletypeCSV
-	}
-	m.describeDialect(d, cols, opts)
-	m.LoadedAt = time.Now().UTC()
-	m.LoadTime = time.Since(start)
-	if err = writeMeta(ctx, conn, alias, m); err != nil {
-		return err
-	}
-	if _, err = conn.ExecContext(ctx, "DETACH "+alias); err != nil {
-		return fmt.Errorf("detach %s: %w", tmp, err)
-	}
-	attached = false
-	return os.Rename(tmp, dbPath)
+		m.describeDialect(d, cols, opts)
+		m.LoadedAt = time.Now().UTC()
+		m.LoadTime = time.Since(start)
+		return nil
+	})
 }
 
 // createTables creates alias.data from the file with each column cast to
@@ -235,7 +217,7 @@ func createTables(ctx context.Context, conn *sql.Conn, r *reader, alias string, 
 	}
 	rej, scan := "csvapi_rejects_"+randomHex(6), "csvapi_scans_"+randomHex(6)
 	defer conn.ExecContext(context.WithoutCancel(ctx), "DROP TABLE IF EXISTS "+rej+"; DROP TABLE IF EXISTS "+scan)
-	src := r.sql("store_rejects = true, rejects_table = " + quoteLiteral(rej) + ", rejects_scan = " + quoteLiteral(scan))
+	src := r.sql("store_rejects = true, rejects_table = " + QuoteLiteral(rej) + ", rejects_scan = " + QuoteLiteral(scan))
 	create := "CREATE TABLE " + alias + ".data AS SELECT " + strings.Join(sel, ", ") + " FROM " + src
 	if _, err := conn.ExecContext(ctx, create, r.path); err != nil {
 		return loadError(ctx, err, r.path)
@@ -253,18 +235,6 @@ func createTables(ctx context.Context, conn *sql.Conn, r *reader, alias string, 
 	}
 	m.Rejects = true
 	return conn.QueryRowContext(ctx, "SELECT count(*) FROM "+alias+".rejects").Scan(&m.RejectedRows)
-}
-
-func writeMeta(ctx context.Context, conn *sql.Conn, alias string, m *Meta) error {
-	meta, err := json.Marshal(m)
-	if err != nil {
-		return err
-	}
-	if _, err = conn.ExecContext(ctx, "CREATE TABLE "+alias+".csvapi_meta (meta VARCHAR)"); err != nil {
-		return err
-	}
-	_, err = conn.ExecContext(ctx, "INSERT INTO "+alias+".csvapi_meta VALUES (?)", string(meta))
-	return err
 }
 
 // describeDialect records in m what was detected or forced.
@@ -325,9 +295,10 @@ func QuoteIdent(name string) string {
 	return `"` + strings.ReplaceAll(name, `"`, `""`) + `"`
 }
 
-// quoteLiteral quotes a SQL string literal. Only used for paths csvapi
-// generates itself (ATTACH takes no bound parameters).
-func quoteLiteral(s string) string {
+// QuoteLiteral quotes a SQL string literal, doubling embedded quotes. It
+// is for file paths only (ATTACH and COPY take no bound parameters), never
+// for user text, which reaches SQL as bound values.
+func QuoteLiteral(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", "''") + "'"
 }
 

@@ -69,7 +69,7 @@ func BenchmarkLoad(b *testing.B) {
 		for i := range b.N {
 			p := filepath.Join(b.TempDir(), fmt.Sprint(i, ".duckdb"))
 			alias := "bench_" + randomHex(4)
-			if _, err := db.Exec("ATTACH " + quoteLiteral(p) + " AS " + alias); err != nil {
+			if _, err := db.Exec("ATTACH " + QuoteLiteral(p) + " AS " + alias); err != nil {
 				b.Fatal(err)
 			}
 			if _, err := db.Exec("CREATE TABLE "+alias+".data AS SELECT * FROM read_csv(?)", src); err != nil {

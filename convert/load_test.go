@@ -70,7 +70,7 @@ func TestLoad(t *testing.T) {
 				t.Errorf("columns = %v\nwant %v", m.Columns, tt.columns)
 			}
 			// The metadata stored in the file is what Load returned.
-			if _, err := db.Exec("ATTACH " + quoteLiteral(dst) + " AS t_meta (READ_ONLY)"); err != nil {
+			if _, err := db.Exec("ATTACH " + QuoteLiteral(dst) + " AS t_meta (READ_ONLY)"); err != nil {
 				t.Fatal(err)
 			}
 			defer db.Exec("DETACH t_meta")
@@ -156,10 +156,10 @@ func TestSandbox(t *testing.T) {
 	outside := writeFile(t, t.TempDir(), "out.csv", []byte("a,b\n1,2\n"))
 	for _, q := range []string{
 		"SELECT * FROM read_csv('/etc/passwd')",
-		"SELECT * FROM read_csv(" + quoteLiteral(outside) + ")",
-		"SELECT * FROM read_csv(" + quoteLiteral(dir+"/../"+filepath.Base(filepath.Dir(outside))+"/out.csv") + ")",
-		"COPY (SELECT 1) TO " + quoteLiteral(filepath.Join(filepath.Dir(outside), "x.csv")),
-		"ATTACH " + quoteLiteral(filepath.Join(filepath.Dir(outside), "x.duckdb")) + " AS x",
+		"SELECT * FROM read_csv(" + QuoteLiteral(outside) + ")",
+		"SELECT * FROM read_csv(" + QuoteLiteral(dir+"/../"+filepath.Base(filepath.Dir(outside))+"/out.csv") + ")",
+		"COPY (SELECT 1) TO " + QuoteLiteral(filepath.Join(filepath.Dir(outside), "x.csv")),
+		"ATTACH " + QuoteLiteral(filepath.Join(filepath.Dir(outside), "x.duckdb")) + " AS x",
 		"SET enable_external_access = true",
 		"SET allowed_directories = ['/']",
 	} {

@@ -139,7 +139,10 @@ func renameRowid(cols []Column) {
 // file under a temporary name, lets fill create table data in it, stores m
 // in csvapi_meta, and renames the file into place only when all went well,
 // so that a failed or cancelled load leaves nothing that looks ready.
-func writeResource(ctx context.Context, db *sql.DB, dbPath string, m *Meta, fill func(alias string) error) (err error) {
+//
+// db is a *sql.DB or, when fill needs connection-local temporary tables, a
+// *sql.Conn.
+func writeResource(ctx context.Context, db execer, dbPath string, m *Meta, fill func(alias string) error) (err error) {
 	tmp := dbPath + ".tmp-" + randomHex(6)
 	alias := "load_" + randomHex(8)
 	defer func() {
@@ -147,7 +150,7 @@ func writeResource(ctx context.Context, db *sql.DB, dbPath string, m *Meta, fill
 			removeDBFiles(tmp)
 		}
 	}()
-	if _, err = db.ExecContext(ctx, "ATTACH "+quoteLiteral(tmp)+" AS "+alias); err != nil {
+	if _, err = db.ExecContext(ctx, "ATTACH "+QuoteLiteral(tmp)+" AS "+alias); err != nil {
 		return fmt.Errorf("attach %s: %w", tmp, err)
 	}
 	attached := true
@@ -174,4 +177,9 @@ func writeResource(ctx context.Context, db *sql.DB, dbPath string, m *Meta, fill
 	}
 	attached = false
 	return os.Rename(tmp, dbPath)
+}
+
+// execer runs statements: a *sql.DB or a *sql.Conn.
+type execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 }

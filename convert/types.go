@@ -203,12 +203,12 @@ func trimSpace(s string) string { return strings.Trim(s, " ") }
 // trimmed text x fits reading k. Never NULL for a non-NULL x.
 func (k colKind) sqlPredicate(x string) string {
 	re := func(pattern string) string {
-		return "regexp_full_match(" + x + ", " + quoteLiteral(pattern) + ")"
+		return "regexp_full_match(" + x + ", " + QuoteLiteral(pattern) + ")"
 	}
 	switch k {
 	case kindBoolTrueFalse, kindBoolOuiNon, kindBoolVraiFaux, kindBoolYesNo:
 		p := boolPairs[k]
-		return "lower(" + x + ") IN (" + quoteLiteral(p[0]) + ", " + quoteLiteral(p[1]) + ")"
+		return "lower(" + x + ") IN (" + QuoteLiteral(p[0]) + ", " + QuoteLiteral(p[1]) + ")"
 	case kindInt:
 		// The round trip refuses what DuckDB's lax cast accepts: 007, +5,
 		// 1_000, 1.5 (rounded!), 0x1F, 1e3.
@@ -227,9 +227,9 @@ func (k colKind) sqlPredicate(x string) string {
 	case kindDateISO:
 		return re(sqlDateISO) + " AND TRY_CAST(" + x + " AS DATE) IS NOT NULL"
 	case kindDateDMY, kindDateMDY:
-		return re(sqlDateSlash) + " AND try_strptime(" + x + ", " + quoteLiteral(k.format()) + ") IS NOT NULL"
+		return re(sqlDateSlash) + " AND try_strptime(" + x + ", " + QuoteLiteral(k.format()) + ") IS NOT NULL"
 	case kindDateDMYDash:
-		return re(sqlDateDash) + " AND try_strptime(" + x + ", " + quoteLiteral(k.format()) + ") IS NOT NULL"
+		return re(sqlDateDash) + " AND try_strptime(" + x + ", " + QuoteLiteral(k.format()) + ") IS NOT NULL"
 	case kindTimestampISO:
 		return re(sqlTsISO) + " AND TRY_CAST(" + x + " AS TIMESTAMP) IS NOT NULL"
 	case kindTimestampDMY:
@@ -243,7 +243,7 @@ func (k colKind) sqlPredicate(x string) string {
 func (k colKind) sqlCast(x string) string {
 	switch k {
 	case kindBoolTrueFalse, kindBoolOuiNon, kindBoolVraiFaux, kindBoolYesNo:
-		return "lower(" + x + ") = " + quoteLiteral(boolPairs[k][0])
+		return "lower(" + x + ") = " + QuoteLiteral(boolPairs[k][0])
 	case kindInt:
 		return "CAST(" + x + " AS BIGINT)"
 	case kindIntSpaced:
@@ -255,7 +255,7 @@ func (k colKind) sqlCast(x string) string {
 	case kindDateISO:
 		return "CAST(" + x + " AS DATE)"
 	case kindDateYMD8, kindDateDMY, kindDateDMYDash, kindDateMDY:
-		return "CAST(strptime(" + x + ", " + quoteLiteral(k.format()) + ") AS DATE)"
+		return "CAST(strptime(" + x + ", " + QuoteLiteral(k.format()) + ") AS DATE)"
 	case kindTimestampISO:
 		return "CAST(" + x + " AS TIMESTAMP)"
 	case kindTimestampDMY:

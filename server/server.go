@@ -86,39 +86,17 @@ type Server struct {
 
 // New returns a Server with its routes set up.
 func New(cfg Config, c *cache.Cache, db *sql.DB, logger *slog.Logger) *Server {
-	if cfg.QueryTimeout <= 0 {
-		cfg.QueryTimeout = DefaultQueryTimeout
-	}
-	if cfg.ExportTimeout <= 0 {
-		cfg.ExportTimeout = DefaultExportTimeout
-	}
-	if cfg.MaxPageSize <= 0 {
-		cfg.MaxPageSize = DefaultMaxPageSize
-	}
-	if cfg.MaxUploadSize <= 0 {
-		cfg.MaxUploadSize = DefaultMaxUploadSize
-	}
-	if cfg.MaxQueries <= 0 {
-		cfg.MaxQueries = DefaultMaxQueries
-	}
-	if cfg.MaxHeaderSize <= 0 {
-		cfg.MaxHeaderSize = DefaultMaxHeaderSize
-	}
-	if cfg.ReadTimeout <= 0 {
-		cfg.ReadTimeout = DefaultReadTimeout
-	}
-	if cfg.WriteTimeout <= 0 {
-		cfg.WriteTimeout = cfg.ExportTimeout
-	}
-	if cfg.IdleTimeout <= 0 {
-		cfg.IdleTimeout = DefaultIdleTimeout
-	}
-	if cfg.ApifyWait <= 0 {
-		cfg.ApifyWait = DefaultApifyWait
-	}
-	if cfg.MaxGroups <= 0 {
-		cfg.MaxGroups = DefaultMaxGroups
-	}
+	orDefault(&cfg.QueryTimeout, DefaultQueryTimeout)
+	orDefault(&cfg.ExportTimeout, DefaultExportTimeout)
+	orDefault(&cfg.MaxPageSize, DefaultMaxPageSize)
+	orDefault(&cfg.MaxUploadSize, DefaultMaxUploadSize)
+	orDefault(&cfg.MaxQueries, DefaultMaxQueries)
+	orDefault(&cfg.MaxHeaderSize, DefaultMaxHeaderSize)
+	orDefault(&cfg.ReadTimeout, DefaultReadTimeout)
+	orDefault(&cfg.WriteTimeout, cfg.ExportTimeout)
+	orDefault(&cfg.IdleTimeout, DefaultIdleTimeout)
+	orDefault(&cfg.ApifyWait, DefaultApifyWait)
+	orDefault(&cfg.MaxGroups, DefaultMaxGroups)
 	if cfg.CORSOrigins == "" {
 		cfg.CORSOrigins = "*"
 	}
@@ -189,6 +167,14 @@ func (s *Server) routes() {
 	a.Use(func(c *fiber.Ctx) error {
 		return &apiError{Status: http.StatusNotFound, Code: "not_found", Message: "No such endpoint: " + c.Path()}
 	})
+}
+
+// orDefault sets *v to def when it is zero or negative: Config's zero
+// values mean "the default".
+func orDefault[T int | int64 | time.Duration](v *T, def T) {
+	if *v <= 0 {
+		*v = def
+	}
 }
 
 // App returns the fiber app, for tests (app.Test) and for Listener.

@@ -110,7 +110,7 @@ func runConvert(ctx context.Context, args []string, stdout, stderr io.Writer) er
 // temporary name first so OUT is never half written. The paths come from the
 // command line of the person running it, not from the network.
 func copyOut(ctx context.Context, db *sql.DB, dbPath, out, format string) error {
-	if _, err := db.ExecContext(ctx, "ATTACH "+literal(dbPath)+" AS src (READ_ONLY)"); err != nil {
+	if _, err := db.ExecContext(ctx, "ATTACH "+convert.QuoteLiteral(dbPath)+" AS src (READ_ONLY)"); err != nil {
 		return err
 	}
 	defer db.ExecContext(context.WithoutCancel(ctx), "DETACH src")
@@ -119,7 +119,7 @@ func copyOut(ctx context.Context, db *sql.DB, dbPath, out, format string) error 
 	if format == ".csv" {
 		opts = "(FORMAT csv, HEADER true)"
 	}
-	if _, err := db.ExecContext(ctx, "COPY src.data TO "+literal(tmp)+" "+opts); err != nil {
+	if _, err := db.ExecContext(ctx, "COPY src.data TO "+convert.QuoteLiteral(tmp)+" "+opts); err != nil {
 		os.Remove(tmp)
 		return err
 	}
@@ -137,5 +137,3 @@ func (w *progressWriter) Write(b []byte) (int, error) {
 	w.report(w.n)
 	return len(b), nil
 }
-
-func literal(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
