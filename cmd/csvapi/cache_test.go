@@ -29,15 +29,20 @@ func TestMain(m *testing.M) {
 }
 
 // eventually polls cond until it holds, failing the test after a generous
-// deadline. Tests never assert durations; this only bounds a wait.
+// deadline. Tests never assert durations; this only bounds a wait. The
+// pause between polls grows from 10 ms to 200 ms, so that a condition that
+// makes requests stays far below the default rate limit (1,200 requests a
+// minute per address: polling every 10 ms would hit it after ~12 s).
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
+	pause := 10 * time.Millisecond
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
-		time.Sleep(10 * time.Millisecond)
+		time.Sleep(pause)
+		pause = min(2*pause, 200*time.Millisecond)
 	}
 }
 
@@ -150,10 +155,15 @@ func TestApifyAnswers202WhileLoading(t *testing.T) {
 	if want := base + "/api/" + id + "/status"; r.body["status_url"] != want || r.body["endpoint"] != base+"/api/"+id {
 		t.Errorf("status_url %v endpoint %v, want %s", r.body["status_url"], r.body["endpoint"], want)
 	}
-	st := get(t, base+"/api/"+id+"/status")
-	if st.status != 200 || st.body["status"] != "downloading" || st.body["bytes_downloaded"].(float64) <= 0 {
-		t.Errorf("status while downloading: %d %s, want downloading with bytes", st.status, st.raw)
-	}
+	// The load may still be queued or just connecting when /apify gives up
+	// waiting: poll until the first half of the body has arrived (the
+	// upstream holds the rest until the gate opens).
+	var st response
+	eventually(t, "the status to say downloading with bytes", func() bool {
+		st = get(t, base+"/api/"+id+"/status")
+		n, _ := st.body["bytes_downloaded"].(float64)
+		return st.status == 200 && st.body["status"] == "downloading" && n > 0
+	})
 	if r := get(t, base+"/api/"+id); r.status != http.StatusAccepted || r.body["status"] != "downloading" {
 		t.Errorf("GET /api/<id> while loading: %d %s, want 202", r.status, r.raw)
 	}
@@ -173,13 +183,17 @@ func TestApifyAnswers202WhileLoading(t *testing.T) {
 	}
 }
 
+// TestFailedLoadIsRememberedThenRetried: within --failure-ttl, a failed
+// load is answered from memory without a new download; past it, the URL is
+// tried again. Two services, so that neither assertion depends on how fast
+// the machine runs: one remembers failures for an hour, the other for 1 ms.
 func TestFailedLoadIsRememberedThenRetried(t *testing.T) {
 	up := newVersioned(t, "a,b\n1,2\n", "")
 	up.set(func(v *versioned) { v.down = true })
-	_, base := startService(t, "--allow-private", "--failure-ttl", "300ms")
 	fileURL := up.URL + "/flaky.csv"
-	apifyURL := base + "/apify?url=" + url.QueryEscape(fileURL)
 
+	_, base := startService(t, "--allow-private", "--failure-ttl", "1h")
+	apifyURL := base + "/apify?url=" + url.QueryEscape(fileURL)
 	if r := get(t, apifyURL); r.status != http.StatusBadGateway {
 		t.Fatalf("first apify: %d %s, want 502", r.status, r.raw)
 	}
@@ -191,16 +205,25 @@ func TestFailedLoadIsRememberedThenRetried(t *testing.T) {
 		t.Errorf("%d upstream requests, want 1: the failure must be remembered", got)
 	}
 	st := get(t, base+"/api/"+md5Hex(fileURL)+"/status")
-	if st.body["status"] != "failed" || st.body["error"].(map[string]any)["code"] != "upstream_status" {
+	if code, _ := st.body["error"].(map[string]any); st.body["status"] != "failed" || code["code"] != "upstream_status" {
 		t.Errorf("status of a failed load: %s", st.raw)
 	}
 	files, _ := os.ReadDir(filepath.Join(startedCacheDir(t, base), "tmp"))
 	if len(files) != 0 {
 		t.Errorf("%d temporary files left after a failed load", len(files))
 	}
-	eventually(t, "the failure to be forgotten", func() bool { return get(t, apifyURL).status == http.StatusOK })
-	if got := up.requests.Load(); got != 2 {
-		t.Errorf("%d upstream requests, want 2 (one failure, one retry)", got)
+
+	up.set(func(v *versioned) { v.down = true })
+	_, short := startService(t, "--allow-private", "--failure-ttl", "1ms")
+	shortURL := short + "/apify?url=" + url.QueryEscape(fileURL)
+	if r := get(t, shortURL); r.status != http.StatusBadGateway {
+		t.Fatalf("first apify (1 ms failure TTL): %d %s, want 502", r.status, r.raw)
+	}
+	up.set(func(v *versioned) { v.down = false })
+	before := up.requests.Load()
+	eventually(t, "the failure to be forgotten", func() bool { return get(t, shortURL).status == http.StatusOK })
+	if got := up.requests.Load() - before; got != 1 {
+		t.Errorf("%d upstream requests after the failure expired, want 1 (the retry)", got)
 	}
 }
 
@@ -242,7 +265,13 @@ func TestRevalidation(t *testing.T) {
 	up.set(func(v *versioned) { v.etag = `"v3"` })
 	full := up.full.Load()
 	eventually(t, "a full download of identical content", func() bool { get(t, ep); return up.full.Load() > full })
-	time.Sleep(50 * time.Millisecond)
+	// The revalidation that downloaded is in flight until it has decided
+	// whether to reload: wait for it to end rather than for a fixed time, so
+	// that a slow wrongful reload is seen too. (The status route does not
+	// start revalidations.)
+	eventually(t, "the revalidation to end", func() bool {
+		return get(t, ep+"/status").body["refreshing"] == nil
+	})
 	if after := get(t, ep).body["general_infos"].(map[string]any)["load_ms"]; after != before {
 		t.Errorf("identical content was loaded again (load_ms %v → %v)", before, after)
 	}

@@ -256,22 +256,78 @@ func TestEncodingsAndDialects(t *testing.T) {
 			t.Errorf("rows = %v, want %v", r.body["rows"], want)
 		}
 	})
-	t.Run("forced encoding", func(t *testing.T) {
-		// Forcing utf-16 on an ASCII file is wrong, but must fail cleanly.
+	t.Run("unknown encoding", func(t *testing.T) {
 		r := get(t, base+"/apify?encoding=klingon&url="+url.QueryEscape(up.URL+"/bom.csv?x"))
 		if r.status != http.StatusBadRequest || r.body["code"] != "unsupported_encoding" {
 			t.Errorf("status %d body %s, want 400 unsupported_encoding", r.status, r.raw)
 		}
-		ep := apify(t, base, up.URL+"/latin1.tsv?forced")
-		r = get(t, base+"/apify?encoding=iso-8859-15&url="+url.QueryEscape(up.URL+"/latin1.tsv?forced2"))
-		if r.status != http.StatusOK {
-			t.Fatalf("status %d: %s", r.status, r.raw)
-		}
-		r = get(t, ep+"?_rowid=hide&_size=1")
-		if want := []any{[]any{1.0, "Châteauroux", "à revoir"}}; !reflect.DeepEqual(r.body["rows"], want) {
-			t.Errorf("rows = %v, want %v", r.body["rows"], want)
-		}
 	})
+}
+
+// TestEachOverride forces each parsing option of /apify on a file whose
+// detection would give another table, follows the endpoint /apify answers,
+// and checks that the override shaped that table and is reported. Each
+// case has a URL of its own, and the test never computes an id: a request
+// with overrides may have an id of its own.
+func TestEachOverride(t *testing.T) {
+	files := map[string]string{
+		"/pipes.csv":   "a|b\n1|2\n3|4\n",
+		"/bars.csv":    "a,b\n|x,y|,1\n|z,w|,2\n",
+		"/header.csv":  "a,b\n1,2\n",
+		"/skip.csv":    "x,y\na,b\n1,2\n",
+		"/decimal.csv": "a;b\n1,5;x\n2,5;y\n",
+	}
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, ok := files[r.URL.Path]
+		if r.URL.Path == "/cp1252.csv" {
+			body, ok = string(mustRead(t, "cp1252.csv")), true
+		}
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		io.WriteString(w, body)
+	}))
+	defer up.Close()
+	_, base := startService(t, "--allow-private")
+	tests := []struct {
+		name, path, query string
+		columns           []any // rowid hidden
+		row               []any // the first row
+		info, want        string
+		overrides         map[string]any
+	}{
+		// ISO-8859-15 has no œ nor € at 0x9C and 0x80 where Windows-1252
+		// (detected) has them: C1 controls, which are served as U+FFFD.
+		{"encoding", "/cp1252.csv", "encoding=iso-8859-15", []any{"produit", "prix", "remarque"},
+			[]any{"\ufffdufs", 2.5, "prix en \ufffd"}, "encoding", "iso-8859-15", map[string]any{"encoding": "iso-8859-15"}},
+		{"delimiter", "/pipes.csv", "delimiter=%3B", []any{"a|b"}, []any{"1|2"}, "separator", ";", map[string]any{"delimiter": ";"}},
+		{"quote", "/bars.csv", "quote=%7C", []any{"a", "b"}, []any{"x,y", 1.0}, "quote", "|", map[string]any{"quote": "|"}},
+		{"header", "/header.csv", "header=none", []any{"column1", "column2"}, []any{"a", "b"}, "", "", map[string]any{"header": "none"}},
+		{"skip", "/skip.csv", "skip=1", []any{"a", "b"}, []any{1.0, 2.0}, "", "", map[string]any{"skip": "1"}},
+		{"decimal", "/decimal.csv", "decimal=.", []any{"a", "b"}, []any{"1,5", "x"}, "decimal_separator", ".", map[string]any{"decimal": "."}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := get(t, base+"/apify?"+tt.query+"&url="+url.QueryEscape(up.URL+tt.path))
+			ep, _ := r.body["endpoint"].(string)
+			if r.status != http.StatusOK || ep == "" {
+				t.Fatalf("apify: status %d: %s", r.status, r.raw)
+			}
+			r = get(t, ep+"?_rowid=hide&_size=1")
+			rows, _ := r.body["rows"].([]any)
+			if !reflect.DeepEqual(r.body["columns"], tt.columns) || len(rows) != 1 || !reflect.DeepEqual(rows[0], tt.row) {
+				t.Errorf("columns %#v, rows %#v; want %#v, [%#v]", r.body["columns"], rows, tt.columns, tt.row)
+			}
+			gi, _ := r.body["general_infos"].(map[string]any)
+			if tt.info != "" && gi[tt.info] != tt.want {
+				t.Errorf("general_infos.%s = %v, want %q", tt.info, gi[tt.info], tt.want)
+			}
+			if !reflect.DeepEqual(gi["overrides"], tt.overrides) {
+				t.Errorf("general_infos.overrides = %#v, want %#v", gi["overrides"], tt.overrides)
+			}
+		})
+	}
 }
 
 func TestHeaderOnlyAndTypes(t *testing.T) {
