@@ -16,9 +16,9 @@ import (
 // that documents every route the app registers, with its method.
 func TestOpenAPI(t *testing.T) {
 	s := New(Config{}, nil, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	resp, err := s.App().Test(httptest.NewRequest("GET", "/openapi.json", nil))
-	if err != nil || resp.StatusCode != 200 {
-		t.Fatalf("GET /openapi.json: %v, %v", resp, err)
+	resp := serveTest(t, s, httptest.NewRequest("GET", "/openapi.json", nil))
+	if resp.StatusCode != 200 {
+		t.Fatalf("GET /openapi.json: %d", resp.StatusCode)
 	}
 	body, _ := io.ReadAll(resp.Body)
 	doc, err := openapi3.NewLoader().LoadFromData(body)
@@ -51,9 +51,9 @@ func TestOpenAPI(t *testing.T) {
 
 func TestDocsPageIsSelfContained(t *testing.T) {
 	s := New(Config{}, nil, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	resp, err := s.App().Test(httptest.NewRequest("GET", "/docs", nil))
-	if err != nil || resp.StatusCode != 200 {
-		t.Fatalf("GET /docs: %v, %v", resp, err)
+	resp := serveTest(t, s, httptest.NewRequest("GET", "/docs", nil))
+	if resp.StatusCode != 200 {
+		t.Fatalf("GET /docs: %d", resp.StatusCode)
 	}
 	body, _ := io.ReadAll(resp.Body)
 	if !strings.Contains(string(body), "openapi.json") {
@@ -70,12 +70,11 @@ func TestDocsPageIsSelfContained(t *testing.T) {
 		t.Errorf("/docs Content-Security-Policy = %q", csp)
 	}
 	for _, f := range []string{"/static/docs.js", "/static/docs.css"} {
-		resp, err := s.App().Test(httptest.NewRequest("GET", f, nil))
-		if err != nil || resp.StatusCode != 200 {
-			t.Errorf("GET %s: %v, %v", f, resp, err)
+		if resp := serveTest(t, s, httptest.NewRequest("GET", f, nil)); resp.StatusCode != 200 {
+			t.Errorf("GET %s: %d, want 200", f, resp.StatusCode)
 		}
 	}
-	resp, _ = s.App().Test(httptest.NewRequest("GET", "/static/../openapi.go", nil))
+	resp = serveTest(t, s, httptest.NewRequest("GET", "/static/../openapi.go", nil))
 	if resp.StatusCode != 404 {
 		t.Errorf("GET /static/../openapi.go: %d, want 404", resp.StatusCode)
 	}

@@ -34,9 +34,9 @@ func TestPagesFollowTheCSP(t *testing.T) {
 	inline := regexp.MustCompile(`<script>|<script [^>]*>[^<]|<style|\sstyle=|\son[a-z]+=`)
 	for _, path := range []string{"/", "/?lang=fr", "/explore/0123456789abcdef0123456789abcdef", "/embed/0123456789abcdef0123456789abcdef",
 		"/explore?url=https%3A%2F%2Fexample.org%2Fa.csv&sheet=2"} {
-		resp, err := s.App().Test(httptest.NewRequest("GET", path, nil))
-		if err != nil || resp.StatusCode != 200 {
-			t.Fatalf("GET %s: %v, %v", path, resp, err)
+		resp := serveTest(t, s, httptest.NewRequest("GET", path, nil))
+		if resp.StatusCode != 200 {
+			t.Fatalf("GET %s: %d, want 200", path, resp.StatusCode)
 		}
 		body, _ := io.ReadAll(resp.Body)
 		if m := inline.Find(body); m != nil {
@@ -75,9 +75,8 @@ func TestExploreRejectsBadInput(t *testing.T) {
 		"/explore/not-an-id":                404,
 		"/embed/0123456789ABCDEF0123456789": 404,
 	} {
-		resp, err := s.App().Test(httptest.NewRequest("GET", path, nil))
-		if err != nil || resp.StatusCode != want {
-			t.Errorf("GET %s: status %v (%v), want %d", path, resp.StatusCode, err, want)
+		if resp := serveTest(t, s, httptest.NewRequest("GET", path, nil)); resp.StatusCode != want {
+			t.Errorf("GET %s: status %d, want %d", path, resp.StatusCode, want)
 		}
 	}
 }
