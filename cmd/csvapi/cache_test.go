@@ -454,3 +454,37 @@ func startProcessWith(t *testing.T, dir string) (string, func(), *os.Process) {
 		return "", nil, nil
 	}
 }
+
+// TestResponseCacheETag: a page answer carries an ETag; a client that
+// sends it back gets 304 without a body; another query, or the same query
+// on a new version of the resource, has another ETag.
+func TestResponseCacheETag(t *testing.T) {
+	up := newVersioned(t, "a,b\n1,2\n3,4\n", "")
+	_, base := startService(t, "--allow-private")
+	ep := apify(t, base, up.URL+"/data.csv")
+
+	first := get(t, ep+"?_size=1")
+	etag := first.header.Get("ETag")
+	if first.status != 200 || etag == "" {
+		t.Fatalf("first page: %d, ETag %q; want 200 with an ETag", first.status, etag)
+	}
+	again := get(t, ep+"?_size=1", "If-None-Match", etag)
+	if again.status != http.StatusNotModified || len(again.raw) != 0 {
+		t.Errorf("same page with If-None-Match: %d %q, want 304 without a body", again.status, again.raw)
+	}
+	if r := get(t, ep+"?_size=1", "If-None-Match", `"other"`); r.status != 200 || r.header.Get("ETag") != etag || r.body["total"] != 2.0 {
+		t.Errorf("same page with another ETag: %d, ETag %q, %s; want 200, %s and the page", r.status, r.header.Get("ETag"), r.raw, etag)
+	}
+	if other := get(t, ep+"?_size=2").header.Get("ETag"); other == "" || other == etag {
+		t.Errorf("another query: ETag %q, want one of its own (not %q)", other, etag)
+	}
+
+	up.set(func(v *versioned) { v.body = "a,b\n1,2\n3,4\n5,6\n" })
+	if r := get(t, base+"/apify?refresh=yes&url="+url.QueryEscape(up.URL+"/data.csv")); r.status != 200 {
+		t.Fatalf("refresh: %d %s", r.status, r.raw)
+	}
+	r := get(t, ep+"?_size=1", "If-None-Match", etag)
+	if r.status != 200 || r.body["total"] != 3.0 || r.header.Get("ETag") == etag {
+		t.Errorf("new version with the old ETag: %d, ETag %q, %s; want 200, a new ETag and 3 rows", r.status, r.header.Get("ETag"), r.raw)
+	}
+}
