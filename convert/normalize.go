@@ -80,6 +80,12 @@ func Normalize(src, dir, encodingName string, maxSize int64) (*Normalized, error
 		return nil, err
 	}
 	if encodingName != "" {
+		if forced == nil && enc != nil {
+			// UTF-8 forced on bytes that are not: decode them as UTF-8 all
+			// the same, so that invalid sequences become U+FFFD rather than
+			// reach DuckDB.
+			forced = unicode.UTF8
+		}
 		enc, name = forced, encodingName
 	}
 	if err := checkTabular(head, name); err != nil {
@@ -154,7 +160,13 @@ func readHead(path string) ([]byte, error) {
 func detectEncoding(path string, head []byte) (encoding.Encoding, string, bool, error) {
 	switch {
 	case bytes.HasPrefix(head, []byte{0xEF, 0xBB, 0xBF}):
-		return nil, EncodingUTF8BOM, bytes.IndexByte(head, 0) >= 0, nil
+		valid, nul, err := isUTF8File(path)
+		if err != nil || valid {
+			return nil, EncodingUTF8BOM, nul, err
+		}
+		// A BOM does not make the rest UTF-8: decoding turns invalid
+		// sequences into U+FFFD.
+		return unicode.UTF8, EncodingUTF8BOM, nul, nil
 	case bytes.HasPrefix(head, []byte{0xFF, 0xFE}):
 		return unicode.UTF16(unicode.LittleEndian, unicode.ExpectBOM), EncodingUTF16LE, false, nil
 	case bytes.HasPrefix(head, []byte{0xFE, 0xFF}):

@@ -160,24 +160,40 @@ func TestNormalizeAcceptsHTMLInCells(t *testing.T) {
 	}
 }
 
+// FuzzNormalize: whatever the bytes and whatever encoding is forced,
+// Normalize either refuses them with one of its documented errors or
+// produces UTF-8 text without NUL bytes, which is what DuckDB is given.
 func FuzzNormalize(f *testing.F) {
 	f.Add([]byte("a;b\n1;é\n"), "")
 	f.Add([]byte("\xff\xfea\x00,\x00b\x00"), "")
 	f.Add([]byte("\x1f\x8b\x08\x00"), "")
 	f.Add([]byte("a,b\n\xe9\n"), "latin1")
+	f.Add([]byte("\xef\xbb\xbfa,b\n\xe9\xff\n"), "")    // a BOM, then bytes that are not UTF-8
+	f.Add([]byte("a,b\n\xe9\xff\n"), "utf-8")           // UTF-8 forced on bytes that are not
+	f.Add([]byte("\xfe\xffa,b\n1,2\n"), "")             // a UTF-16 BOM on 8-bit text
+	f.Add([]byte("a,b\n1,\x00\x002\n"), "windows-1252") // NUL bytes
 	f.Fuzz(func(t *testing.T, in []byte, force string) {
 		dir := t.TempDir()
 		src := writeFile(t, dir, "src", in)
 		n, err := Normalize(src, dir, force, 1<<20)
 		if err != nil {
+			if !errors.Is(err, ErrUnsupportedEncoding) && !errors.Is(err, ErrTooLarge) && !errors.Is(err, ErrNotTabular) {
+				t.Fatalf("Normalize(%q, %q): undocumented error %v", in, force, err)
+			}
 			return
 		}
 		out, err := os.ReadFile(n.Path)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if n.Encoding == EncodingUTF8 && !utf8.Valid(out) {
-			t.Errorf("encoding %s but output is not valid UTF-8", n.Encoding)
+		if !utf8.Valid(out) {
+			t.Errorf("Normalize(%q, %q): encoding %s, output %q is not valid UTF-8", in, force, n.Encoding, out)
+		}
+		if bytes.IndexByte(out, 0) >= 0 {
+			t.Errorf("Normalize(%q, %q): output %q holds NUL bytes", in, force, out)
+		}
+		if n.Size != int64(len(out)) {
+			t.Errorf("Normalize(%q, %q): Size %d, output %d bytes", in, force, n.Size, len(out))
 		}
 	})
 }
