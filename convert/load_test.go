@@ -89,27 +89,41 @@ func TestLoad(t *testing.T) {
 	}
 }
 
+// TestLoadFailureLeavesNothing: a load that fails, whatever the reason,
+// leaves neither its target nor a temporary file behind.
 func TestLoadFailureLeavesNothing(t *testing.T) {
 	db := openTestDB(t)
 	dir := t.TempDir()
-	dst := filepath.Join(dir, "out.duckdb")
+	var failed []string // targets of the loads that failed
+	load := func(ctx context.Context, src, target string) error {
+		t.Helper()
+		dst := filepath.Join(dir, target)
+		err := Load(ctx, db, src, dst, Options{}, &Meta{})
+		if err != nil {
+			failed = append(failed, target)
+		}
+		return err
+	}
 
 	src := writeFile(t, dir, "in.csv", []byte("a,b\n1,2\n"))
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
-	if err := Load(ctx, db, src, dst, Options{}, &Meta{}); !errors.Is(err, context.Canceled) {
+	if err := load(ctx, src, "cancelled.duckdb"); !errors.Is(err, context.Canceled) {
 		t.Errorf("Load with a cancelled context: err = %v, want context.Canceled", err)
 	}
 	bad := writeFile(t, dir, "bad.csv", []byte("a,b\n\"1,2\n3,\"4\"x\"\n"))
-	if err := Load(t.Context(), db, bad, dst, Options{}, &Meta{}); err != nil && !errors.Is(err, ErrUnreadable) {
+	if err := load(t.Context(), bad, "broken.duckdb"); err != nil && !errors.Is(err, ErrUnreadable) {
 		t.Errorf("Load of a broken file: err = %v, want ErrUnreadable or success", err)
 	}
-	if err := Load(t.Context(), db, filepath.Join(dir, "missing.csv"), filepath.Join(dir, "other.duckdb"), Options{}, &Meta{}); err == nil {
+	if err := load(t.Context(), filepath.Join(dir, "missing.csv"), "missing.duckdb"); err == nil {
 		t.Errorf("Load of a missing file succeeded")
 	}
-	for _, name := range []string{"other.duckdb"} {
+	if len(failed) < 2 {
+		t.Fatalf("failed loads %v, want at least the cancelled and the missing one", failed)
+	}
+	for _, name := range failed {
 		if _, err := os.Stat(filepath.Join(dir, name)); !os.IsNotExist(err) {
-			t.Errorf("%s exists after a failed load", name)
+			t.Errorf("%s exists after a failed load (stat: %v)", name, err)
 		}
 	}
 	leftovers, _ := filepath.Glob(filepath.Join(dir, "*.tmp-*"))

@@ -51,6 +51,9 @@ func TestColumnNames(t *testing.T) {
 	d := &Dialect{Columns: 7, Header: true, Names: []string{"a", "", "a", "A", "rowid", " b\nc ", "column2"}}
 	want := []string{"a", "column2_2", "a_2", "A_3", "rowid_", "b c", "column2"}
 	got := columnNames(d)
+	if len(got) != len(want) {
+		t.Fatalf("columnNames: %d columns %v, want %d", len(got), got, len(want))
+	}
 	for i, c := range got {
 		if c.Name != want[i] || c.Original != d.Names[i] {
 			t.Errorf("column %d: name %q original %q; want %q, %q", i, c.Name, c.Original, want[i], d.Names[i])
