@@ -38,7 +38,7 @@ func writeBenchCSV(b *testing.B, mb int) string {
 
 // BenchmarkLoad compares csvapi's conversion (Normalize + Load into a
 // database file) with DuckDB alone (CREATE TABLE AS SELECT * FROM
-// read_csv into a database file) on the same file. DESIGN.md's target is
+// read_csv into a database file) on the same file. The target is
 // a ratio ≤ 1.3. The size is CSVAPI_BENCH_MB megabytes (default 100):
 //
 //	go test -run '^$' -bench Load -benchtime 3x ./convert/

@@ -11,7 +11,7 @@ import (
 )
 
 // benchRows is the size of the generated table of the benchmarks, the
-// DESIGN.md reference size.
+// reference size of the targets in README.md (Performance).
 const benchRows = 1_000_000
 
 // benchTable generates a 1 M-row table shaped like French open data (codes
@@ -37,7 +37,7 @@ func benchTable(b *testing.B) (*sql.DB, Table) {
 	return db, describe(b, db, "r_bench.main.data")
 }
 
-// BenchmarkMillion measures the DESIGN.md scenarios on 1 M rows:
+// BenchmarkMillion measures the scenarios of README.md (Performance) on 1 M rows:
 //
 //	go test -run XXX -bench Million -benchtime 20x ./query/
 func BenchmarkMillion(b *testing.B) {
