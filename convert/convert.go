@@ -7,12 +7,20 @@
 // (for CSV text: detect the encoding, hand DuckDB UTF-8) and Load (DuckDB's
 // read_csv, read_json or read_parquet into a resource's own database file,
 // built under a temporary name and renamed into place only when complete).
+//
+// The parsers of hostile input that need no DuckDB live in packages of
+// their own under convert/internal: xls (legacy Excel), ods (OpenDocument),
+// numfmt (spreadsheet number formats) and urlpolicy (URL checks and the
+// SSRF guard). Their tests and fuzz targets build in seconds; convert maps
+// their errors to its sentinels.
 package convert
 
 import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/csvapi/csvapi/convert/internal/urlpolicy"
 )
 
 // Sentinel errors callers branch on. They are wrapped with context, so test
@@ -22,8 +30,10 @@ var (
 	// exceeds the configured size limit.
 	ErrTooLarge = errors.New("file too large")
 	// ErrForbiddenAddress is returned when a URL resolves to an address the
-	// SSRF guard refuses (loopback, private, link-local, metadata …).
-	ErrForbiddenAddress = errors.New("address not allowed")
+	// SSRF guard refuses (loopback, private, link-local, metadata …), or
+	// uses a port or host the Fetcher does not allow. It is the error of
+	// convert/internal/urlpolicy, where the guard lives.
+	ErrForbiddenAddress = urlpolicy.ErrForbidden
 	// ErrInvalidURL is returned for URLs that are not absolute http(s) URLs.
 	ErrInvalidURL = errors.New("invalid url")
 	// ErrNotTabular is returned when the content is recognisably not a

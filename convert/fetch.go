@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/dustin/go-humanize"
+
+	"github.com/csvapi/csvapi/convert/internal/urlpolicy"
 )
 
 // Defaults for the Fetcher fields left at zero.
@@ -128,11 +130,11 @@ type FetchOptions struct {
 // FetchWith is Fetch with per-download options. Besides Fetch's errors, it
 // returns ErrNotModified when a conditional request is answered 304.
 func (f *Fetcher) FetchWith(ctx context.Context, rawURL string, dst io.Writer, opts FetchOptions) (*Download, error) {
-	if err := checkURLString(rawURL); err != nil {
+	if err := urlpolicy.CheckURLString(rawURL); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidURL, err)
 	}
 	if u, err := url.Parse(rawURL); err == nil {
-		if err := f.checkTarget(u); err != nil {
+		if err := f.policy().CheckTarget(u); err != nil {
 			return nil, err
 		}
 	}
@@ -254,7 +256,7 @@ func (f *Fetcher) init() {
 	if !f.AllowPrivate && f.Proxy == nil {
 		// The resolver keeps its own dialer, so DNS queries to a local
 		// resolver (127.0.0.53) are not affected.
-		dialer.Control = f.dialControl
+		dialer.Control = f.policy().DialControl
 	}
 	var proxy func(*http.Request) (*url.URL, error)
 	if f.Proxy != nil {
@@ -291,47 +293,12 @@ func (f *Fetcher) init() {
 			}
 			// Not ErrInvalidURL: the caller's URL was fine, the upstream
 			// server is at fault.
-			if err := checkURL(req.URL); err != nil {
+			if err := urlpolicy.CheckURL(req.URL); err != nil {
 				return fmt.Errorf("redirect refused: %v", err)
 			}
-			return f.checkTarget(req.URL)
+			return f.policy().CheckTarget(req.URL)
 		},
 	}
-}
-
-// checkURLString parses rawURL and applies checkURL. Its errors are human
-// messages without the URL, which may hold credentials.
-func checkURLString(rawURL string) error {
-	if rawURL == "" {
-		return errors.New("empty URL")
-	}
-	u, err := url.Parse(rawURL)
-	if err != nil {
-		var uerr *url.Error
-		if errors.As(err, &uerr) {
-			err = uerr.Err
-		}
-		return err
-	}
-	return checkURL(u)
-}
-
-// checkURL accepts absolute http and https URLs with a host and without
-// credentials.
-func checkURL(u *url.URL) error {
-	switch {
-	case u.Scheme == "":
-		return errors.New("not an absolute URL, it must start with http:// or https://")
-	case u.Scheme != "http" && u.Scheme != "https":
-		return fmt.Errorf("scheme %q is not supported, use http or https", u.Scheme)
-	case u.Opaque != "":
-		return fmt.Errorf("missing // after the scheme %q", u.Scheme)
-	case u.User != nil:
-		return errors.New("credentials in URLs are not allowed")
-	case u.Hostname() == "":
-		return errors.New("missing host")
-	}
-	return nil
 }
 
 // positive returns v, or def when v is zero or negative.

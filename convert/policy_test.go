@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-// TestRedirectTargets: every redirect hop goes through checkTarget (see
+// TestRedirectTargets: every redirect hop goes through CheckTarget (see
 // CheckRedirect in fetch.go), so a redirect from an allowed host to a
 // forbidden literal address, port or host is refused before any
 // connection; names are checked at connect time by the dialer.
@@ -21,13 +21,13 @@ func TestRedirectTargets(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := f.checkTarget(u); !errors.Is(err, ErrForbiddenAddress) {
+		if err := f.policy().CheckTarget(u); !errors.Is(err, ErrForbiddenAddress) {
 			t.Errorf("redirect to %s: err = %v, want ErrForbiddenAddress", target, err)
 		}
 	}
 	for _, target := range []string{"https://www.data.gouv.fr/x.csv", "http://static.data.gouv.fr:8080/x.csv"} {
 		u, _ := url.Parse(target)
-		if err := f.checkTarget(u); err != nil {
+		if err := f.policy().CheckTarget(u); err != nil {
 			t.Errorf("redirect to %s: %v, want allowed", target, err)
 		}
 	}

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/xuri/excelize/v2"
+
+	"github.com/csvapi/csvapi/convert/internal/numfmt"
 )
 
 // Date cells are given number formats that print a marker and the serial
@@ -191,7 +193,7 @@ func xlsxValue(v string, date1904 bool) string {
 	if err != nil {
 		return rest
 	}
-	t, ok := excelTime(serial, date1904)
+	t, ok := numfmt.SerialTime(serial, date1904)
 	if !ok {
 		return rest
 	}
@@ -257,8 +259,8 @@ func markDateStyles(f *excelize.File) error {
 		return nil
 	}
 	n := len(f.Styles.CellXfs.Xf)
-	targets := map[numFmtKind]*int{}
-	for k, mark := range map[numFmtKind]string{numFmtDate: markDate, numFmtDateTime: markDateTime, numFmtTime: markTime} {
+	targets := map[numfmt.Kind]*int{}
+	for k, mark := range map[numfmt.Kind]string{numfmt.Date: markDate, numfmt.DateTime: markDateTime, numfmt.Time: markTime} {
 		code := `"` + mark + `"0.000000000` // a tenth of a millisecond: exact to the second
 		id, err := f.NewStyle(&excelize.Style{CustomNumFmt: &code})
 		if err != nil {
@@ -272,7 +274,7 @@ func markDateStyles(f *excelize.File) error {
 		if xf.NumFmtID == nil {
 			continue
 		}
-		code := builtInNumFmt(*xf.NumFmtID)
+		code := numfmt.BuiltIn(*xf.NumFmtID)
 		if f.Styles.NumFmts != nil {
 			for _, nf := range f.Styles.NumFmts.NumFmt {
 				if nf.NumFmtID == *xf.NumFmtID {
@@ -280,10 +282,10 @@ func markDateStyles(f *excelize.File) error {
 				}
 			}
 		}
-		switch k := classifyNumFmt(*xf.NumFmtID, code); k {
-		case numFmtDate, numFmtDateTime, numFmtTime:
+		switch k := numfmt.Classify(code); k {
+		case numfmt.Date, numfmt.DateTime, numfmt.Time:
 			xf.NumFmtID = targets[k]
-		case numFmtNumber:
+		case numfmt.Number:
 			xf.NumFmtID = &general
 		}
 	}

@@ -1,4 +1,4 @@
-package convert
+package urlpolicy
 
 import (
 	"fmt"
@@ -15,17 +15,17 @@ import (
 // socket is about to connect to, for every connection, every hop.
 
 // forbiddenError is what CheckIP returns: it names the address and the
-// reason, and unwraps to ErrForbiddenAddress.
+// reason, and unwraps to ErrForbidden.
 type forbiddenError struct {
 	addr   string
 	reason string
 }
 
 func (e *forbiddenError) Error() string {
-	return fmt.Sprintf("%v: %s is %s", ErrForbiddenAddress, e.addr, e.reason)
+	return fmt.Sprintf("%v: %s is %s", ErrForbidden, e.addr, e.reason)
 }
 
-func (e *forbiddenError) Unwrap() error { return ErrForbiddenAddress }
+func (e *forbiddenError) Unwrap() error { return ErrForbidden }
 
 // forbiddenPrefixes are the ranges net/netip has no predicate for.
 // Loopback, RFC 1918, fc00::/7, link-local and multicast are tested with the
@@ -60,7 +60,7 @@ var (
 )
 
 // CheckIP reports whether csvapi may download from ip. It returns an error
-// wrapping ErrForbiddenAddress for loopback, private (RFC 1918, fc00::/7),
+// wrapping ErrForbidden for loopback, private (RFC 1918, fc00::/7),
 // link-local (which covers 169.254.169.254, the usual cloud metadata
 // address), CGNAT, multicast, unspecified, broadcast and other reserved
 // addresses, in IPv4, IPv4-mapped IPv6 and NAT64/6to4/Teredo forms. It returns
@@ -128,7 +128,7 @@ func embeddedIPv4(ip netip.Addr) (netip.Addr, bool) {
 // DialControl is a net.Dialer Control function that applies CheckIP to the
 // address a socket is about to connect to. Because it runs after name
 // resolution and for every connection, it also covers DNS rebinding and each
-// redirect hop. It returns an error wrapping ErrForbiddenAddress for a refused
+// redirect hop. It returns an error wrapping ErrForbidden for a refused
 // or unparsable address; net.Dialer wraps it in a *net.OpError, which unwraps
 // to it.
 func DialControl(network, address string, _ syscall.RawConn) error {

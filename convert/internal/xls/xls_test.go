@@ -1,13 +1,20 @@
-package convert
+package xls
 
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
+	"flag"
 	"math"
+	"os"
+	"path/filepath"
 	"reflect"
 	"testing"
 	"unicode/utf16"
+	"unicode/utf8"
 )
+
+var update = flag.Bool("update", false, "rewrite the xls fixture of testdata/corpus/formats")
 
 // biff builds BIFF8 records for tests.
 type biff struct{ bytes.Buffer }
@@ -87,68 +94,132 @@ func xlsStream(t *testing.T) []byte {
 	return append(g.Bytes(), s.Bytes()...)
 }
 
-func TestXLSRecords(t *testing.T) {
+// grid lays cells out as rows of text, padded to the widest row, as
+// convert writes them to CSV.
+func grid(cells []Cell) [][]string {
+	width, rows := 0, 0
+	for _, c := range cells {
+		width, rows = max(width, c.Col+1), max(rows, c.Row+1)
+	}
+	g := make([][]string, rows)
+	for i := range g {
+		g[i] = make([]string, width)
+	}
+	for _, c := range cells {
+		g[c.Row][c.Col] = c.Value
+	}
+	return g
+}
+
+func TestRecords(t *testing.T) {
 	stream := xlsStream(t)
-	wb, err := parseGlobals(stream)
+	wb, err := Parse(stream)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(wb.sheets) != 1 || wb.sheets[0].name != "Data" {
-		t.Fatalf("sheets = %+v, want only Data (charts are skipped)", wb.sheets)
+	if want := []Sheet{{Name: "Data", offset: wb.sheets[0].offset}}; !reflect.DeepEqual(wb.Sheets(), want) {
+		t.Fatalf("sheets = %+v, want only Data (charts are skipped)", wb.Sheets())
 	}
 	if want := []string{"code", "01001", "Ambérieu-é"}; !reflect.DeepEqual(wb.sst, want) {
 		t.Errorf("sst = %q, want %q", wb.sst, want)
 	}
-	cells, err := wb.cells(stream, wb.sheets[0].offset)
+	cells, err := wb.Cells(0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var buf bytes.Buffer
-	if err := writeCells(&buf, cells, 1<<20); err != nil {
-		t.Fatal(err)
+	want := [][]string{
+		{"code", "nom", "valeur", "date", "horodatage", "taux", "ok"},
+		{"01001", "Ambérieu-é", "0.3", "2023-02-01", "2023-02-01 12:00:00", "1.25", "true"},
+		{"", "formule", "7", "2023-03-15", "", "", "#DIV/0!"},
 	}
-	want := "code,nom,valeur,date,horodatage,taux,ok\n" +
-		"01001,Ambérieu-é,0.3,2023-02-01,2023-02-01 12:00:00,1.25,true\n" +
-		",formule,7,2023-03-15,,,#DIV/0!\n"
-	if got := buf.String(); got != want {
-		t.Errorf("CSV =\n%s\nwant\n%s", got, want)
+	if got := grid(cells); !reflect.DeepEqual(got, want) {
+		t.Errorf("cells =\n%q\nwant\n%q", got, want)
 	}
 }
 
-func TestXLSTruncated(t *testing.T) {
+// TestOpen reads the same workbook through its OLE2 container, and checks
+// the errors of files that are not workbooks or are too large.
+func TestOpen(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "types.xls")
+	if err := os.WriteFile(path, cfbFile(xlsStream(t)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	wb, err := Open(path, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cells, err := wb.Cells(0); err != nil || len(cells) != 18 {
+		t.Errorf("Cells(0) = %d cells, %v; want 18", len(cells), err)
+	}
+	if _, err := Open(path, 100); !errors.Is(err, ErrTooLarge) {
+		t.Errorf("Open with a 100-byte limit: %v, want ErrTooLarge", err)
+	}
+	garbage := filepath.Join(dir, "garbage.xls")
+	os.WriteFile(garbage, []byte("not an OLE2 file at all"), 0o644)
+	var fe FormatError
+	if _, err := Open(garbage, 1<<20); !errors.As(err, &fe) {
+		t.Errorf("Open(garbage) = %v, want a FormatError", err)
+	}
+	if _, err := wb.Cells(1); err == nil {
+		t.Error("Cells(1) of a one-sheet workbook: no error")
+	}
+}
+
+// TestParseErrors checks the error type of each kind of refusal.
+func TestParseErrors(t *testing.T) {
+	var old, protected, empty biff
+	old.rec(recBOF, uint16(0x0500), uint16(0x0005), make([]byte, 12))
+	protected.rec(recBOF, uint16(0x0600), uint16(0x0005), make([]byte, 12))
+	protected.rec(recFilePass, make([]byte, 6))
+	empty.rec(recBOF, uint16(0x0600), uint16(0x0005), make([]byte, 12))
+	empty.rec(recEOF)
+	var unsupported UnsupportedError
+	var notWorkbook NotWorkbookError
+	var format FormatError
+	for name, tt := range map[string]struct {
+		stream []byte
+		target any
+	}{
+		"BIFF5":     {old.Bytes(), &unsupported},
+		"password":  {protected.Bytes(), &unsupported},
+		"no sheet":  {empty.Bytes(), &notWorkbook},
+		"truncated": {xlsStream(t)[:40], &format},
+		"empty":     {nil, &format},
+	} {
+		if _, err := Parse(tt.stream); err == nil || !errors.As(err, tt.target) {
+			t.Errorf("%s: Parse = %v, want a %T", name, err, tt.target)
+		}
+	}
+}
+
+func TestTruncated(t *testing.T) {
 	stream := xlsStream(t)
 	for n := 0; n < len(stream); n += 7 {
-		wb, err := parseGlobals(stream[:n])
+		wb, err := Parse(stream[:n])
 		if err != nil {
 			continue
 		}
-		wb.cells(stream[:n], wb.sheets[0].offset) // must not panic
+		wb.Cells(0) // must not panic
 	}
 }
 
-func TestExcelTime(t *testing.T) {
-	tests := []struct {
-		serial float64
-		d1904  bool
-		want   string
-	}{
-		{1, false, "1900-01-01 00:00:00"},
-		{59, false, "1900-02-28 00:00:00"},
-		{61, false, "1900-03-01 00:00:00"},
-		{44958.75, false, "2023-02-01 18:00:00"},
-		{0, true, "1904-01-01 00:00:00"},
-		{43500.5 - 1462, true, "2019-02-04 12:00:00"},
+// TestGenerateFixture writes testdata/corpus/formats/xls_types.xls, which
+// convert's format tests load (go test ./convert/internal/xls -run
+// TestGenerateFixture -update). It is committed: regenerate it only when
+// xlsStream changes, then review convert's golden file.
+func TestGenerateFixture(t *testing.T) {
+	if !*update {
+		t.Skip("the fixture is regenerated only with -update")
 	}
-	for _, tt := range tests {
-		got, ok := excelTime(tt.serial, tt.d1904)
-		if !ok || got.Format("2006-01-02 15:04:05") != tt.want {
-			t.Errorf("excelTime(%v, %v) = %v, want %s", tt.serial, tt.d1904, got, tt.want)
-		}
-	}
-	if _, ok := excelTime(-1, false); ok {
-		t.Error("a negative serial is not a date")
+	path := filepath.Join("..", "..", "..", "testdata", "corpus", "formats", "xls_types.xls")
+	if err := os.WriteFile(path, cfbFile(xlsStream(t)), 0o644); err != nil {
+		t.Fatal(err)
 	}
 }
+
+// magicOLE2 starts every OLE2 compound file.
+var magicOLE2 = []byte{0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1}
 
 // cfbFile wraps a Workbook stream in a minimal OLE2 compound file (version
 // 3, 512-byte sectors: header, one FAT sector, one directory sector, then
@@ -224,23 +295,52 @@ func cfbFile(stream []byte) []byte {
 	return append(out, make([]byte, nStream*sector-len(stream))...)
 }
 
-// FuzzXLSRecords feeds arbitrary Workbook streams to the BIFF8 decoder,
-// bypassing the OLE2 container so that mutations reach the records: it must
-// never panic or loop.
-func FuzzXLSRecords(f *testing.F) {
+// FuzzRecords feeds arbitrary Workbook streams to the BIFF8 decoder,
+// bypassing the OLE2 container so that mutations reach the records. It
+// must never panic or loop; a refusal is one of the package's error types;
+// a workbook has a sheet; and its cells are sorted, non-empty, valid UTF-8
+// and the same when read twice.
+func FuzzRecords(f *testing.F) {
 	f.Add(xlsStream(&testing.T{}))
 	f.Fuzz(func(t *testing.T, stream []byte) {
-		wb, err := parseGlobals(stream)
+		wb, err := Parse(stream)
 		if err != nil {
+			checkErrorType(t, err)
 			return
 		}
-		for _, s := range wb.sheets {
-			cells, err := wb.cells(stream, s.offset)
+		if len(wb.Sheets()) == 0 {
+			t.Fatal("Parse succeeded with no sheet")
+		}
+		for i := range wb.Sheets() {
+			cells, err := wb.Cells(i)
 			if err != nil {
+				checkErrorType(t, err)
 				continue
 			}
-			var buf bytes.Buffer
-			writeCells(&buf, cells, 1<<20)
+			for j, c := range cells {
+				if c.Value == "" || !utf8.ValidString(c.Value) {
+					t.Errorf("sheet %d: cell %d,%d = %q: empty or not UTF-8", i, c.Row, c.Col, c.Value)
+				}
+				if c.Row < 0 || c.Col < 0 {
+					t.Errorf("sheet %d: cell at %d,%d", i, c.Row, c.Col)
+				}
+				if j > 0 && (c.Row < cells[j-1].Row || c.Row == cells[j-1].Row && c.Col < cells[j-1].Col) {
+					t.Errorf("sheet %d: cell %d,%d after %d,%d: not sorted", i, c.Row, c.Col, cells[j-1].Row, cells[j-1].Col)
+				}
+			}
+			if again, _ := wb.Cells(i); !reflect.DeepEqual(again, cells) {
+				t.Errorf("sheet %d: a second read differs", i)
+			}
 		}
 	})
+}
+
+func checkErrorType(t *testing.T, err error) {
+	t.Helper()
+	var fe FormatError
+	var ue UnsupportedError
+	var ne NotWorkbookError
+	if !errors.As(err, &fe) && !errors.As(err, &ue) && !errors.As(err, &ne) {
+		t.Errorf("error %v (%T) is none of the package's error types", err, err)
+	}
 }
