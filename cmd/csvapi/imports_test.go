@@ -7,15 +7,21 @@ import (
 	"testing"
 )
 
-// TestPackageDependencies keeps the layout of DESIGN.md: each package
-// imports only the siblings it may, and only server imports fiber.
+// TestPackageDependencies keeps the layout of README.md's Architecture
+// section: each package imports only the siblings it may, only server
+// imports fiber, and the parsers under convert/internal never link DuckDB
+// (that is what makes their tests and fuzz targets build in seconds).
 func TestPackageDependencies(t *testing.T) {
 	const mod = "github.com/csvapi/csvapi/"
+	internal := []string{"convert/internal/numfmt", "convert/internal/ods", "convert/internal/urlpolicy", "convert/internal/xls"}
 	allowed := map[string][]string{
-		"convert": {},
-		"query":   {"convert"},
-		"cache":   {"convert"},
-		"server":  {"cache", "query", "convert"},
+		"convert": internal,
+		"query":   append([]string{"convert"}, internal...),
+		"cache":   append([]string{"convert"}, internal...),
+		"server":  append([]string{"cache", "query", "convert"}, internal...),
+	}
+	for _, pkg := range internal {
+		allowed[pkg] = []string{"convert/internal/numfmt"}
 	}
 	for pkg, ok := range allowed {
 		out, err := exec.Command("go", "list", "-deps", mod+pkg).Output()
@@ -25,6 +31,9 @@ func TestPackageDependencies(t *testing.T) {
 		for _, dep := range strings.Fields(string(out)) {
 			if strings.Contains(dep, "gofiber/fiber") && pkg != "server" {
 				t.Errorf("%s imports %s: only server may import fiber", pkg, dep)
+			}
+			if strings.Contains(dep, "duckdb") && strings.HasPrefix(pkg, "convert/internal/") {
+				t.Errorf("%s imports %s: the packages under convert/internal must not link DuckDB", pkg, dep)
 			}
 			sib, found := strings.CutPrefix(dep, mod)
 			if !found || sib == pkg {
