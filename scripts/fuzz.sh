@@ -34,7 +34,13 @@ for pkg in "${packages[@]}"; do
 	go test -c -fuzz=. -o "$bin" "$pkg"
 	for target in $("$bin" -test.list '^Fuzz' | grep '^Fuzz' || true); do
 		echo "-- $pkg $target"
-		(cd "$pkg" && "$bin" -test.run '^$' -test.fuzz "^${target}\$" -test.fuzztime "$FUZZTIME" \
-			-test.fuzzcachedir "$cachedir" 2>&1 | tail -n 3)
+		# The last line on success; everything on failure (the failing
+		# input and how to replay it).
+		if ! (cd "$pkg" && "$bin" -test.run '^$' -test.fuzz "^${target}\$" -test.fuzztime "$FUZZTIME" \
+			-test.fuzzcachedir "$cachedir") >"$bindir/out" 2>&1; then
+			cat "$bindir/out"
+			exit 1
+		fi
+		tail -n 2 "$bindir/out"
 	done
 done
