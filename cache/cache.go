@@ -94,7 +94,8 @@ func (o Options) key() string {
 }
 
 // Cache holds the loaded resources. Set the exported fields before first
-// use; zero values get the Default* constants.
+// use; zero values get the Default* constants, but TTL, which New sets to
+// DefaultTTL and whose zero means never revalidate.
 type Cache struct {
 	Dir         string
 	DB          *sql.DB
@@ -102,7 +103,7 @@ type Cache struct {
 	Logger      *slog.Logger
 	MaxFileSize int64         // cap on uploads and decompressed content
 	LoadTimeout time.Duration // one download plus conversion
-	TTL         time.Duration // age after which an access revalidates; < 0 never
+	TTL         time.Duration // age after which an access revalidates; 0: never
 	FailureTTL  time.Duration // how long a failed load is remembered
 	MaxBytes    int64         // disk budget of the converted files; 0: unbounded
 	MaxEntries  int           // most resources kept; 0: unbounded
@@ -198,6 +199,7 @@ func New(dir string, db *sql.DB, fetcher *convert.Fetcher, logger *slog.Logger) 
 		Fetcher:     fetcher,
 		Logger:      logger,
 		MaxFileSize: fetcher.MaxSize,
+		TTL:         DefaultTTL,
 		now:         time.Now,
 		records:     map[string]*record{},
 		attached:    map[*version]bool{},

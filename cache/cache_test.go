@@ -436,3 +436,40 @@ func TestFailuresAreForgotten(t *testing.T) {
 		t.Errorf("%d records left after their failures expired, want 0", n)
 	}
 }
+
+// TestZeroTTLNeverRevalidates: TTL 0 means never revalidate (New sets
+// DefaultTTL); a positive TTL revalidates an access past it.
+func TestZeroTTLNeverRevalidates(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "a,b\n1,2\n")
+	}))
+	defer up.Close()
+	for _, tt := range []struct {
+		ttl  time.Duration
+		want int64
+	}{{0, 0}, {time.Hour, 1}} {
+		c := newTestCache(t)
+		if c.TTL != DefaultTTL {
+			t.Fatalf("New: TTL %v, want DefaultTTL", c.TTL)
+		}
+		c.TTL = tt.ttl
+		var mu sync.Mutex
+		clock := time.Unix(1_700_000_000, 0)
+		c.now = func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
+		e, err := c.Apify(t.Context(), up.URL+"/x.csv", Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.Release()
+		mu.Lock()
+		clock = clock.Add(1000 * time.Hour)
+		mu.Unlock()
+		if e, err = c.Acquire(t.Context(), e.ID); err != nil {
+			t.Fatal(err)
+		}
+		e.Release()
+		if got := c.Stats().Revalidations; got != tt.want {
+			t.Errorf("TTL %v, an access 1000 h later: %d revalidations, want %d", tt.ttl, got, tt.want)
+		}
+	}
+}

@@ -115,7 +115,7 @@ func (c *Cache) finish(rec *record, l *load, v *version, err error) {
 		rec.checkedAt, rec.staleErr = now, nil
 	case err != nil && rec.cur != nil:
 		// Retry after FailureTTL rather than a whole TTL.
-		rec.checkedAt = now.Add(c.failureTTL() - c.ttl())
+		rec.checkedAt = now.Add(c.failureTTL() - c.TTL)
 		rec.staleErr = err
 	case err != nil:
 		rec.fail = &failure{err: err, at: now}
@@ -265,7 +265,7 @@ func (p progress) Write(b []byte) (int, error) {
 // maybeRevalidate starts a conditional reload of rec when it is older than
 // TTL. Called with c.mu held.
 func (c *Cache) maybeRevalidate(rec *record) {
-	if rec.url == "" || rec.load != nil || c.TTL < 0 || c.now().Sub(rec.checkedAt) < c.ttl() {
+	if rec.url == "" || rec.load != nil || c.TTL <= 0 || c.now().Sub(rec.checkedAt) < c.TTL {
 		return
 	}
 	c.stats.revalidations.Add(1)
@@ -273,8 +273,6 @@ func (c *Cache) maybeRevalidate(rec *record) {
 	// overrides) apply to its reloads too.
 	c.startLoad(rec, source{url: rec.url, conditional: true, opts: rec.cur.opts})
 }
-
-func (c *Cache) ttl() time.Duration { return positive(c.TTL, DefaultTTL) }
 
 func (c *Cache) maxColumns() int {
 	if c.MaxColumns > 0 {

@@ -32,6 +32,9 @@ const (
 	DefaultApifyWait     = 30 * time.Second
 	DefaultMaxQueries    = 8
 	DefaultRateLimit     = 1200
+	// DefaultCORSOrigins lets any origin read the answers: the data is
+	// public, and widgets embed it anywhere.
+	DefaultCORSOrigins   = "*"
 	DefaultMaxHeaderSize = 16 << 10
 	DefaultReadTimeout   = 30 * time.Second
 	DefaultIdleTimeout   = 2 * time.Minute
@@ -98,7 +101,7 @@ func New(cfg Config, c *cache.Cache, db *sql.DB, logger *slog.Logger) *Server {
 	orDefault(&cfg.ApifyWait, DefaultApifyWait)
 	orDefault(&cfg.MaxGroups, DefaultMaxGroups)
 	if cfg.CORSOrigins == "" {
-		cfg.CORSOrigins = "*"
+		cfg.CORSOrigins = DefaultCORSOrigins
 	}
 	cfg.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
 	s := &Server{cfg: cfg, cache: c, db: db, log: logger, search: query.NewSearchIndex(db),

@@ -19,6 +19,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+
+	"github.com/csvapi/csvapi/convert"
 )
 
 // upstream serves testdata/ plus a few special routes, and counts hits.
@@ -632,8 +634,23 @@ func TestParseFlagsEnv(t *testing.T) {
 		t.Errorf("addr %q, max page size %d, max file size %d; want the flag to win and env to fill the rest",
 			c.Addr, c.MaxPageSize, c.MaxFileSize)
 	}
+	if d := NewMain().Config; !reflect.DeepEqual(d.AllowedPorts, convert.DefaultAllowedPorts) || d.LogLevel != slog.LevelInfo || d.Proxy != nil {
+		t.Errorf("defaults: ports %v, log level %v, proxy %v", d.AllowedPorts, d.LogLevel, d.Proxy)
+	}
+	// Lists, levels and URLs are parsed once, into typed values.
+	m = NewMain()
+	typed := []string{"--allowed-ports", "80, 8443", "--proxy", "http://proxy.example:3128", "--log-level", "debug", "--ttl", "0"}
+	if err := m.ParseFlags(typed, getenv, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if c := m.Config; !reflect.DeepEqual(c.AllowedPorts, []int{80, 8443}) || c.Proxy == nil || c.Proxy.Host != "proxy.example:3128" ||
+		c.LogLevel != slog.LevelDebug || c.TTL != 0 {
+		t.Errorf("%v: ports %v, proxy %v, log level %v, ttl %v", typed, c.AllowedPorts, c.Proxy, c.LogLevel, c.TTL)
+	}
 	for _, args := range [][]string{
 		{"--max-file-size", "lots"}, {"--log-format", "xml"}, {"--query-timeout", "0s"}, {"extra"},
+		{"--allowed-ports", "0"}, {"--allowed-ports", "http"}, {"--proxy", "ftp://proxy.example"}, {"--proxy", "proxy.example:3128"},
+		{"--log-level", "loud"}, {"--ttl", "-1s"},
 	} {
 		if err := NewMain().ParseFlags(args, getenv, io.Discard); err == nil {
 			t.Errorf("ParseFlags(%v) accepted bad input", args)

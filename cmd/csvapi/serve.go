@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -49,7 +50,7 @@ type Config struct {
 	BaseURL       string
 	CORSOrigins   string
 	LogFormat     string
-	LogLevel      string
+	LogLevel      slog.Level
 	CacheSize     int64
 	MaxEntries    int
 	MaxAttached   int
@@ -58,9 +59,9 @@ type Config struct {
 	MaxLoads      int
 	ApifyWait     time.Duration
 	AdminToken    string
-	AllowedPorts  []string
+	AllowedPorts  []int
 	AllowedHosts  []string
-	Proxy         string
+	Proxy         *url.URL
 	FetchTimeout  time.Duration
 	MaxColumns    int
 	MaxQueries    int
@@ -98,16 +99,16 @@ func NewMain() *Main {
 		LoadTimeout:   cache.DefaultLoadTimeout,
 		MaxPageSize:   server.DefaultMaxPageSize,
 		MaxGroups:     server.DefaultMaxGroups,
-		CORSOrigins:   "*",
+		CORSOrigins:   server.DefaultCORSOrigins,
 		LogFormat:     "text",
-		LogLevel:      "info",
+		LogLevel:      slog.LevelInfo,
 		CacheSize:     DefaultCacheSize,
 		MaxAttached:   cache.DefaultMaxAttached,
 		TTL:           cache.DefaultTTL,
 		FailureTTL:    cache.DefaultFailureTTL,
 		MaxLoads:      runtime.NumCPU(),
 		ApifyWait:     server.DefaultApifyWait,
-		AllowedPorts:  []string{"80", "443", "8080", "8443"},
+		AllowedPorts:  slices.Clone(convert.DefaultAllowedPorts),
 		FetchTimeout:  convert.DefaultFetchTimeout,
 		MaxColumns:    cache.DefaultMaxColumns,
 		MaxQueries:    2 * runtime.NumCPU(),
@@ -160,6 +161,59 @@ func (v listValue) Set(s string) error {
 	return nil
 }
 
+// portList is a flag.Value for comma-separated port numbers.
+type portList struct{ p *[]int }
+
+func (v portList) String() string {
+	if v.p == nil {
+		return ""
+	}
+	parts := make([]string, len(*v.p))
+	for i, n := range *v.p {
+		parts[i] = strconv.Itoa(n)
+	}
+	return strings.Join(parts, ",")
+}
+
+func (v portList) Set(s string) error {
+	var ports []int
+	for _, part := range strings.Split(s, ",") {
+		if part = strings.TrimSpace(part); part == "" {
+			continue
+		}
+		n, err := strconv.Atoi(part)
+		if err != nil || n <= 0 || n > 65535 {
+			return fmt.Errorf("invalid port %q", part)
+		}
+		ports = append(ports, n)
+	}
+	*v.p = ports
+	return nil
+}
+
+// proxyURL is a flag.Value for an http(s) proxy URL; empty means none.
+type proxyURL struct{ u **url.URL }
+
+func (v proxyURL) String() string {
+	if v.u == nil || *v.u == nil {
+		return ""
+	}
+	return (*v.u).Redacted()
+}
+
+func (v proxyURL) Set(s string) error {
+	if s == "" {
+		*v.u = nil
+		return nil
+	}
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return errors.New("must be an http(s) URL")
+	}
+	*v.u = u
+	return nil
+}
+
 // ParseFlags reads args, then fills every flag not given on the command line
 // from its CSVAPI_* environment twin, then validates.
 func (m *Main) ParseFlags(args []string, getenv func(string) (string, bool), stderr io.Writer) error {
@@ -181,7 +235,7 @@ func (m *Main) ParseFlags(args []string, getenv func(string) (string, bool), std
 	fs.StringVar(&c.BaseURL, "base-url", c.BaseURL, "public base URL used in endpoints, e.g. https://csvapi.example.org (default: from the request)")
 	fs.StringVar(&c.CORSOrigins, "cors-origins", c.CORSOrigins, "comma-separated origins allowed by CORS")
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "text or json")
-	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
+	fs.TextVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
 	fs.Var(byteSize{&c.CacheSize}, "cache-size", "disk budget of the converted files; least recently used resources are evicted past it")
 	fs.IntVar(&c.MaxEntries, "max-entries", c.MaxEntries, "most resources kept in the cache (0: no limit)")
 	fs.IntVar(&c.MaxAttached, "max-attached", c.MaxAttached, "most DuckDB files attached at once")
@@ -190,9 +244,9 @@ func (m *Main) ParseFlags(args []string, getenv func(string) (string, bool), std
 	fs.IntVar(&c.MaxLoads, "max-loads", c.MaxLoads, "most conversions at once; the others wait in a queue")
 	fs.DurationVar(&c.ApifyWait, "apify-wait", c.ApifyWait, "how long /apify waits for a conversion before answering 202 with a status URL")
 	fs.StringVar(&c.AdminToken, "admin-token", c.AdminToken, "bearer token of the admin routes (GET /cache, DELETE /api/<id>); empty: no admin routes")
-	fs.Var(listValue{&c.AllowedPorts}, "allowed-ports", "comma-separated ports resource URLs may use (not enforced with --allow-private)")
+	fs.Var(portList{&c.AllowedPorts}, "allowed-ports", "comma-separated ports resource URLs may use (not enforced with --allow-private)")
 	fs.Var(listValue{&c.AllowedHosts}, "allowed-hosts", "comma-separated hosts; when set, resource URLs must point to one of them or a subdomain")
-	fs.StringVar(&c.Proxy, "proxy", c.Proxy, "HTTP proxy for downloads (environment proxies are never used); the proxy must enforce the egress policy")
+	fs.Var(proxyURL{&c.Proxy}, "proxy", "HTTP proxy for downloads (environment proxies are never used); the proxy must enforce the egress policy")
 	fs.DurationVar(&c.FetchTimeout, "fetch-timeout", c.FetchTimeout, "time limit of one download")
 	fs.IntVar(&c.MaxColumns, "max-columns", c.MaxColumns, "most columns in a table")
 	fs.IntVar(&c.MaxQueries, "max-queries", c.MaxQueries, "most queries and exports running at once; others wait up to --query-timeout, then 503")
@@ -268,37 +322,11 @@ func (c *Config) validate() error {
 			return fmt.Errorf("--memory-limit: invalid size %q", c.MemoryLimit)
 		}
 	}
-	var lvl slog.Level
-	if err := lvl.UnmarshalText([]byte(c.LogLevel)); err != nil {
-		return fmt.Errorf("--log-level must be debug, info, warn or error, not %q", c.LogLevel)
-	}
-	if _, err := c.ports(); err != nil {
-		return err
-	}
-	if c.Proxy != "" {
-		if u, err := url.Parse(c.Proxy); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return fmt.Errorf("--proxy must be an http(s) URL, not %q", c.Proxy)
-		}
-	}
 	return nil
 }
 
-func (c *Config) ports() ([]int, error) {
-	var ports []int
-	for _, p := range c.AllowedPorts {
-		n, err := strconv.Atoi(p)
-		if err != nil || n <= 0 || n > 65535 {
-			return nil, fmt.Errorf("--allowed-ports: invalid port %q", p)
-		}
-		ports = append(ports, n)
-	}
-	return ports, nil
-}
-
 func newLogger(c Config, w io.Writer) *slog.Logger {
-	var lvl slog.Level
-	_ = lvl.UnmarshalText([]byte(c.LogLevel)) // validated
-	opts := &slog.HandlerOptions{Level: lvl}
+	opts := &slog.HandlerOptions{Level: c.LogLevel}
 	if c.LogFormat == "json" {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
@@ -324,14 +352,12 @@ func (m *Main) Run(ctx context.Context) error {
 		return err
 	}
 	m.DB = db
-	ports, _ := c.ports() // validated
 	fetcher := &convert.Fetcher{
 		MaxSize: c.MaxFileSize, AllowPrivate: c.AllowPrivate, Timeout: c.FetchTimeout,
-		AllowedPorts: ports, AllowedHosts: c.AllowedHosts,
+		AllowedPorts: c.AllowedPorts, AllowedHosts: c.AllowedHosts, Proxy: c.Proxy,
 	}
-	if c.Proxy != "" {
-		fetcher.Proxy, _ = url.Parse(c.Proxy) // validated
-		m.Logger.Warn("downloads go through a proxy: the address guard only checks URLs", "proxy", fetcher.Proxy.Redacted())
+	if c.Proxy != nil {
+		m.Logger.Warn("downloads go through a proxy: the address guard only checks URLs", "proxy", c.Proxy.Redacted())
 	}
 	store, err := cache.New(c.CacheDir, db, fetcher, m.Logger)
 	if err != nil {
@@ -339,11 +365,8 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	store.LoadTimeout = c.LoadTimeout
 	store.MaxBytes, store.MaxEntries, store.MaxAttached = c.CacheSize, c.MaxEntries, c.MaxAttached
-	store.TTL, store.FailureTTL, store.MaxLoads = c.TTL, c.FailureTTL, c.MaxLoads
+	store.TTL, store.FailureTTL, store.MaxLoads = c.TTL, c.FailureTTL, c.MaxLoads // TTL 0: never, in both
 	store.MaxColumns = c.MaxColumns
-	if c.TTL == 0 {
-		store.TTL = -1 // never revalidate
-	}
 	m.Cache = store
 	store.Start()
 	m.Server = server.New(server.Config{
