@@ -109,6 +109,10 @@ type Cache struct {
 	MaxAttached int           // most database files attached at once
 	MaxLoads    int           // most conversions at once; default: number of cores
 	MaxColumns  int           // most columns in a table
+	// Converter runs the conversions: a *convert.Worker in the service, so
+	// that hostile files are parsed in a child process; nil converts in
+	// this process with DB.
+	Converter convert.Converter
 	// OnLoad, when set, is called after every load, for metrics.
 	OnLoad func(LoadEvent)
 

@@ -25,6 +25,9 @@ func TestMain(m *testing.M) {
 		main()
 		return
 	}
+	// Services started in this process run conversions in child processes
+	// of this binary (convert.Worker): make those act as csvapi too.
+	os.Setenv("CSVAPI_TEST_MAIN", "1")
 	os.Exit(m.Run())
 }
 
