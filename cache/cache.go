@@ -113,6 +113,12 @@ type Cache struct {
 	// that hostile files are parsed in a child process; nil converts in
 	// this process with DB.
 	Converter convert.Converter
+	// Reopen, when set, opens a fresh serving instance: Heal uses it to
+	// replace one that DuckDB has invalidated.
+	Reopen func() (*sql.DB, error)
+	// OnHeal, when set, is called with the new instance after Heal (with
+	// the cache locked: it must not call back into the cache).
+	OnHeal func(db *sql.DB)
 	// OnLoad, when set, is called after every load, for metrics.
 	OnLoad func(LoadEvent)
 

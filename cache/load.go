@@ -282,7 +282,7 @@ func (c *Cache) converter() convert.Converter {
 	if c.Converter != nil {
 		return c.Converter
 	}
-	return convert.InProcess{DB: c.DB}
+	return convert.InProcess{DB: c.ServingDB()}
 }
 
 func (c *Cache) ttl() time.Duration { return positive(c.TTL, DefaultTTL) }

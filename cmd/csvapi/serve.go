@@ -321,7 +321,8 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	spill := filepath.Join(c.CacheDir, "tmp", "duckdb-spill")
 	// DuckDB may touch the cache directory only.
-	db, err := convert.OpenDB(convert.DBConfig{MemoryLimit: c.MemoryLimit, Threads: c.Threads, TempDir: spill, Sandbox: c.CacheDir})
+	dbConfig := convert.DBConfig{MemoryLimit: c.MemoryLimit, Threads: c.Threads, TempDir: spill, Sandbox: c.CacheDir}
+	db, err := convert.OpenDB(dbConfig)
 	if err != nil {
 		return err
 	}
@@ -343,6 +344,7 @@ func (m *Main) Run(ctx context.Context) error {
 	store.MaxBytes, store.MaxEntries, store.MaxAttached = c.CacheSize, c.MaxEntries, c.MaxAttached
 	store.TTL, store.FailureTTL, store.MaxLoads = c.TTL, c.FailureTTL, c.MaxLoads
 	store.MaxColumns = c.MaxColumns
+	store.Reopen = func() (*sql.DB, error) { return convert.OpenDB(dbConfig) }
 	if store.Converter, err = m.worker(); err != nil {
 		return err
 	}
@@ -423,6 +425,9 @@ func (m *Main) Close() error {
 	}
 	if m.Cache != nil {
 		m.Cache.Close() // cancels loads: no partial files are left
+	}
+	if m.Cache != nil {
+		m.DB = m.Cache.ServingDB() // Heal may have replaced the first one
 	}
 	if m.DB != nil {
 		if cerr := m.DB.Close(); err == nil {
