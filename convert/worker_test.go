@@ -149,8 +149,8 @@ func TestJSONDepth(t *testing.T) {
 	}{
 		{`[]`, 1},
 		{`[{"a": [1, {"b": 2}]}]`, 4},
-		{`[{"a": "[[[[[[[["}]`, 2},          // brackets in strings do not count
-		{`[{"a": "\"[[[[\\"}]`, 2},          // nor after escaped quotes
+		{`[{"a": "[[[[[[[["}]`, 2},            // brackets in strings do not count
+		{`[{"a": "\"[[[[\\"}]`, 2},            // nor after escaped quotes
 		{`{"a":1}` + "\n" + `{"b":[[2]]}`, 3}, // NDJSON
 	} {
 		got, err := jsonDepth(strings.NewReader(tc.in), 100)
