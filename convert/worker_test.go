@@ -22,6 +22,12 @@ func TestMain(m *testing.M) {
 			os.Exit(2)
 		}
 		os.Exit(0)
+	case "unchecked": // a real worker without the structural checks
+		structuralChecks = false
+		if err := ServeWorker(context.Background(), os.Stdin, os.Stdout); err != nil {
+			os.Exit(2)
+		}
+		os.Exit(0)
 	case "segv": // a reader crashing in C code
 		syscall.Kill(os.Getpid(), syscall.SIGSEGV)
 	case "hog": // a reader whose memory grows without bound
@@ -178,4 +184,22 @@ func TestSchemaDepth(t *testing.T) {
 			t.Errorf("schemaDepth(%v) = %d, want %d", tc.children, got, tc.want)
 		}
 	}
+}
+
+// TestWorkerContainsDuckDB feeds DuckDB's JSON reader, in a worker without
+// the structural checks, the review's 20 KB JSON nested 10,000 deep (~7 GB,
+// then a segfault, in the serving process of round 1): the worker is
+// killed at its memory limit and the caller gets an error.
+func TestWorkerContainsDuckDB(t *testing.T) {
+	if testing.Short() {
+		t.Skip("uses 512 MB for a few seconds")
+	}
+	deep := `[{"a": ` + strings.Repeat("[", 10000) + strings.Repeat("]", 10000) + `}]`
+	w := testWorker("unchecked")
+	w.MemoryLimit = 512 << 20
+	_, err := w.Convert(t.Context(), testJob(t, deep))
+	if !errors.Is(err, ErrConversionFailed) {
+		t.Fatalf("got %v, want ErrConversionFailed", err)
+	}
+	t.Logf("the worker ended with: %v", err)
 }
