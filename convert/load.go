@@ -67,7 +67,7 @@ type Meta struct {
 // is cancelled.
 func Load(ctx context.Context, db *sql.DB, csvPath, dbPath string, opts Options, m *Meta) (err error) {
 	if nativeReader(m.Filetype) != "" { // JSON, NDJSON, Parquet: see native.go
-		return loadNative(ctx, db, csvPath, dbPath, m)
+		return loadNative(ctx, db, csvPath, dbPath, opts.MaxColumns, m)
 	}
 	start := time.Now()
 	head, complete, err := readHeadN(csvPath, headLen)
