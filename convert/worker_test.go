@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -202,4 +203,40 @@ func TestWorkerContainsDuckDB(t *testing.T) {
 		t.Fatalf("got %v, want ErrConversionFailed", err)
 	}
 	t.Logf("the worker ended with: %v", err)
+}
+
+// BenchmarkProcessBoundary measures what the worker process adds to a
+// conversion: a process start, a DuckDB instance and the JSON on the
+// pipes. The file is tiny so that the difference is the fixed cost.
+func BenchmarkProcessBoundary(b *testing.B) {
+	dir := b.TempDir()
+	src := filepath.Join(dir, "source")
+	os.WriteFile(src, []byte("a;b\n1;x\n2;y\n"), 0o644)
+	job := func(i int) Job {
+		work := filepath.Join(dir, "work"+strconv.Itoa(i))
+		os.Mkdir(work, 0o755)
+		return Job{Source: src, WorkDir: work, Out: filepath.Join(dir, "out"+strconv.Itoa(i)+".duckdb"), MaxSize: 1 << 20}
+	}
+	db, err := OpenDB(DBConfig{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	for _, c := range []struct {
+		name string
+		conv Converter
+	}{{"in-process", InProcess{DB: db}}, {"worker", testWorker("serve")}, {"worker-without-netns", noNetns(testWorker("serve"))}} {
+		b.Run(c.name, func(b *testing.B) {
+			for i := 0; b.Loop(); i++ {
+				if _, err := c.conv.Convert(context.Background(), job(i)); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func noNetns(w *Worker) *Worker {
+	w.noNetns.Store(true)
+	return w
 }
