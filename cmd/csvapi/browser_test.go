@@ -372,3 +372,199 @@ func TestBrowserHomeAndPhone(t *testing.T) {
 	}
 	b.shot("phone")
 }
+
+// frenchUpstream serves villes.csv, a French table as data journalists
+// meet them: accents, long free text, numbers in the thousands, years.
+func frenchUpstream(t *testing.T) *httptest.Server {
+	t.Helper()
+	var b strings.Builder
+	b.WriteString("nom;region;population;superficie;annee;description\n")
+	long := strings.Repeat("Une commune dont la description est longue et faite de mots ordinaires. ", 6)
+	regions := []string{"Auvergne-Rhône-Alpes", "Bourgogne-Franche-Comté", "Île-de-France", "Provence-Alpes-Côte d'Azur", "Normandie"}
+	fmt.Fprintf(&b, "Saint-Étienne;Auvergne-Rhône-Alpes;172565;79,97;1986;%s\n", long)
+	fmt.Fprintf(&b, "Saint-Étienne-du-Rouvray;Normandie;28641;18,26;1990;%s\n", long)
+	fmt.Fprintf(&b, "Paris;Île-de-France;2133111;105,4;1975;%s\n", long)
+	for i := 1; i <= 30; i++ {
+		fmt.Fprintf(&b, "Commune %d;%s;%d;%d,5;%d;%s\n", i, regions[i%len(regions)], i*1000, i, 1950+i, long)
+	}
+	body := b.String()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+		fmt.Fprint(w, body)
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// hostPage serves html (with %[1]s the csvapi base and %[2]s an endpoint)
+// from another origin than csvapi's.
+func hostPage(t *testing.T, html, base, ep string) string {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		fmt.Fprintf(w, html, base, ep)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL + "/"
+}
+
+// typeInto focuses the shadow-root element matched by sel, clears it and
+// types text as a user does.
+func (b *browser) typeInto(sel, text string) {
+	b.t.Helper()
+	b.do(fmt.Sprintf(`($(%q).value = '', $(%q).focus(), true)`, sel, sel))
+	b.run("type "+text, chromedp.SendKeys(chromedp.JSPath(`document.querySelector('csvapi-preview').shadowRoot.querySelector(`+jsString(sel)+`)`), text))
+}
+
+func jsString(s string) string { return fmt.Sprintf("%q", s) }
+
+// lines is a JS expression counting the line boxes of the text in el.
+const linesJS = `(el => { const r = document.createRange(); r.selectNodeContents(el);
+	return new Set([...r.getClientRects()].filter(x => x.width > 0).map(x => Math.round(x.top))).size; })`
+
+// TestBrowserRound2 holds the tests of issue 14's defects, ranked as the
+// issue ranks them; each failed before its fix.
+func TestBrowserRound2(t *testing.T) {
+	up := frenchUpstream(t)
+	_, base := startService(t, "--allow-private")
+	src := up.URL + "/villes.csv"
+	ep := apify(t, base, src)
+	id := ep[strings.LastIndex(ep, "/")+1:]
+	cell := func(col string) string { // index of col's cells in a row
+		return fmt.Sprintf(`$$('thead th').findIndex(th => th.querySelector('.cv-name')?.textContent === %q)`, col)
+	}
+
+	// 1. Words never break mid-word in the embed, long text stays short.
+	t.Run("words", func(t *testing.T) {
+		b := newBrowser(t)
+		b.run("phone embed", chromedp.EmulateViewport(375, 700, chromedp.EmulateMobile), chromedp.Navigate(base+"/embed/"+id+"?lang=fr"))
+		b.waitFor("the table", `$$('tbody tr').length === 10`)
+		b.shot("embed-375")
+		type lines struct{ Nom, Region, Desc int }
+		got := eval[lines](b, `(() => { const lines = `+linesJS+`, tr = $$('tbody tr')[0];
+			return {Nom: lines(tr.children[`+cell("nom")+`]), Region: lines(tr.children[`+cell("region")+`]),
+				Desc: lines(tr.children[`+cell("description")+`])}; })()`)
+		if got.Nom != 1 || got.Region != 1 {
+			t.Errorf("Saint-Étienne / Auvergne-Rhône-Alpes span %d / %d lines, want 1 (no break inside a word)", got.Nom, got.Region)
+		}
+		if got.Desc > 3 {
+			t.Errorf("the long description spans %d lines, want it clamped to at most 3", got.Desc)
+		}
+	})
+
+	// 2. The UI's "contains" folds case and accents.
+	t.Run("accents", func(t *testing.T) {
+		b := newBrowser(t)
+		b.run("open", chromedp.Navigate(base+"/explore/"+id+"?lang=fr"))
+		b.waitFor("the table", `$$('tbody tr').length === 20`)
+		b.typeInto(`input[aria-label="Filtrer nom"]`, "etienne")
+		b.waitFor("two Saint-Étienne", `$('.cv-count').textContent === 'Lignes 1 à 2 sur 2'`)
+		if loc := b.location(); !strings.Contains(loc, "nom__icontains=etienne") {
+			t.Errorf("location %q lacks nom__icontains=etienne", loc)
+		}
+	})
+
+	// 3. Numbers typed as the French table shows them filter; a bad one
+	// says so in French next to its field.
+	t.Run("numbers", func(t *testing.T) {
+		b := newBrowser(t)
+		b.run("open", chromedp.Navigate(base+"/explore/"+id+"?lang=fr"))
+		b.waitFor("the table", `$$('tbody tr').length === 20`)
+		b.typeInto(`input[aria-label="population max"]`, "20 000")
+		b.waitFor("20 rows of at most 20,000", `$('.cv-count').textContent === 'Lignes 1 à 20 sur 20'`)
+		if loc := b.location(); !strings.Contains(loc, "population__lte=20000") {
+			t.Errorf("location %q lacks population__lte=20000", loc)
+		}
+		b.typeInto(`input[aria-label="superficie min"]`, "1 234,5")
+		b.waitFor("none above 1234.5 km²", `$('.cv-count').textContent.includes('sur 0') || $('.cv-none')`)
+		if loc := b.location(); !strings.Contains(loc, "superficie__gte=1234.5") {
+			t.Errorf("location %q lacks superficie__gte=1234.5", loc)
+		}
+		b.typeInto(`input[aria-label="superficie min"]`, "beaucoup")
+		b.waitFor("the error by the field", `$('input[aria-label="superficie min"]').getAttribute('aria-invalid') === 'true'`)
+		msg := eval[string](b, `document.getElementById ? $('#'+$('input[aria-label="superficie min"]').getAttribute('aria-describedby'))?.textContent || '' : ''`)
+		if !strings.Contains(msg, "nombre") {
+			t.Errorf("error message by the field = %q, want French text about a number", msg)
+		}
+		if status := eval[string](b, `$('.cv-status').textContent`); strings.Contains(status, "expects") {
+			t.Errorf("status shows the raw English API error %q", status)
+		}
+		b.shot("number-error")
+	})
+
+	// 4. A host page's inherited styles do not reach the component's text.
+	t.Run("isolation", func(t *testing.T) {
+		b := newBrowser(t)
+		page := hostPage(t, `<!doctype html><html lang="fr"><head><style>* { font-family: serif; color: rgb(255, 0, 0);
+text-transform: uppercase; letter-spacing: 4px; font-style: italic; text-align: center; }</style>
+<script src="%[1]s/static/csvapi-preview.js" defer></script></head>
+<body><csvapi-preview endpoint="%[2]s"></csvapi-preview></body></html>`, base, ep)
+		b.run("host", chromedp.Navigate(page))
+		b.waitFor("the table", `$$('tbody tr').length === 10`)
+		b.shot("hostile-host")
+		got := eval[map[string]string](b, `(() => { const s = getComputedStyle($$('tbody td')[1]);
+			return {color: s.color, font: s.fontFamily, transform: s.textTransform, spacing: s.letterSpacing, style: s.fontStyle}; })()`)
+		if got["color"] == "rgb(255, 0, 0)" || got["font"] == "serif" || got["transform"] != "none" || got["spacing"] != "normal" || got["style"] != "normal" {
+			t.Errorf("the host's styles reach the cells: %v", got)
+		}
+	})
+
+	// 5. The embed fits the height it is given.
+	t.Run("embed-height", func(t *testing.T) {
+		b := newBrowser(t)
+		for _, height := range []int64{480, 320} {
+			b.run("embed", chromedp.EmulateViewport(1280, height), chromedp.Navigate(base+"/embed/"+id))
+			b.waitFor("the table", `$$('tbody tr').length === 10`)
+			type fit struct {
+				Page, Link, Inner float64
+			}
+			got, err := chromedp.Run(b.ctx, chromedp.Evaluate[fit](`({page: document.documentElement.scrollHeight,
+				link: document.querySelector('.embed-foot a').getBoundingClientRect().bottom, inner: innerHeight})`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Page > got.Inner || got.Link > got.Inner {
+				t.Errorf("at %d px: page %v px high, link bottom at %v: the embed overflows", height, got.Page, got.Link)
+			}
+			b.shot(fmt.Sprintf("embed-%d", height))
+		}
+	})
+
+	// 6. Rows are one line high; the first column stays in view when the
+	// table scrolls sideways, and the user can freeze more.
+	t.Run("sticky", func(t *testing.T) {
+		b := newBrowser(t)
+		b.run("open", chromedp.Navigate(base+"/explore/"+id+"?lang=fr"))
+		b.waitFor("the table", `$$('tbody tr').length === 20`)
+		rowH := eval[float64](b, `Math.max(...$$('tbody tr').map(tr => tr.getBoundingClientRect().height))`)
+		lineH := eval[float64](b, `parseFloat(getComputedStyle($('tbody td')).fontSize) * 1.5`)
+		if rowH > 2*lineH+16 {
+			t.Errorf("rows are up to %v px high, want one line (about %v px)", rowH, lineH)
+		}
+		b.do(`($('.cv-scroll').scrollLeft = 5000, true)`)
+		stuck := eval[bool](b, `(() => { const left = $('.cv-scroll').getBoundingClientRect().left, tr = $$('tbody tr')[3];
+			return tr.children[0].getBoundingClientRect().left - left < 2 && tr.children[1].getBoundingClientRect().left - left < 80; })()`)
+		if !stuck {
+			t.Errorf("after scrolling right, # and nom are out of view")
+		}
+		b.do(`($('.cv-freeze').value = '2', $('.cv-freeze').dispatchEvent(new Event('change')), true)`)
+		b.waitFor("two frozen columns", `(() => { const tr = $$('tbody tr')[3]; $('.cv-scroll').scrollLeft = 5000;
+			return getComputedStyle(tr.children[2]).position === 'sticky' && getComputedStyle(tr.children[3]).position !== 'sticky'; })()`)
+		b.shot("sticky")
+	})
+
+	// 7. Menus close on Escape and on a click elsewhere.
+	t.Run("menus", func(t *testing.T) {
+		b := newBrowser(t)
+		b.run("open", chromedp.Navigate(base+"/explore/"+id+"?lang=fr"))
+		b.waitFor("the table", `$$('tbody tr').length === 20`)
+		b.do(`($('.cv-export summary').click(), true)`)
+		b.waitFor("export menu open", `$('.cv-export').open`)
+		b.run("escape", chromedp.KeyEvent("\x1b"))
+		b.waitFor("export menu closed by Escape", `!$('.cv-export').open`)
+		b.do(`($$('.cv-drop summary')[0].click(), true)`)
+		b.waitFor("columns menu open", `$$('.cv-drop')[0].open`)
+		b.run("click elsewhere", chromedp.MouseClickXY(5, 5))
+		b.waitFor("columns menu closed by a click outside", `!$$('.cv-drop')[0].open`)
+	})
+}
