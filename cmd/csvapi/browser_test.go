@@ -203,14 +203,14 @@ func TestBrowserExplore(t *testing.T) {
 	b.run("type a filter", chromedp.SendKeys(chromedp.JSPath(`document.querySelector('csvapi-preview').shadowRoot.querySelectorAll('.cv-filters input')[1]`), "saint"))
 	b.waitFor("filtered rows", `$('.cv-count').textContent === 'Rows 1–1 of 1'`)
 	href := eval[string](b, `$('.cv-export a.x-csv').getAttribute('href')`)
-	if !strings.Contains(href, "/export.csv?") || !strings.Contains(href, "nom__contains=saint") || !strings.Contains(href, "_sort=") {
+	if !strings.Contains(href, "/export.csv?") || !strings.Contains(href, "nom__icontains=saint") || !strings.Contains(href, "_sort=") {
 		t.Errorf("CSV export link %q does not carry the filter and sort", href)
 	}
 	href = eval[string](b, `$('.cv-export a.x-excel').getAttribute('href')`)
-	if !strings.Contains(href, "nom__contains=saint") || !strings.Contains(href, "bom=1") || !strings.Contains(href, "sep=%3B") || !strings.Contains(href, "decimal=%2C") {
+	if !strings.Contains(href, "nom__icontains=saint") || !strings.Contains(href, "bom=1") || !strings.Contains(href, "sep=%3B") || !strings.Contains(href, "decimal=%2C") {
 		t.Errorf("Excel export link %q", href)
 	}
-	if loc := b.location(); !strings.Contains(loc, "nom__contains=saint") {
+	if loc := b.location(); !strings.Contains(loc, "nom__icontains=saint") {
 		t.Errorf("location %q lacks the filter", loc)
 	}
 	b.shot("filtered")
@@ -268,8 +268,8 @@ func TestBrowserScriptCellIsInert(t *testing.T) {
 	_, base := startService(t, "--allow-private")
 	b.run("open", chromedp.Navigate(base+"/explore?url="+url.QueryEscape(up.URL+"/xss.csv")))
 	b.waitFor("the table", `$$('tbody tr').length >= 2`)
-	b.do(`$('.cv-more').click()`)
-	b.waitFor("the full text", `$('.cv-more').getAttribute('aria-expanded') === 'true'`)
+	b.do(`$$('tbody tr')[0].children[1].click()`)
+	b.waitFor("the row detail", `$('dialog[open] .cv-detail, dialog.cv-detail[open]')`)
 	b.shot("xss")
 	type result struct {
 		XSS     bool     `json:"xss"`
@@ -278,8 +278,8 @@ func TestBrowserScriptCellIsInert(t *testing.T) {
 		Cells   []string `json:"cells"`
 		Rel     string   `json:"rel"`
 	}
-	got := eval[result](b, `({xss: window.__xss !== undefined, scripts: $$('tbody script').length, images: $$('tbody img').length,
-		cells: $$('tbody td').map(td => td.textContent), rel: $('tbody a')?.rel})`)
+	got := eval[result](b, `({xss: window.__xss !== undefined, scripts: $$('tbody script, dialog script').length, images: $$('tbody img, dialog img').length,
+		cells: $$('tbody td, dialog dd .v').map(td => td.textContent), rel: $('tbody a')?.rel})`)
 	if got.XSS || got.Scripts > 0 || got.Images > 0 {
 		t.Errorf("a cell's markup ran or was parsed: %+v", got)
 	}
@@ -541,7 +541,9 @@ text-transform: uppercase; letter-spacing: 4px; font-style: italic; text-align: 
 		if rowH > 2*lineH+16 {
 			t.Errorf("rows are up to %v px high, want one line (about %v px)", rowH, lineH)
 		}
-		b.do(`($('.cv-scroll').scrollLeft = 5000, true)`)
+		if sl := eval[float64](b, `($('.cv-scroll').scrollLeft = 5000, $('.cv-scroll').scrollLeft)`); sl < 100 {
+			t.Errorf("the table scrolls %v px sideways, want it wider than its box", sl)
+		}
 		stuck := eval[bool](b, `(() => { const left = $('.cv-scroll').getBoundingClientRect().left, tr = $$('tbody tr')[3];
 			return tr.children[0].getBoundingClientRect().left - left < 2 && tr.children[1].getBoundingClientRect().left - left < 80; })()`)
 		if !stuck {
@@ -567,4 +569,37 @@ text-transform: uppercase; letter-spacing: 4px; font-style: italic; text-align: 
 		b.run("click elsewhere", chromedp.MouseClickXY(5, 5))
 		b.waitFor("columns menu closed by a click outside", `!$$('.cv-drop')[0].open`)
 	})
+}
+
+// TestBrowserRowDetail: a click on a row shows every field with its type
+// and a copy button; Ctrl+C on a cell copies its value.
+func TestBrowserRowDetail(t *testing.T) {
+	up := frenchUpstream(t)
+	_, base := startService(t, "--allow-private")
+	b := newBrowser(t)
+	b.run("open", chromedp.Navigate(base+"/explore?url="+url.QueryEscape(up.URL+"/villes.csv")+"&lang=fr"))
+	b.waitFor("the table", `$$('tbody tr').length === 20`)
+	// The clipboard of a headless browser is not readable: record writes.
+	b.run("spy", chromedp.Evaluate[chromedp.Void](`navigator.clipboard.writeText = s => { window.__copied = s; return Promise.resolve(); }`))
+	b.do(`($$('tbody tr')[0].children[2].click(), true)`)
+	b.waitFor("the detail", `$('dialog.cv-detail[open]')`)
+	type field struct{ Name, Type, Value string }
+	fields := eval[[]field](b, `$$('dialog.cv-detail dt').map(dt => ({Name: dt.firstChild.textContent, Type: dt.querySelector('small').textContent,
+		Value: dt.nextElementSibling.querySelector('.v').textContent}))`)
+	if len(fields) != 6 || fields[0] != (field{"nom", "texte", "Saint-Étienne"}) || fields[2].Type != "entier" ||
+		!strings.HasPrefix(fields[5].Value, "Une commune") || len(fields[5].Value) < 400 {
+		t.Errorf("detail fields = %+v", fields)
+	}
+	if name := eval[string](b, `$('#' + $('dialog.cv-detail').getAttribute('aria-labelledby'))?.textContent`); name != "Ligne 1" {
+		t.Errorf("dialog name = %q, want Ligne 1", name)
+	}
+	b.shot("detail")
+	b.do(`($$('dialog.cv-detail .cv-copy')[2].click(), true)`)
+	b.waitFor("copied population", `(window.__copied === '172565')`)
+	b.run("close", chromedp.KeyEvent("\x1b"))
+	b.waitFor("closed", `!$('dialog[open]')`)
+
+	// Ctrl+C on a focused cell copies the value as the API gives it.
+	b.do(`(td => (td.focus(), td.dispatchEvent(new KeyboardEvent('keydown', {key: 'c', ctrlKey: true, bubbles: true})), true))($$('tbody tr')[1].children[2])`)
+	b.waitFor("copied the cell", `window.__copied === 'Saint-Étienne-du-Rouvray'`)
 }

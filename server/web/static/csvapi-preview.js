@@ -22,7 +22,10 @@
       clear: 'Clear filters', loading: 'Loading…', queued: 'Waiting for a free slot…',
       downloading: 'Downloading', converting: 'Reading the file into the database…',
       failed: 'The file could not be loaded.', retry: 'Retry', notFound: 'This table is unknown or was removed from the cache.',
-      ops: { contains: 'contains', exact: 'is', in: 'is one of', startswith: 'starts with' },
+      ops: { icontains: 'contains', contains: 'contains (exact accents)', exact: 'is', in: 'is one of', startswith: 'starts with' },
+      operator: 'operator', freeze: 'Frozen columns', expectNumber: 'A number is expected, such as 20,000 or 1,234.5',
+      badFilter: 'This filter value is not valid for the column.', invalid_parameter: 'A filter value is not valid.',
+      detail: 'Row', copy: 'Copy', copied: 'Copied', value: 'value',
       types: { string: 'text', integer: 'integer', number: 'number', date: 'date', datetime: 'date-time', boolean: 'yes/no' },
       hints: {
         forbidden_address: 'csvapi does not fetch private or local addresses.',
@@ -49,7 +52,10 @@
       clear: 'Effacer les filtres', loading: 'Chargement…', queued: 'En attente d\'une place…',
       downloading: 'Téléchargement', converting: 'Lecture du fichier dans la base…',
       failed: 'Le fichier n\'a pas pu être chargé.', retry: 'Réessayer', notFound: 'Ce tableau est inconnu ou a été retiré du cache.',
-      ops: { contains: 'contient', exact: 'est', in: 'parmi', startswith: 'commence par' },
+      ops: { icontains: 'contient', contains: 'contient (accents exacts)', exact: 'est', in: 'parmi', startswith: 'commence par' },
+      operator: 'opérateur', freeze: 'Colonnes figées', expectNumber: 'Un nombre est attendu, par exemple 20 000 ou 1 234,5',
+      badFilter: 'Cette valeur de filtre ne convient pas à la colonne.', invalid_parameter: 'Une valeur de filtre n\'est pas valide.',
+      detail: 'Ligne', copy: 'Copier', copied: 'Copié', value: 'valeur',
       types: { string: 'texte', integer: 'entier', number: 'nombre', date: 'date', datetime: 'date-heure', boolean: 'oui/non' },
       hints: {
         forbidden_address: 'csvapi ne télécharge pas d\'adresses privées ou locales.',
@@ -64,12 +70,13 @@
     },
   };
 
-  const STRING_OPS = ['contains', 'exact', 'in', 'startswith'];
+  // icontains folds case and accents: what "contains" means to a reader.
+  const STRING_OPS = ['icontains', 'contains', 'exact', 'in', 'startswith'];
   const RANGE_OPS = ['gte', 'lte'];
   const KNOWN_OPS = new Set([...STRING_OPS, ...RANGE_OPS, 'less', 'greater', 'lt', 'gt', 'not', 'icontains',
     'notcontains', 'endswith', 'notin', 'between', 'isnull', 'notnull', 'isblank', 'notblank']);
   const VIEW_KEYS = new Set(['q', 'page', 'page_size', '_sort', '_col', 'lang']);
-  const LONG = 120;
+  const LONG = 400;
 
   // h builds an element: props are DOM properties (textContent, className…),
   // 'aria-*'/'data-*' attributes, or on<event> listeners; children are nodes
@@ -97,6 +104,18 @@
     } catch { return gi.url || ''; }
   }
 
+  // parseNumber reads a number typed as the table shows it in lang
+  // ("20 000", "1 234,5", "20,000.5") and returns it in the API's form, or
+  // null when it is not a number.
+  function parseNumber(s, lang) {
+    let x = s.replace(/[\s\u00a0\u202f']/g, '');
+    if (lang === 'fr' || (/,\d{1,2}$/.test(x) && !x.includes('.'))) x = x.replace(/\.(?=\d{3}(\D|$))/g, '').replace(',', '.');
+    else x = x.replace(/,/g, '');
+    return /^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/.test(x) ? x.replace(/^\+/, '') : null;
+  }
+
+  let uid = 0;
+
   class CsvapiPreview extends HTMLElement {
     connectedCallback() {
       if (this.root) return;
@@ -107,6 +126,9 @@
       this.mode = this.getAttribute('mode') || 'compact';
       this.full = this.mode === 'explore';
       this.nf = new Intl.NumberFormat(this.lng, { maximumFractionDigits: 20 });
+      this.nfPlain = new Intl.NumberFormat(this.lng, { maximumFractionDigits: 20, useGrouping: false });
+      this.fieldErrs = new Map();
+      this.frozen = 1;
       this.seq = 0;
       const css = new URL('/static/csvapi.css', this.serverBase());
       this.root.append(h('link', { rel: 'stylesheet', href: css.href }));
@@ -212,7 +234,15 @@
 
     // fail shows a human error and what to try.
     fail(err) {
-      const msg = err.message || err.error || this.t.failed;
+      let msg = err.message || err.error || this.t.failed;
+      // The API speaks English; a bad filter value is said in the page's
+      // language, next to its field when we can tell which.
+      const key = err.code === 'invalid_parameter' && /^([^:\s]+):/.exec(err.error || '');
+      if (key) {
+        if (this.lng !== 'en') msg = this.t.invalid_parameter;
+        const input = this.thead && [...this.thead.querySelectorAll('input[data-key]')].find(i => i.dataset.key === key[1]);
+        if (input) this.fieldError(key[1].slice(0, key[1].lastIndexOf('__')), input, this.t.badFilter);
+      }
       const hint = this.t.hints[err.code];
       this.status.className = 'cv-status error';
       this.status.replaceChildren(h('p', { className: 'msg', textContent: msg }), hint ? h('p', { textContent: hint }) : '');
@@ -321,6 +351,7 @@
       this.drawHead();
       this.drawPager(d);
       if (this.full) { this.drawFacets(d.facets || {}); this.drawExports(); }
+      this.freeze();
       this.syncURL();
     }
 
@@ -334,7 +365,10 @@
       const tools = h('div', { className: 'cv-tools' }, h('label', { className: 'cv-searchbox' }, h('span', { className: 'vh', textContent: t.search }), this.search));
       this.table = h('table', { className: 'cv-table' });
       this.thead = h('thead');
-      this.tbody = h('tbody', { onkeydown: e => this.keyNav(e) });
+      this.tbody = h('tbody', { onkeydown: e => this.keyNav(e), onclick: e => {
+        const tr = !e.target.closest('a, button') && e.target.closest('tr');
+        if (tr && !tr.querySelector('.cv-none')) this.detail(tr.sectionRowIndex);
+      } });
       this.table.append(this.thead, this.tbody);
       this.scroller = h('div', { className: 'cv-scroll', tabIndex: 0, role: 'region', 'aria-label': fileName(gi) }, this.table);
       this.pager = h('nav', { className: 'cv-pager', 'aria-label': t.lines });
@@ -342,17 +376,35 @@
       if (this.full) {
         this.exports = h('ul', { className: 'cv-menu' });
         this.colsBox = h('div', { className: 'cv-menu' });
-        tools.append(
-          h('details', { className: 'cv-drop' }, h('summary', { textContent: t.columns }), this.colsBox),
-          h('details', { className: 'cv-drop cv-export' }, h('summary', { textContent: t.export }), this.exports),
+        this.drops = [h('details', { className: 'cv-drop' }, h('summary', { textContent: t.columns }), this.colsBox),
+          h('details', { className: 'cv-drop cv-export' }, h('summary', { textContent: t.export }), this.exports)];
+        tools.append(...this.drops,
           h('button', { type: 'button', className: 'cv-clear', textContent: t.clear, onclick: () => this.clearAll() }));
+        this.closeMenus();
         this.drawColumnChooser();
         this.facets = h('aside', { className: 'cv-facets', 'aria-label': t.facets });
-        this.dialog = h('dialog', { className: 'cv-dialog' });
-        this.box.append(this.heading, this.report(gi), tools, this.status, h('div', { className: 'cv-body' }, this.facets, main), this.dialog);
+        this.box.append(this.heading, this.report(gi), tools, this.status, h('div', { className: 'cv-body' }, this.facets, main));
       } else {
         this.box.append(this.heading, tools, this.status, main);
       }
+    }
+
+    // closeMenus makes the drop-down menus close on Escape, on a click
+    // outside them, and when another one opens.
+    closeMenus() {
+      const close = except => { for (const d of this.drops) if (d !== except && d.open) d.open = false; };
+      document.addEventListener('click', e => {
+        const path = e.composedPath();
+        close(this.drops.find(d => path.includes(d)));
+      });
+      document.addEventListener('keydown', e => {
+        if (e.key !== 'Escape') return;
+        const open = this.drops.find(d => d.open);
+        if (!open) return;
+        close();
+        open.querySelector('summary').focus();
+      });
+      for (const d of this.drops) d.addEventListener('toggle', () => { if (d.open) close(d); });
     }
 
     later(fn, ms = 350) {
@@ -391,7 +443,10 @@
     visible() { return this.st.cols || this.allCols; }
 
     drawColumnChooser() {
-      this.colsBox.replaceChildren(...this.allCols.map(c => h('label', {},
+      const t = this.t;
+      const freeze = h('select', { className: 'cv-freeze', onchange: () => { this.frozen = +freeze.value; this.freeze(); } },
+        [0, 1, 2, 3].map(n => h('option', { value: n, textContent: n, selected: n === this.frozen })));
+      this.colsBox.replaceChildren(h('label', { className: 'cv-freeze-l' }, t.freeze, freeze), ...this.allCols.map(c => h('label', {},
         h('input', { type: 'checkbox', checked: this.visible().includes(c), onchange: e => {
           const set = new Set(this.visible());
           if (e.target.checked) set.add(c); else set.delete(c);
@@ -470,10 +525,10 @@
           ...[['', t.any], ['true', t.yes], ['false', t.no]].map(([v, l]) => h('option', { value: v, textContent: l, selected: v === cur })));
       }
       if (type === 'string') {
-        let op = STRING_OPS.find(o => f.has(c + '__' + o)) || 'contains';
+        let op = STRING_OPS.find(o => f.has(c + '__' + o)) || 'icontains';
         const input = h('input', { type: 'text', value: f.get(c + '__' + op) || '', 'aria-label': t.filter + ' ' + c,
           oninput: () => { set(c + '__' + op, input.value.trim()); apply(); } });
-        const sel = h('select', { className: 'cv-op', 'aria-label': t.filter + ' ' + c + ' (operator)', onchange: () => {
+        const sel = h('select', { className: 'cv-op', 'aria-label': t.filter + ' ' + c + ' (' + t.operator + ')', onchange: () => {
           f.delete(c + '__' + op);
           op = sel.value;
           set(c + '__' + op, input.value.trim());
@@ -482,13 +537,36 @@
         return h('div', { className: 'cv-f' }, sel, input);
       }
       const date = type === 'date' || type === 'datetime';
-      return h('div', { className: 'cv-f range' }, ...RANGE_OPS.map(o => {
+      const err = h('span', { className: 'cv-ferr', id: 'cv-err-' + (++uid), 'aria-live': 'polite' });
+      this.fieldErrs.set(c, err);
+      const inputs = RANGE_OPS.map(o => {
         const key = c + '__' + o;
         const alias = f.get(key) ?? f.get(c + '__' + (o === 'gte' ? 'greater' : 'less')) ?? '';
-        return h('input', { type: date ? 'date' : 'text', inputMode: date ? null : 'decimal', value: alias,
+        const shown = date || alias === '' || isNaN(+alias) ? alias : this.nfPlain.format(+alias);
+        return h('input', { type: date ? 'date' : 'text', inputMode: date ? null : 'decimal', value: shown, 'data-key': key,
           placeholder: o === 'gte' ? t.from : t.to, 'aria-label': c + ' ' + (o === 'gte' ? t.from : t.to),
-          oninput: e => { set(key, e.target.value.trim()); apply(); } });
-      }));
+          oninput: e => {
+            const raw = e.target.value.trim(), v = date || !raw ? raw : parseNumber(raw, this.lng);
+            if (v === null) { this.fieldError(c, e.target, t.expectNumber); clearTimeout(this.timer); return; }
+            this.fieldError(c, e.target, '');
+            set(key, v);
+            apply();
+          } });
+      });
+      return h('div', {}, h('div', { className: 'cv-f range' }, inputs), err);
+    }
+
+    // fieldError shows msg next to a filter field (or clears it).
+    fieldError(col, input, msg) {
+      const err = this.fieldErrs.get(col);
+      if (!err) return;
+      err.textContent = msg;
+      if (msg) {
+        input.setAttribute('aria-invalid', 'true');
+        input.setAttribute('aria-describedby', err.id);
+      } else {
+        for (const i of err.parentElement?.querySelectorAll('input') || []) { i.removeAttribute('aria-invalid'); i.removeAttribute('aria-describedby'); }
+      }
     }
 
     drawBody(d) {
@@ -522,16 +600,7 @@
       if (/^https?:\/\/[^\s]+$/i.test(s)) {
         td.append(h('a', { href: s, rel: 'noopener nofollow', target: '_blank', textContent: s.length > 60 ? s.slice(0, 57) + '…' : s }));
       } else if (s.length > LONG) {
-        const span = h('span', { textContent: s.slice(0, LONG - 20) + '…' });
-        const btn = h('button', { type: 'button', className: 'cv-more', textContent: this.t.more, 'aria-expanded': 'false',
-          onclick: () => {
-            const open = btn.getAttribute('aria-expanded') !== 'true';
-            span.textContent = open ? s : s.slice(0, LONG - 20) + '…';
-            btn.textContent = open ? this.t.less : this.t.more;
-            btn.setAttribute('aria-expanded', String(open));
-            td.classList.toggle('open', open);
-          } });
-        td.append(span, ' ', btn);
+        td.textContent = s.slice(0, LONG) + '…'; // one line shows less than this; the row detail shows it all
       } else {
         td.textContent = s;
       }
@@ -560,6 +629,11 @@
         case 'ArrowDown': next = tr.nextElementSibling && tr.nextElementSibling.children[td.cellIndex]; break;
         case 'ArrowUp': next = tr.previousElementSibling && tr.previousElementSibling.children[td.cellIndex]; break;
         case 'Home': next = tr.firstElementChild; break;
+        case 'Enter': this.detail(tr.sectionRowIndex); break;
+        case 'c': case 'C':
+          if (!(e.ctrlKey || e.metaKey) || String(getSelection()) || (this.root.getSelection && String(this.root.getSelection()))) return;
+          this.copy(this.raw(this.data.rows[tr.sectionRowIndex]?.[td.cellIndex]));
+          break;
         case 'End': next = tr.lastElementChild; break;
         case 'PageDown': this.go(this.st.page + 1); break;
         case 'PageUp': this.go(this.st.page - 1); break;
@@ -571,6 +645,84 @@
         next.tabIndex = 0;
         next.focus();
       }
+    }
+
+    // freeze keeps # and the first this.frozen columns in view when the
+    // table scrolls sideways, at offsets measured from the header.
+    freeze() {
+      const head = this.thead && this.thead.rows[0];
+      if (!head) return;
+      const n = this.frozen + 1, lefts = [];
+      let x = 0;
+      for (const c of head.cells) { lefts.push(x); x += c.offsetWidth; }
+      for (const tr of this.table.rows) {
+        if (tr.cells.length === 1 && tr.cells[0].colSpan > 1) continue;
+        [...tr.cells].forEach((c, i) => {
+          c.classList.toggle('fz', i < n);
+          c.classList.toggle('fz-last', i === n - 1);
+          c.style.left = i < n ? lefts[i] + 'px' : '';
+        });
+      }
+    }
+
+    // raw is a value as the API gives it, for copying.
+    raw(v) { return v == null ? '' : typeof v === 'object' ? JSON.stringify(v) : String(v); }
+
+    // copy puts text on the clipboard, saying so on btn.
+    async copy(text, btn) {
+      try {
+        await navigator.clipboard.writeText(text);
+      } catch {
+        const ta = h('textarea', { value: text, className: 'vh' });
+        this.box.append(ta);
+        ta.select();
+        document.execCommand('copy');
+        ta.remove();
+      }
+      this.say(this.t.copied);
+      setTimeout(() => { if (this.status.textContent === this.t.copied) this.say(''); }, 1500);
+      if (btn) {
+        btn.textContent = this.t.copied;
+        setTimeout(() => { btn.textContent = this.t.copy; }, 1500);
+      }
+    }
+
+    // openDialog fills the dialog (made on first use) with a titled panel;
+    // the close button comes first so that focusing it does not scroll the
+    // title out of view.
+    openDialog(kind, title, ...body) {
+      if (!this.dialog) {
+        this.dialog = h('dialog', { className: 'cv-dialog' });
+        this.box.append(this.dialog);
+      }
+      const dlg = this.dialog, id = 'cv-dlg-' + (++uid);
+      dlg.className = 'cv-dialog ' + kind;
+      dlg.setAttribute('aria-labelledby', id);
+      const close = h('button', { type: 'button', className: 'cv-close', textContent: this.t.close, onclick: () => dlg.close() });
+      dlg.replaceChildren(h('div', { className: 'cv-dhead' }, h('h2', { id, textContent: title }), close), ...body);
+      if (!dlg.open) dlg.showModal();
+      dlg.scrollTop = 0;
+      close.focus({ preventScroll: true });
+      return dlg;
+    }
+
+    // detail shows row i of the page vertically: every field with its type
+    // and a copy button.
+    detail(i) {
+      const d = this.data, row = d && d.rows[i];
+      if (!row) return;
+      const t = this.t, fields = [];
+      let num = i + 1;
+      d.columns.forEach((c, j) => {
+        if (c === 'rowid') { num = row[j]; return; }
+        const v = row[j], type = this.types[c] || 'string', shown = this.cell(v, type, c).textContent;
+        const full = v == null ? t.empty : type === 'string' ? String(v) : shown;
+        const btn = h('button', { type: 'button', className: 'cv-copy', textContent: t.copy, 'aria-label': t.copy + ' ' + c,
+          onclick: () => this.copy(this.raw(v), btn) });
+        fields.push(h('dt', {}, c, h('small', { textContent: t.types[type] || type })),
+          h('dd', { className: v == null ? 'null' : '' }, h('span', { className: 'v', textContent: full }), btn));
+      });
+      this.openDialog('cv-detail', t.detail + ' ' + this.nfPlain.format(num), h('dl', {}, fields));
     }
 
     pages() { return Math.max(1, Math.ceil((this.data.total || 0) / this.st.size)); }
@@ -651,30 +803,25 @@
       const t = this.t, p = this.params();
       p.delete('_col');
       p.set('_col', c);
-      const dlg = this.dialog;
-      const close = h('button', { type: 'button', className: 'cv-close', textContent: t.close, onclick: () => dlg.close() });
-      dlg.replaceChildren(h('h2', { textContent: t.profile + ' ' + c }), h('p', { textContent: t.loading }), close);
-      if (!dlg.open) dlg.showModal();
+      this.openDialog('cv-prof-d', t.profile + ' ' + c, h('p', { textContent: t.loading }));
       let body;
       try { body = await (await fetch(this.endpoint + '/profile?' + p)).json(); } catch { body = { ok: false }; }
       const col = body.ok && body.profile.columns.find(x => x.name === c);
       if (!col) {
-        dlg.replaceChildren(h('h2', { textContent: t.profile + ' ' + c }), h('p', { textContent: body.error || t.failed }), close);
+        this.openDialog('cv-prof-d', t.profile + ' ' + c, h('p', { textContent: body.error || t.failed }));
         return;
       }
       const fmt = v => v == null ? '—' : typeof v === 'number' ? this.nf.format(Math.round(v * 1000) / 1000) : String(v);
       const stats = [[t.count, col.count], [t.nulls, col.nulls], [t.distinct, (col.distinct_approx ? '≈ ' : '') + fmt(col.distinct)],
         [t.min, col.min], [t.max, col.max], [t.mean, col.mean], [t.median, col.median]].filter(([, v]) => v !== undefined);
-      const parts = [h('h2', { textContent: t.profile + ' ' + c + ' (' + (t.types[col.type] || col.type) + ')' }),
-        h('dl', { className: 'cv-stats' }, stats.map(([k, v]) => [h('dt', { textContent: k }), h('dd', { textContent: fmt(v) })]))];
+      const parts = [h('dl', { className: 'cv-stats' }, stats.map(([k, v]) => [h('dt', { textContent: k }), h('dd', { textContent: fmt(v) })]))];
       if (col.histogram && col.histogram.length) parts.push(h('h3', { textContent: t.histogram }), this.histogram(col.histogram, fmt));
       if (col.top && col.top.length) {
         parts.push(h('h3', { textContent: t.top }), h('table', { className: 'cv-top' }, h('tbody', {},
           col.top.map(x => h('tr', {}, h('td', { textContent: x.value === null ? t.empty : fmt(x.value) }),
             h('td', { className: 'num', textContent: this.nf.format(x.count) }))))));
       }
-      dlg.replaceChildren(...parts, close);
-      close.focus();
+      this.openDialog('cv-prof-d', t.profile + ' ' + c + ' (' + (t.types[col.type] || col.type) + ')', ...parts);
     }
 
     // histogram draws the bins as SVG bars, each with its range and count.
