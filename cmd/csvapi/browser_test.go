@@ -3,11 +3,13 @@ package main
 import (
 	"context"
 	"fmt"
+	"html"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -396,13 +398,13 @@ func frenchUpstream(t *testing.T) *httptest.Server {
 	return srv
 }
 
-// hostPage serves html (with %[1]s the csvapi base and %[2]s an endpoint)
+// hostPage serves html (with {base} the csvapi base and {ep} an endpoint)
 // from another origin than csvapi's.
 func hostPage(t *testing.T, html, base, ep string) string {
 	t.Helper()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		fmt.Fprintf(w, html, base, ep)
+		strings.NewReplacer("{base}", base, "{ep}", ep).WriteString(w, html)
 	}))
 	t.Cleanup(srv.Close)
 	return srv.URL + "/"
@@ -497,8 +499,8 @@ func TestBrowserRound2(t *testing.T) {
 		b := newBrowser(t)
 		page := hostPage(t, `<!doctype html><html lang="fr"><head><style>* { font-family: serif; color: rgb(255, 0, 0);
 text-transform: uppercase; letter-spacing: 4px; font-style: italic; text-align: center; }</style>
-<script src="%[1]s/static/csvapi-preview.js" defer></script></head>
-<body><csvapi-preview endpoint="%[2]s"></csvapi-preview></body></html>`, base, ep)
+<script src="{base}/static/csvapi-preview.js" defer></script></head>
+<body><csvapi-preview endpoint="{ep}"></csvapi-preview></body></html>`, base, ep)
 		b.run("host", chromedp.Navigate(page))
 		b.waitFor("the table", `$$('tbody tr').length === 10`)
 		b.shot("hostile-host")
@@ -602,4 +604,44 @@ func TestBrowserRowDetail(t *testing.T) {
 	// Ctrl+C on a focused cell copies the value as the API gives it.
 	b.do(`(td => (td.focus(), td.dispatchEvent(new KeyboardEvent('keydown', {key: 'c', ctrlKey: true, bubbles: true})), true))($$('tbody tr')[1].children[1])`)
 	b.waitFor("copied the cell", `window.__copied === 'Saint-Étienne-du-Rouvray'`)
+}
+
+// TestBrowserAPIPanel: the API panel gives the URLs of the current view, a
+// curl line and embed snippets that show the same view elsewhere.
+func TestBrowserAPIPanel(t *testing.T) {
+	up := frenchUpstream(t)
+	_, base := startService(t, "--allow-private")
+	b := newBrowser(t)
+	b.run("open", chromedp.Navigate(base+"/explore?url="+url.QueryEscape(up.URL+"/villes.csv")+"&region=Normandie&_sort=-population&lang=fr"))
+	b.waitFor("the view", `$('.cv-count')?.textContent === 'Lignes 1 à 7 sur 7'`)
+	b.do(`($('.cv-api summary').click(), true)`)
+	b.waitFor("the panel", `$('.cv-api').open && $('.s-curl').value`)
+	b.shot("api-panel")
+	snip := eval[map[string]string](b, `Object.fromEntries($$('.cv-snip').map(a => [a.className.split(' s-')[1], a.value]))`)
+
+	r := get(t, snip["json"])
+	if r.status != http.StatusOK || r.body["total"] != float64(7) {
+		t.Errorf("JSON URL %s: status %d, total %v, want 7", snip["json"], r.status, r.body["total"])
+	}
+	if rows, _ := r.body["rows"].([]any); len(rows) == 0 || !strings.Contains(fmt.Sprint(rows[0]), "Commune 29") {
+		t.Errorf("JSON URL %s: first row is not the most populous of Normandie: %v", snip["json"], r.body["rows"])
+	}
+	if !strings.HasPrefix(snip["curl"], "curl '"+snip["json"]+"'") {
+		t.Errorf("curl = %q", snip["curl"])
+	}
+	r = get(t, snip["csv"])
+	if r.status != http.StatusOK || strings.Count(string(r.raw), "\n") != 8 {
+		t.Errorf("CSV URL %s: status %d, %d lines, want header + 7", snip["csv"], r.status, strings.Count(string(r.raw), "\n"))
+	}
+
+	src := regexp.MustCompile(`src="([^"]+)"`).FindStringSubmatch(snip["iframe"])
+	if src == nil {
+		t.Fatalf("iframe snippet %q has no src", snip["iframe"])
+	}
+	b.run("the iframe's page", chromedp.Navigate(html.UnescapeString(src[1])))
+	b.waitFor("the embedded view", `$('.cv-count')?.textContent === 'Lignes 1 à 7 sur 7'`)
+
+	page := hostPage(t, `<!doctype html><html><head><title>portail</title></head><body>`+snip["component"]+`</body></html>`, "", "")
+	b.run("the component's page", chromedp.Navigate(page))
+	b.waitFor("the component's view", `$('.cv-count')?.textContent === 'Lignes 1 à 7 sur 7' && $$('tbody tr')[1].children[1].textContent === 'Saint-Étienne-du-Rouvray'`)
 }

@@ -26,6 +26,8 @@
       operator: 'operator', freeze: 'Frozen columns', expectNumber: 'A number is expected, such as 20,000 or 1,234.5',
       badFilter: 'This filter value is not valid for the column.', invalid_parameter: 'A filter value is not valid.',
       detail: 'Row', copy: 'Copy', copied: 'Copied', value: 'value',
+      api: 'API', apiJSON: 'JSON of this view', apiCSV: 'CSV of this view (all rows)', curl: 'curl',
+      iframe: 'Embed with an iframe', component: 'Embed with the web component', apiDocs: 'API documentation',
       types: { string: 'text', integer: 'integer', number: 'number', date: 'date', datetime: 'date-time', boolean: 'yes/no' },
       hints: {
         forbidden_address: 'csvapi does not fetch private or local addresses.',
@@ -56,6 +58,8 @@
       operator: 'opérateur', freeze: 'Colonnes figées', expectNumber: 'Un nombre est attendu, par exemple 20 000 ou 1 234,5',
       badFilter: 'Cette valeur de filtre ne convient pas à la colonne.', invalid_parameter: 'Une valeur de filtre n\'est pas valide.',
       detail: 'Ligne', copy: 'Copier', copied: 'Copié', value: 'valeur',
+      api: 'API', apiJSON: 'JSON de cette vue', apiCSV: 'CSV de cette vue (toutes les lignes)', curl: 'curl',
+      iframe: 'Intégrer avec une iframe', component: 'Intégrer avec le composant web', apiDocs: 'Documentation de l\'API',
       types: { string: 'texte', integer: 'entier', number: 'nombre', date: 'date', datetime: 'date-heure', boolean: 'oui/non' },
       hints: {
         forbidden_address: 'csvapi ne télécharge pas d\'adresses privées ou locales.',
@@ -252,7 +256,10 @@
     readState() {
       const size = parseInt(this.getAttribute('page-size'), 10) || (this.full ? 20 : 10);
       this.st = { sort: [], filters: new Map(), q: '', page: 1, size, cols: null, defSize: size };
-      this.pending = this.syncs() ? new URLSearchParams(location.search) : null;
+      // The view comes from the page URL (explore, embed, sync-url) or from
+      // the view attribute, a query string like the page's.
+      const view = this.getAttribute('view');
+      this.pending = this.syncs() || this.mode === 'embed' ? new URLSearchParams(location.search) : view ? new URLSearchParams(view) : null;
     }
 
     // applyURL interprets the page's query string once the columns are known.
@@ -350,7 +357,7 @@
       this.drawBody(d);
       this.drawHead();
       this.drawPager(d);
-      if (this.full) { this.drawFacets(d.facets || {}); this.drawExports(); }
+      if (this.full) { this.drawFacets(d.facets || {}); this.drawExports(); this.drawAPI(); }
       this.freeze();
       this.syncURL();
     }
@@ -378,6 +385,8 @@
         this.colsBox = h('div', { className: 'cv-menu' });
         this.drops = [h('details', { className: 'cv-drop' }, h('summary', { textContent: t.columns }), this.colsBox),
           h('details', { className: 'cv-drop cv-export' }, h('summary', { textContent: t.export }), this.exports)];
+        this.apiBox = h('div', { className: 'cv-menu cv-apim' });
+        this.drops.push(h('details', { className: 'cv-drop cv-api' }, h('summary', { textContent: t.api }), this.apiBox));
         tools.append(...this.drops,
           h('button', { type: 'button', className: 'cv-clear', textContent: t.clear, onclick: () => this.clearAll() }));
         this.closeMenus();
@@ -781,6 +790,34 @@
         ['json', t.json, 'export.json' + q], ['parquet', t.parquet, 'export.parquet' + q]];
       this.exports.replaceChildren(...items.map(([k, label, path]) =>
         h('li', {}, h('a', { href: this.endpoint + '/' + path, className: 'x-' + k, textContent: label }))));
+    }
+
+    // drawAPI fills the API panel: URLs of the current view, the curl
+    // line, and embed snippets prefilled with this table and view.
+    drawAPI() {
+      const t = this.t, p = this.params(), base = new URL('/', this.endpoint).href.replace(/\/$/, '');
+      const page = new URLSearchParams(p);
+      page.set('page', this.st.page);
+      page.set('page_size', this.st.size);
+      const json = this.endpoint + '?' + page, csv = this.endpoint + '/export.csv' + (p.toString() ? '?' + p : '');
+      const view = new URLSearchParams(p);
+      view.set('lang', this.lng);
+      const attr = s => s.replace(/&/g, '&amp;').replace(/"/g, '&quot;').replace(/</g, '&lt;');
+      const title = fileName(this.data.general_infos || {}) || 'csvapi';
+      const items = [
+        ['json', t.apiJSON, json], ['csv', t.apiCSV, csv], ['curl', t.curl, `curl '${json.replace(/'/g, "'\\''")}'`],
+        ['iframe', t.iframe, `<iframe src="${attr(base + '/embed/' + this.rid + '?' + view)}" title="${attr(title)}" width="100%" height="480" loading="lazy"></iframe>`],
+        ['component', t.component, `<script src="${attr(base)}/static/csvapi-preview.js" defer></script>\n` +
+          `<csvapi-preview endpoint="${attr(this.endpoint)}" lang="${this.lng}"` + (p.toString() ? ` view="${attr(p.toString())}"` : '') + '></csvapi-preview>'],
+      ];
+      this.apiBox.replaceChildren(...items.map(([k, label, text]) => {
+        const area = h('textarea', { className: 'cv-snip s-' + k, readOnly: true, rows: k === 'component' || k === 'iframe' ? 3 : 2, value: text,
+          'aria-label': label, onfocus: e => e.target.select() });
+        const btn = h('button', { type: 'button', className: 'cv-copy', textContent: t.copy, 'aria-label': t.copy + ' : ' + label,
+          onclick: () => this.copy(text, btn) });
+        return h('div', { className: 'cv-snipbox' }, h('div', { className: 'cv-sniphead' },
+          k === 'json' || k === 'csv' ? h('a', { href: text, target: '_blank', rel: 'noopener', textContent: label }) : h('span', { textContent: label }), btn), area);
+      }), h('p', {}, h('a', { href: base + '/docs', target: '_blank', rel: 'noopener', textContent: t.apiDocs })));
     }
 
     syncURL() {
