@@ -645,3 +645,48 @@ func TestBrowserAPIPanel(t *testing.T) {
 	b.run("the component's page", chromedp.Navigate(page))
 	b.waitFor("the component's view", `$('.cv-count')?.textContent === 'Lignes 1 à 7 sur 7' && $$('tbody tr')[1].children[1].textContent === 'Saint-Étienne-du-Rouvray'`)
 }
+
+// TestBrowserChart: the chart builder draws /aggregate as SVG, follows the
+// filters, keeps its state in the URL, downloads as SVG and PNG, and works
+// in the web component with mode="chart".
+func TestBrowserChart(t *testing.T) {
+	up := frenchUpstream(t)
+	_, base := startService(t, "--allow-private")
+	ep := apify(t, base, up.URL+"/villes.csv")
+	id := ep[strings.LastIndex(ep, "/")+1:]
+	b := newBrowser(t)
+	b.run("open", chromedp.Navigate(base+"/explore/"+id+"?chart=bar&chart_x=region&chart_y=sum%3Apopulation&lang=fr"))
+	b.waitFor("five bars", `$$('.cv-chart svg rect.cv-bar').length === 5`)
+	first := eval[string](b, `$('.cv-chart svg rect.cv-bar title').textContent`)
+	if first != "Île-de-France : 2 220 111" && first != "Île-de-France : 2\u202f220\u202f111" {
+		t.Errorf("first bar = %q, want Île-de-France : 2 220 111", first)
+	}
+	if title := eval[string](b, `$('.cv-chart svg').getAttribute('aria-label')`); title != "Somme de population par region" {
+		t.Errorf("chart title = %q", title)
+	}
+	b.shot("chart-bar")
+
+	b.typeInto(`input[aria-label="Filtrer nom"]`, "etienne")
+	b.waitFor("the chart follows the filter", `$$('.cv-chart svg rect.cv-bar').length === 2`)
+	if loc := b.location(); !strings.Contains(loc, "chart=bar") || !strings.Contains(loc, "chart_x=region") || !strings.Contains(loc, "nom__icontains=etienne") {
+		t.Errorf("location %q lacks the chart's state or the filter", loc)
+	}
+	b.do(`($('.cv-ctype').value = 'line', $('.cv-ctype').dispatchEvent(new Event('change')), true)`)
+	b.waitFor("a line", `$('.cv-chart svg polyline') && location.search.includes('chart=line')`)
+	b.waitFor("a PNG", `$('.cv-dlpng').href.startsWith('data:image/png;base64,') && $('.cv-dlpng').href.length > 2000`)
+	svg := eval[string](b, `decodeURIComponent($('.cv-dlsvg').href.split(',').slice(1).join(','))`)
+	if !strings.HasPrefix(svg, `<svg xmlns="http://www.w3.org/2000/svg"`) || !strings.Contains(svg, "<polyline") {
+		t.Errorf("downloadable SVG = %.200q", svg)
+	}
+	b.shot("chart-line")
+
+	// The web component draws a chart alone on another origin.
+	page := hostPage(t, `<!doctype html><html lang="fr"><head><script src="{base}/static/csvapi-preview.js" defer></script></head>
+<body><csvapi-preview mode="chart" endpoint="{ep}" chart="bar" chart-x="region" chart-y="avg:superficie"></csvapi-preview></body></html>`, base, ep)
+	b.run("component", chromedp.Navigate(page))
+	b.waitFor("the component's chart", `$$('svg rect.cv-bar').length === 5 && !$('table')`)
+	if title := eval[string](b, `$('svg').getAttribute('aria-label')`); title != "Moyenne de superficie par region" {
+		t.Errorf("component chart title = %q", title)
+	}
+	b.shot("chart-component")
+}

@@ -28,6 +28,9 @@
       detail: 'Row', copy: 'Copy', copied: 'Copied', value: 'value',
       api: 'API', apiJSON: 'JSON of this view', apiCSV: 'CSV of this view (all rows)', curl: 'curl',
       iframe: 'Embed with an iframe', component: 'Embed with the web component', apiDocs: 'API documentation',
+      chart: 'Chart', chartType: 'Type', bar: 'Bars', line: 'Line', groupBy: 'Group by', measure: 'Measure',
+      of: 'of', fns: { count: 'Number of rows', sum: 'Sum', avg: 'Average' }, by: 'by', dlSVG: 'Download SVG', dlPNG: 'Download PNG',
+      chartCut: n => `The ${n} largest groups are shown.`, chartEmbed: 'Embed this chart',
       types: { string: 'text', integer: 'integer', number: 'number', date: 'date', datetime: 'date-time', boolean: 'yes/no' },
       hints: {
         forbidden_address: 'csvapi does not fetch private or local addresses.',
@@ -60,6 +63,9 @@
       detail: 'Ligne', copy: 'Copier', copied: 'Copié', value: 'valeur',
       api: 'API', apiJSON: 'JSON de cette vue', apiCSV: 'CSV de cette vue (toutes les lignes)', curl: 'curl',
       iframe: 'Intégrer avec une iframe', component: 'Intégrer avec le composant web', apiDocs: 'Documentation de l\'API',
+      chart: 'Graphique', chartType: 'Type', bar: 'Barres', line: 'Courbe', groupBy: 'Regrouper par', measure: 'Mesure',
+      of: 'de', fns: { count: 'Nombre de lignes', sum: 'Somme', avg: 'Moyenne' }, by: 'par', dlSVG: 'Télécharger en SVG', dlPNG: 'Télécharger en PNG',
+      chartCut: n => `Les ${n} groupes les plus grands sont affichés.`, chartEmbed: 'Intégrer ce graphique',
       types: { string: 'texte', integer: 'entier', number: 'nombre', date: 'date', datetime: 'date-heure', boolean: 'oui/non' },
       hints: {
         forbidden_address: 'csvapi ne télécharge pas d\'adresses privées ou locales.',
@@ -79,14 +85,15 @@
   const RANGE_OPS = ['gte', 'lte'];
   const KNOWN_OPS = new Set([...STRING_OPS, ...RANGE_OPS, 'less', 'greater', 'lt', 'gt', 'not', 'icontains',
     'notcontains', 'endswith', 'notin', 'between', 'isnull', 'notnull', 'isblank', 'notblank']);
-  const VIEW_KEYS = new Set(['q', 'page', 'page_size', '_sort', '_col', 'lang']);
+  const VIEW_KEYS = new Set(['q', 'page', 'page_size', '_sort', '_col', 'lang', 'chart', 'chart_x', 'chart_y']);
+  const SVG_TAGS = new Set(['svg', 'rect', 'path', 'line', 'text', 'g', 'circle', 'polyline']);
   const LONG = 400;
 
   // h builds an element: props are DOM properties (textContent, className…),
   // 'aria-*'/'data-*' attributes, or on<event> listeners; children are nodes
   // or strings (text nodes, never parsed).
   function h(tag, props, ...children) {
-    const el = tag === 'svg' || tag === 'rect' || tag === 'title' && props && props.svg || tag === 'path'
+    const el = SVG_TAGS.has(tag) || tag === 'title' && props && props.svg
       ? document.createElementNS('http://www.w3.org/2000/svg', tag) : document.createElement(tag);
     for (const [k, v] of Object.entries(props || {})) {
       if (v == null || v === false || k === 'svg') continue;
@@ -119,6 +126,12 @@
   }
 
   let uid = 0;
+
+  // niceStep rounds a raw axis step to 1, 2 or 5 times a power of ten.
+  function niceStep(raw) {
+    const p = Math.pow(10, Math.floor(Math.log10(raw))), f = raw / p;
+    return (f <= 1 ? 1 : f <= 2 ? 2 : f <= 5 ? 5 : 10) * p;
+  }
 
   class CsvapiPreview extends HTMLElement {
     connectedCallback() {
@@ -271,6 +284,11 @@
       st.q = p.get('q') || '';
       st.page = Math.max(1, parseInt(p.get('page'), 10) || 1);
       st.size = Math.min(1000, Math.max(1, parseInt(p.get('page_size'), 10) || st.size));
+      const chart = p.get('chart') || this.getAttribute('chart') || (this.mode === 'chart' ? 'bar' : '');
+      if (chart === 'bar' || chart === 'line') {
+        const x = p.get('chart_x') || this.getAttribute('chart-x'), y = p.get('chart_y') || this.getAttribute('chart-y') || 'count';
+        st.chart = this.chartConfig(chart, x, y);
+      }
       const cols = p.getAll('_col').filter(c => this.types[c]);
       st.cols = cols.length ? cols : null;
       const sort = p.get('_sort');
@@ -338,6 +356,10 @@
         for (const [k, v] of Object.entries(this.infos)) this.types[k] = v.type;
         this.allCols = Object.keys(this.infos);
         this.applyURL();
+        if (this.mode === 'chart') {
+          this.buildChartOnly(d.general_infos || {});
+          return;
+        }
         if (this.full) this.facetCandidates = this.allCols.filter(c => ['string', 'boolean'].includes(this.types[c])).slice(0, 12);
         this.build(d.general_infos || {});
         this.dispatchEvent(new CustomEvent('csvapi-load', { bubbles: true, composed: true,
@@ -357,7 +379,7 @@
       this.drawBody(d);
       this.drawHead();
       this.drawPager(d);
-      if (this.full) { this.drawFacets(d.facets || {}); this.drawExports(); this.drawAPI(); }
+      if (this.full) { this.drawFacets(d.facets || {}); this.drawExports(); this.drawAPI(); this.drawChart(); }
       this.freeze();
       this.syncURL();
     }
@@ -392,7 +414,10 @@
         this.closeMenus();
         this.drawColumnChooser();
         this.facets = h('aside', { className: 'cv-facets', 'aria-label': t.facets });
-        this.box.append(this.heading, this.report(gi), tools, this.status, h('div', { className: 'cv-body' }, this.facets, main));
+        this.chartBox = h('div', { className: 'cv-chart' });
+        this.chartPanel = h('details', { className: 'cv-chartd', open: !!this.st.chart, ontoggle: () => this.toggleChart() },
+          h('summary', { textContent: t.chart }), this.chartBox);
+        this.box.append(this.heading, this.report(gi), tools, this.status, this.chartPanel, h('div', { className: 'cv-body' }, this.facets, main));
       } else {
         this.box.append(this.heading, tools, this.status, main);
       }
@@ -810,6 +835,14 @@
         ['component', t.component, `<script src="${attr(base)}/static/csvapi-preview.js" defer></script>\n` +
           `<csvapi-preview endpoint="${attr(this.endpoint)}" lang="${this.lng}"` + (p.toString() ? ` view="${attr(p.toString())}"` : '') + '></csvapi-preview>'],
       ];
+      if (this.st.chart) {
+        const cv = new URLSearchParams(p);
+        for (const [k, v] of Object.entries(this.chartParams())) cv.set(k, v);
+        cv.delete('_sort');
+        cv.delete('_col');
+        items.push(['chart', t.chartEmbed, `<script src="${attr(base)}/static/csvapi-preview.js" defer></script>\n` +
+          `<csvapi-preview mode="chart" endpoint="${attr(this.endpoint)}" lang="${this.lng}" view="${attr(cv.toString())}"></csvapi-preview>`]);
+      }
       this.apiBox.replaceChildren(...items.map(([k, label, text]) => {
         const area = h('textarea', { className: 'cv-snip s-' + k, readOnly: true, rows: k === 'component' || k === 'iframe' ? 3 : 2, value: text,
           'aria-label': label, onfocus: e => e.target.select() });
@@ -825,6 +858,7 @@
       const p = this.params();
       if (this.st.page > 1) p.set('page', this.st.page);
       if (this.st.size !== this.st.defSize) p.set('page_size', this.st.size);
+      for (const [k, v] of Object.entries(this.chartParams())) p.set(k, v);
       const lang = new URLSearchParams(location.search).get('lang');
       if (lang) p.set('lang', lang);
       const q = p.toString();
@@ -859,6 +893,168 @@
             h('td', { className: 'num', textContent: this.nf.format(x.count) }))))));
       }
       this.openDialog('cv-prof-d', t.profile + ' ' + c + ' (' + (t.types[col.type] || col.type) + ')', ...parts);
+    }
+
+    // chartConfig checks a chart's type, group column and measure
+    // ("count", "sum:col", "avg:col") against the table; null if unusable.
+    chartConfig(type, x, y) {
+      const numeric = c => ['integer', 'number'].includes(this.types[c]);
+      const cols = this.allCols;
+      if (!cols.includes(x)) x = cols.find(c => this.types[c] === 'string') || cols[0];
+      const [fn, col] = (y || 'count').split(/:(.*)/s);
+      if (!['count', 'sum', 'avg'].includes(fn) || (fn !== 'count' && !numeric(col))) y = 'count';
+      return x ? { type: type === 'line' ? 'line' : 'bar', x, y } : null;
+    }
+
+    chartParams() {
+      const c = this.st.chart;
+      return c ? { chart: c.type, chart_x: c.x, chart_y: c.y } : {};
+    }
+
+    toggleChart() {
+      if (this.chartPanel.open && !this.st.chart) this.st.chart = this.chartConfig('bar', (this.facetCols || [])[0], 'count');
+      if (!this.chartPanel.open) this.st.chart = null;
+      this.drawChart();
+      this.syncURL();
+      if (this.apiBox) this.drawAPI();
+    }
+
+    // buildChartOnly lays out mode="chart": a title and the chart.
+    buildChartOnly(gi) {
+      this.heading = h('h2', { className: 'cv-title', textContent: fileName(gi) });
+      this.chartBox = h('div', { className: 'cv-chart' });
+      if (!this.st.chart) this.st.chart = this.chartConfig(this.getAttribute('chart') || 'bar', this.getAttribute('chart-x'), this.getAttribute('chart-y'));
+      this.box.append(this.heading, this.status, this.chartBox);
+      this.drawChart();
+    }
+
+    // chartForm is the builder: type, group column, measure.
+    chartForm() {
+      const t = this.t, c = this.st.chart;
+      const change = () => {
+        const fn = fnSel.value;
+        valL.hidden = fn === 'count';
+        this.st.chart = this.chartConfig(typeSel.value, xSel.value, fn === 'count' ? 'count' : fn + ':' + valSel.value);
+        this.drawChart();
+        this.syncURL();
+        if (this.apiBox) this.drawAPI();
+      };
+      const sel = (cls, label, opts, cur) => h('label', {}, h('span', { textContent: label }),
+        h('select', { className: cls, onchange: change }, opts.map(([v, l]) => h('option', { value: v, textContent: l, selected: v === cur }))));
+      const [fn, col] = c.y.split(/:(.*)/s);
+      const nums = this.allCols.filter(x => ['integer', 'number'].includes(this.types[x]));
+      const typeL = sel('cv-ctype', t.chartType, [['bar', t.bar], ['line', t.line]], c.type);
+      const xL = sel('cv-cx', t.groupBy, this.allCols.map(x => [x, x]), c.x);
+      const fnL = sel('cv-cfn', t.measure, ['count'].concat(nums.length ? ['sum', 'avg'] : []).map(f => [f, t.fns[f]]), fn);
+      const valL = sel('cv-cval', t.of, nums.map(x => [x, x]), col || nums[0]);
+      const typeSel = typeL.lastChild, xSel = xL.lastChild, fnSel = fnL.lastChild, valSel = valL.lastChild;
+      valL.hidden = fn === 'count';
+      return h('div', { className: 'cv-cform' }, typeL, xL, fnL, valL);
+    }
+
+    // drawChart fetches /aggregate for the chart (filters and search
+    // included) and draws it, unless nothing it depends on changed.
+    async drawChart() {
+      const c = this.st.chart;
+      if (!this.chartBox) return;
+      if (!c) { this.chartBox.replaceChildren(); this.chartKey = ''; return; }
+      const p = this.params();
+      p.delete('_sort');
+      p.delete('_col');
+      const [fn, col] = c.y.split(/:(.*)/s), value = fn === 'count' ? 'count' : fn + '_' + col, limit = c.type === 'bar' ? 40 : 1000;
+      p.set('group_by', c.x);
+      p.set('agg', c.y);
+      p.set('_sort', c.type === 'bar' ? '-' + value : c.x);
+      p.set('_size', limit);
+      const key = p.toString();
+      if (key === this.chartKey) return;
+      this.chartKey = key;
+      const form = this.mode === 'chart' ? '' : this.chartForm();
+      let body;
+      try { body = await (await fetch(this.endpoint + '/aggregate?' + p)).json(); } catch { body = { ok: false }; }
+      if (key !== this.chartKey) return;
+      if (!body.ok) {
+        this.chartBox.replaceChildren(form, h('p', { className: 'cv-ferr', textContent: body.error || this.t.failed }));
+        return;
+      }
+      const xi = body.columns.indexOf(c.x), yi = body.columns.indexOf(value);
+      const points = body.rows.map(r => ({ label: r[xi] == null ? this.t.empty : this.cell(r[xi], this.types[c.x], c.x).textContent, v: +r[yi] || 0 }));
+      const t = this.t, title = (fn === 'count' ? t.fns.count : t.fns[fn] + ' ' + t.of + ' ' + col) + ' ' + t.by + ' ' + c.x;
+      const svg = this.chartSVG(points, c.type, title);
+      const name = (fileName(this.data.general_infos || {}).replace(/\.[^.]*$/, '') || 'chart') + '-' + c.x;
+      const svgLink = h('a', { className: 'cv-dl cv-dlsvg', download: name + '.svg', textContent: t.dlSVG,
+        href: 'data:image/svg+xml;charset=utf-8,' + encodeURIComponent(new XMLSerializer().serializeToString(svg)) });
+      const pngLink = h('a', { className: 'cv-dl cv-dlpng', download: name + '.png', textContent: t.dlPNG, 'aria-disabled': 'true' });
+      this.chartBox.replaceChildren(form, h('figure', {}, svg,
+        body.total > points.length && c.type === 'bar' ? h('figcaption', { textContent: t.chartCut(points.length) }) : ''),
+      h('p', { className: 'cv-dls' }, svgLink, pngLink));
+      this.png(svgLink.href, svg).then(href => { if (href) { pngLink.href = href; pngLink.removeAttribute('aria-disabled'); } });
+    }
+
+    // png renders the SVG (as a data: URL, allowed by the CSP) at twice
+    // its size on a canvas.
+    png(src, svg) {
+      const w = +svg.getAttribute('width'), hgt = +svg.getAttribute('height');
+      return new Promise(done => {
+        const img = new Image();
+        img.onload = () => {
+          const cv = document.createElement('canvas');
+          cv.width = w * 2;
+          cv.height = hgt * 2;
+          const g = cv.getContext('2d');
+          g.fillStyle = '#fff';
+          g.fillRect(0, 0, cv.width, cv.height);
+          g.drawImage(img, 0, 0, cv.width, cv.height);
+          try { done(cv.toDataURL('image/png')); } catch { done(null); }
+        };
+        img.onerror = () => done(null);
+        img.src = src;
+      });
+    }
+
+    // chartSVG draws bars or a line with a value axis, every style an
+    // attribute so that the downloaded file looks the same.
+    chartSVG(points, type, title) {
+      const W = 720, H = 380, L = 64, R = 16, T = 34, B = type === 'bar' ? 110 : 50, iw = W - L - R, ih = H - T - B;
+      const max = Math.max(0, ...points.map(p => p.v)), min = Math.min(0, ...points.map(p => p.v));
+      const step = niceStep((max - min) / 5 || 1), top = Math.ceil(max / step) * step || step, bottom = Math.floor(min / step) * step;
+      const y = v => T + ih - ((v - bottom) / (top - bottom)) * ih;
+      const compact = new Intl.NumberFormat(this.lng, { notation: 'compact', maximumFractionDigits: 1 });
+      const font = { 'font-family': 'system-ui, -apple-system, Segoe UI, Roboto, Arial, sans-serif', 'font-size': 11, fill: '#161616' };
+      const svg = h('svg', { viewBox: `0 0 ${W} ${H}`, width: W, height: H, role: 'img',
+        'aria-label': title, className: 'cv-csvg' });
+      svg.append(h('rect', { x: 0, y: 0, width: W, height: H, fill: '#fff' }),
+        h('text', { ...font, x: L, y: 20, 'font-size': 14, 'font-weight': 700, textContent: title }));
+      for (let v = bottom; v <= top + step / 2; v += step) {
+        svg.append(h('line', { x1: L, x2: W - R, y1: y(v).toFixed(1), y2: y(v).toFixed(1), stroke: v === 0 ? '#161616' : '#d6d6d6' }),
+          h('text', { ...font, x: L - 6, y: (y(v) + 4).toFixed(1), 'text-anchor': 'end', textContent: compact.format(v) }));
+      }
+      const n = Math.max(1, points.length), band = iw / n, every = Math.ceil(n / (type === 'bar' ? 40 : 12));
+      const label = (p, i, x) => {
+        if (i % every) return;
+        const short = p.label.length > 18 ? p.label.slice(0, 17) + '…' : p.label;
+        svg.append(type === 'bar'
+          ? h('text', { ...font, x: 0, y: 0, 'text-anchor': 'end', transform: `translate(${x.toFixed(1)},${T + ih + 12}) rotate(-45)`, textContent: short })
+          : h('text', { ...font, x: x.toFixed(1), y: T + ih + 16, 'text-anchor': 'middle', textContent: short }));
+      };
+      const tip = p => h('title', { svg: true, textContent: p.label + ' : ' + this.nf.format(p.v) });
+      if (type === 'bar') {
+        points.forEach((p, i) => {
+          const x = L + i * band, y0 = y(Math.max(0, p.v)), hh = Math.abs(y(p.v) - y(0));
+          svg.append(h('rect', { x: (x + band * .1).toFixed(1), y: y0.toFixed(1), width: (band * .8).toFixed(1), height: Math.max(hh, p.v ? 1 : 0).toFixed(1),
+            fill: '#000091', className: 'cv-bar' }, tip(p)));
+          label(p, i, x + band / 2);
+        });
+      } else {
+        const xs = (i) => L + (n === 1 ? iw / 2 : (i * iw) / (n - 1));
+        svg.append(h('polyline', { fill: 'none', stroke: '#000091', 'stroke-width': 2,
+          points: points.map((p, i) => xs(i).toFixed(1) + ',' + y(p.v).toFixed(1)).join(' ') }));
+        points.forEach((p, i) => {
+          if (n <= 60) svg.append(h('circle', { cx: xs(i).toFixed(1), cy: y(p.v).toFixed(1), r: 3, fill: '#000091', className: 'cv-pt' }, tip(p)));
+          label(p, i, xs(i));
+        });
+      }
+      return svg;
     }
 
     // histogram draws the bins as SVG bars, each with its range and count.
