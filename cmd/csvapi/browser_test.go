@@ -581,6 +581,21 @@ func TestBrowserRowDetail(t *testing.T) {
 	b := newBrowser(t)
 	b.run("open", chromedp.Navigate(base+"/explore?url="+url.QueryEscape(up.URL+"/villes.csv")+"&lang=fr"))
 	b.waitFor("the table", `$$('tbody tr').length === 20`)
+	// Static files arrive compressed, under content-hashed names.
+	type res struct {
+		Name          string
+		Encoded, Size float64
+	}
+	statics := eval[[]res](b, `performance.getEntriesByType('resource').filter(e => e.name.includes('/static/'))
+		.map(e => ({Name: e.name, Encoded: e.encodedBodySize, Size: e.decodedBodySize}))`)
+	if len(statics) < 3 {
+		t.Errorf("static files loaded: %+v, want the stylesheet and two scripts", statics)
+	}
+	for _, r := range statics {
+		if !regexp.MustCompile(`/static/[a-z-]+\.[0-9a-f]{10}\.(js|css)$`).MatchString(r.Name) || r.Encoded >= r.Size {
+			t.Errorf("static file %s: %v bytes on the wire for %v, want a hashed name and compression", r.Name, r.Encoded, r.Size)
+		}
+	}
 	// The clipboard of a headless browser is not readable: record writes.
 	b.run("spy", chromedp.Evaluate[chromedp.Void](`navigator.clipboard.writeText = s => { window.__copied = s; return Promise.resolve(); }`))
 	b.do(`($$('tbody tr')[0].children[2].click(), true)`)
