@@ -380,14 +380,20 @@ func TestBrowserHomeAndPhone(t *testing.T) {
 func frenchUpstream(t *testing.T) *httptest.Server {
 	t.Helper()
 	var b strings.Builder
-	b.WriteString("nom;region;population;superficie;annee;description\n")
+	b.WriteString("nom;region;departement;population;superficie;annee;description;date_maj\n")
 	long := strings.Repeat("Une commune dont la description est longue et faite de mots ordinaires. ", 6)
 	regions := []string{"Auvergne-Rhône-Alpes", "Bourgogne-Franche-Comté", "Île-de-France", "Provence-Alpes-Côte d'Azur", "Normandie"}
-	fmt.Fprintf(&b, "Saint-Étienne;Auvergne-Rhône-Alpes;172565;79,97;1986;%s\n", long)
-	fmt.Fprintf(&b, "Saint-Étienne-du-Rouvray;Normandie;28641;18,26;1990;%s\n", long)
-	fmt.Fprintf(&b, "Paris;Île-de-France;2133111;105,4;1975;%s\n", long)
+	deps := []string{"01", "03", "07", "15", "26", "38", "42", "43", "63", "69", "73", "74", "75", "76", "13"}
+	fmt.Fprintf(&b, "Saint-Étienne;Auvergne-Rhône-Alpes;42;172565;79,97;1986;%s;01/02/2023\n", long)
+	fmt.Fprintf(&b, "Saint-Étienne-du-Rouvray;Normandie;76;28641;18,26;1990;%s;01/02/2023\n", long)
+	fmt.Fprintf(&b, "Paris;Île-de-France;75;2133111;105,4;1975;%s;01/02/2023\n", long)
 	for i := 1; i <= 30; i++ {
-		fmt.Fprintf(&b, "Commune %d;%s;%d;%d,5;%d;%s\n", i, regions[i%len(regions)], i*1000, i, 1950+i, long)
+		area := fmt.Sprintf("%d,5", i)
+		if i == 30 {
+			area = "" // an empty cell
+		}
+		fmt.Fprintf(&b, "Commune %d;%s;%s;%d;%s;%d;%s;%02d/%02d/%d\n", i, regions[i%len(regions)], deps[i%len(deps)], i*1000, area, 1950+i, long,
+			i%28+1, i%12+1, 2015+i%10)
 	}
 	body := b.String()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -603,15 +609,15 @@ func TestBrowserRowDetail(t *testing.T) {
 	type field struct{ Name, Type, Value string }
 	fields := eval[[]field](b, `$$('dialog.cv-detail dt').map(dt => ({Name: dt.firstChild.textContent, Type: dt.querySelector('small').textContent,
 		Value: dt.nextElementSibling.querySelector('.v').textContent}))`)
-	if len(fields) != 6 || fields[0] != (field{"nom", "texte", "Saint-Étienne"}) || fields[2].Type != "entier" ||
-		!strings.HasPrefix(fields[5].Value, "Une commune") || len(fields[5].Value) < 400 {
+	if len(fields) != 8 || fields[0] != (field{"nom", "texte", "Saint-Étienne"}) || fields[3].Type != "entier" ||
+		!strings.HasPrefix(fields[6].Value, "Une commune") || len(fields[6].Value) < 400 {
 		t.Errorf("detail fields = %+v", fields)
 	}
 	if name := eval[string](b, `$('#' + $('dialog.cv-detail').getAttribute('aria-labelledby'))?.textContent`); name != "Ligne 1" {
 		t.Errorf("dialog name = %q, want Ligne 1", name)
 	}
 	b.shot("detail")
-	b.do(`($$('dialog.cv-detail .cv-copy')[2].click(), true)`)
+	b.do(`($$('dialog.cv-detail .cv-copy')[3].click(), true)`)
 	b.waitFor("copied population", `(window.__copied === '172565')`)
 	b.run("close", chromedp.KeyEvent("\x1b"))
 	b.waitFor("closed", `!$('dialog[open]')`)
@@ -704,4 +710,169 @@ func TestBrowserChart(t *testing.T) {
 		t.Errorf("component chart title = %q", title)
 	}
 	b.shot("chart-component")
+}
+
+// TestBrowserRound2More holds the tests of issue 14's defects 8 to 15
+// (11, exports, is the server's); each failed before its fix.
+func TestBrowserRound2More(t *testing.T) {
+	up := frenchUpstream(t)
+	_, base := startService(t, "--allow-private")
+	src := up.URL + "/villes.csv"
+	ep := apify(t, base, src)
+	id := ep[strings.LastIndex(ep, "/")+1:]
+	profile := func(b *browser, col string) {
+		b.do(fmt.Sprintf(`($$('th').find(th => th.querySelector('.cv-name')?.textContent === %q).querySelector('.cv-prof').click(), true)`, col))
+		b.waitFor("the profile of "+col, `$('dialog[open]') && $('dialog').textContent.includes('Valeurs distinctes')`)
+	}
+
+	// 8. The profile: dates as in the table, no "–  —" bins, a named
+	// dialog showing its title, no "most frequent" for continuous values.
+	t.Run("profile", func(t *testing.T) {
+		b := newBrowser(t)
+		b.run("open", chromedp.EmulateViewport(1280, 500), chromedp.Navigate(base+"/explore/"+id+"?lang=fr"))
+		b.waitFor("the table", `$$('tbody tr').length === 20`)
+		profile(b, "date_maj")
+		type prof struct {
+			Bins  []string
+			Stats string
+			Name  string
+			Top   int
+		}
+		got := eval[prof](b, `({Bins: $$('dialog svg rect:not(.axis) title').map(t => t.textContent), Stats: $('dialog .cv-stats').textContent,
+			Name: $('#' + $('dialog').getAttribute('aria-labelledby'))?.textContent || '', Top: $('dialog h2').getBoundingClientRect().top})`)
+		if len(got.Bins) == 0 || strings.Contains(strings.Join(got.Bins, "|"), "—") {
+			t.Errorf("date bins = %q, want no dash for a missing end", got.Bins)
+		}
+		if strings.Contains(got.Stats, "2015-") || !strings.Contains(got.Stats, "2015") {
+			t.Errorf("profile stats %q: want dates as the table shows them (not ISO)", got.Stats)
+		}
+		if !strings.HasPrefix(got.Name, "Profil de date_maj") {
+			t.Errorf("dialog's accessible name = %q", got.Name)
+		}
+		if got.Top < 0 {
+			t.Errorf("the dialog's title is scrolled out of view (top %v)", got.Top)
+		}
+		b.shot("profile-date")
+		b.run("close", chromedp.KeyEvent("\x1b"))
+		profile(b, "population")
+		if top := eval[bool](b, `$('dialog').textContent.includes('Les plus fréquentes')`); top {
+			t.Errorf("population (every value once) lists its most frequent values")
+		}
+	})
+
+	// 9. Facets by type and cardinality: short values, up to 50 distinct,
+	// 10 shown then "show more"; never free text.
+	t.Run("facets", func(t *testing.T) {
+		b := newBrowser(t)
+		b.run("open", chromedp.Navigate(base+"/explore/"+id+"?lang=fr"))
+		b.waitFor("facets", `$$('.cv-facets h3').length > 0`)
+		names := eval[[]string](b, `$$('.cv-facets h3').map(h => h.textContent)`)
+		if got := strings.Join(names, ","); !strings.Contains(got, "departement") || !strings.Contains(got, "region") || strings.Contains(got, "description") {
+			t.Errorf("facets = %q, want departement and region, not description", got)
+		}
+		b.waitFor("ten departements and a show-more", `(s => s && s.querySelectorAll('.cv-facet').length === 10 && s.querySelector('.cv-fmore'))($$('.cv-facets section').find(s => s.querySelector('h3').textContent === 'departement'))`)
+		b.do(`($$('.cv-facets section').find(s => s.querySelector('h3').textContent === 'departement').querySelector('.cv-fmore').click(), true)`)
+		b.waitFor("fifteen departements", `$$('.cv-facets section').find(s => s.querySelector('h3').textContent === 'departement').querySelectorAll('.cv-facet').length === 15`)
+	})
+
+	// 10. On a phone the data comes first, and a link skips to it.
+	t.Run("phone", func(t *testing.T) {
+		b := newBrowser(t)
+		b.run("phone", chromedp.EmulateViewport(375, 740, chromedp.EmulateMobile), chromedp.Navigate(base+"/explore/"+id+"?lang=fr"))
+		b.waitFor("the table", `$$('tbody tr').length === 20 && $$('.cv-facets h3').length > 0`)
+		b.shot("phone-375")
+		top := eval[float64](b, `$$('tbody tr')[0].getBoundingClientRect().top + scrollY`)
+		if top > 740 {
+			t.Errorf("the first row is %v px down the page, want it on the first screen (740 px)", top)
+		}
+		b.do(`($('.cv-skip').click(), true)`)
+		if focused := eval[bool](b, `document.querySelector('csvapi-preview').shadowRoot.activeElement === $('.cv-scroll')`); !focused {
+			t.Errorf("the skip link does not move the focus to the table")
+		}
+		first := eval[bool](b, `$('.cv-skip') === $$('a[href], button, input, select, summary, [tabindex="0"]')[0]`)
+		if !first {
+			t.Errorf("the skip link is not the first stop in the table's element")
+		}
+	})
+
+	// 12. French throughout: sizes in ko/Mo, nothing-matches said plainly,
+	// a failed load in French with a retry and a way back.
+	t.Run("french", func(t *testing.T) {
+		b := newBrowser(t)
+		b.run("open", chromedp.Navigate(base+"/explore/"+id+"?lang=fr"))
+		b.waitFor("the table", `$$('tbody tr').length === 20`)
+		if report := eval[string](b, `$('.cv-report').textContent`); !strings.Contains(report, " ko") {
+			t.Errorf("report %q: want the size in ko", report)
+		}
+		if ops := eval[string](b, `$$('.cv-op').map(s => s.getAttribute('aria-label')).join('|')`); strings.Contains(ops, "operator") {
+			t.Errorf("operator labels %q are half English", ops)
+		}
+		b.typeInto(`input[aria-label="Filtrer nom"]`, "zzzz")
+		b.waitFor("nothing matches", `$('.cv-none')`)
+		if count := eval[string](b, `$('.cv-count').textContent`); strings.Contains(count, "0 à 0") {
+			t.Errorf("count = %q", count)
+		}
+		b.run("a failing load", chromedp.Navigate(base+"/explore?url="+url.QueryEscape(base+"/missing.csv")+"&lang=fr"))
+		b.waitFor("the error", `$('.cv-status.error')`)
+		b.shot("failed-load")
+		type failure struct {
+			Text  string
+			Retry bool
+			Home  string
+		}
+		got := eval[failure](b, `({Text: $('.cv-status').textContent, Retry: !!$('.cv-status button.cv-retry'), Home: $('.cv-status a.cv-home')?.getAttribute('href') || ''})`)
+		if !strings.Contains(got.Text, "n'a pas pu être chargé") || !got.Retry || !strings.HasPrefix(got.Home, "/") {
+			t.Errorf("failed load = %+v, want French, a retry button and a link home", got)
+		}
+	})
+
+	// 13. Back undoes a filter.
+	t.Run("back", func(t *testing.T) {
+		b := newBrowser(t)
+		b.run("open", chromedp.Navigate(base+"/explore/"+id+"?lang=fr"))
+		b.waitFor("the table", `$('.cv-count')?.textContent === 'Lignes 1 à 20 sur 33'`)
+		b.typeInto(`input[aria-label="Filtrer nom"]`, "etienne")
+		b.waitFor("filtered", `$('.cv-count').textContent === 'Lignes 1 à 2 sur 2' && location.search.includes('etienne')`)
+		b.run("back", chromedp.NavigateBack())
+		b.waitFor("unfiltered again", `$('.cv-count').textContent === 'Lignes 1 à 20 sur 33' && $('input[aria-label="Filtrer nom"]').value === ''`)
+	})
+
+	// 14. Recent tables say where they come from.
+	t.Run("recent", func(t *testing.T) {
+		other := frenchUpstream(t)
+		b := newBrowser(t)
+		for _, u := range []string{src, other.URL + "/villes.csv"} {
+			b.run("explore", chromedp.Navigate(base+"/explore?url="+url.QueryEscape(u)))
+			b.waitFor("the table", `$$('tbody tr').length === 20`)
+		}
+		b.run("home", chromedp.Navigate(base+"/?lang=fr"))
+		items, err := chromedp.Run(b.ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll('#recent li')].map(li => li.textContent)`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(items) != 2 || items[0] == items[1] || !strings.Contains(items[0], strings.TrimPrefix(other.URL, "http://")) {
+			t.Errorf("recent = %q, want two entries telling the hosts apart", items)
+		}
+	})
+
+	// 15. Empty cells marked, search matches highlighted, a multi-sort
+	// hint, years and row numbers without thousands separators.
+	t.Run("details", func(t *testing.T) {
+		b := newBrowser(t)
+		b.run("open", chromedp.Navigate(base+"/explore/"+id+"?lang=fr&superficie__isnull=1"))
+		b.waitFor("the table", `$$('tbody tr').length === 1`)
+		if mark := eval[string](b, `getComputedStyle($('td.null'), '::after').content`); !strings.Contains(mark, "—") {
+			t.Errorf("empty cell marker = %q", mark)
+		}
+		if year := eval[string](b, `$$('tbody tr')[0].children[`+"$$('thead th').findIndex(th => th.querySelector('.cv-name')?.textContent === 'annee')"+`].textContent`); year != "1980" {
+			t.Errorf("year shown as %q, want 1980", year)
+		}
+		if hint := eval[string](b, `$('.cv-sort').title`); !strings.Contains(hint, "Maj") {
+			t.Errorf("sort button title = %q, want the shift-click hint", hint)
+		}
+		b.run("open", chromedp.Navigate(base+"/explore/"+id+"?lang=fr"))
+		b.waitFor("the table", `$$('tbody tr').length === 20`)
+		b.typeInto(`.cv-search`, "etienne")
+		b.waitFor("highlighted matches", `$$('tbody mark').length >= 2 && $('tbody mark').textContent === 'Étienne'`)
+	})
 }

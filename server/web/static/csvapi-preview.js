@@ -41,7 +41,8 @@
         unreadable: 'Try forcing the encoding or delimiter (see the API documentation).',
         invalid_url: 'Paste a full address starting with http:// or https://.',
       },
-      rowsOf: n => `${n} rows`, sorted: (i, d) => ` (sort ${i}, ${d ? 'descending' : 'ascending'})`,
+      rowsOf: n => `${n} rows`, units: ['B', 'kB', 'MB', 'GB'], skip: 'Skip to the table', home: 'Back to the home page',
+      sortHint: 'Click to sort; Shift+click to add a sort key', showMore: n => `Show ${n} more`, showLess: 'Show fewer', sorted: (i, d) => ` (sort ${i}, ${d ? 'descending' : 'ascending'})`,
     },
     fr: {
       search: 'Rechercher', searchAll: 'Rechercher dans toutes les colonnes', rows: (x, y, n) => `Lignes ${x} à ${y} sur ${n}`,
@@ -76,7 +77,8 @@
         unreadable: 'Essayez de forcer l\'encodage ou le séparateur (voir la documentation de l\'API).',
         invalid_url: 'Collez une adresse complète commençant par http:// ou https://.',
       },
-      rowsOf: n => `${n} lignes`, sorted: (i, d) => ` (tri ${i}, ${d ? 'décroissant' : 'croissant'})`,
+      rowsOf: n => `${n} lignes`, units: ['o', 'ko', 'Mo', 'Go'], skip: 'Aller au tableau', home: 'Revenir à l\'accueil',
+      sortHint: 'Cliquer pour trier ; Maj+clic pour ajouter un critère de tri', showMore: n => `Afficher ${n} de plus`, showLess: 'Afficher moins', sorted: (i, d) => ` (tri ${i}, ${d ? 'décroissant' : 'croissant'})`,
     },
   };
 
@@ -88,6 +90,9 @@
   const VIEW_KEYS = new Set(['q', 'page', 'page_size', '_sort', '_col', 'lang', 'chart', 'chart_x', 'chart_y']);
   const SVG_TAGS = new Set(['svg', 'rect', 'path', 'line', 'text', 'g', 'circle', 'polyline']);
   const LONG = 400;
+  const FACET_MAX = 50, FACET_SHOWN = 10;
+  // Integer columns named like years are shown without thousands separators.
+  const YEAR = /(^|[_ -])(ann[ée]es?|years?|an|birth|naissance|mill[ée]sime|exercice|yr)([_ -]|$)/i;
 
   // h builds an element: props are DOM properties (textContent, className…),
   // 'aria-*'/'data-*' attributes, or on<event> listeners; children are nodes
@@ -127,6 +132,9 @@
 
   let uid = 0;
 
+  // fold lower-cases and strips accents, as the API's search does.
+  const fold = s => s.normalize('NFD').replace(/[\u0300-\u036f]/g, '').toLowerCase();
+
   // niceStep rounds a raw axis step to 1, 2 or 5 times a power of ten.
   function niceStep(raw) {
     const p = Math.pow(10, Math.floor(Math.log10(raw))), f = raw / p;
@@ -145,6 +153,7 @@
       this.nf = new Intl.NumberFormat(this.lng, { maximumFractionDigits: 20 });
       this.nfPlain = new Intl.NumberFormat(this.lng, { maximumFractionDigits: 20, useGrouping: false });
       this.fieldErrs = new Map();
+      this.facetOpen = new Set();
       this.frozen = 1;
       this.seq = 0;
       const css = new URL('/static/csvapi.css', this.serverBase());
@@ -173,6 +182,7 @@
         apify = new URL('/apify?url=' + encodeURIComponent(src), SCRIPT_SRC).href;
       }
       this.readState();
+      if (this.syncs()) addEventListener('popstate', () => this.fromURL());
       if (apify) {
         const ep = await this.apify(apify);
         if (!ep) return;
@@ -200,7 +210,7 @@
         return await this.waitReady(res.body.endpoint) ? res.body.endpoint : null;
       }
       if (!res.body.ok) {
-        this.fail(res.body);
+        this.fail(res.body, true);
         return null;
       }
       return res.body.endpoint;
@@ -230,7 +240,7 @@
         const st = await this.progress(endpoint);
         if (st && st.status === 'ready') return true;
         if (st && st.status === 'failed') {
-          this.fail(st.error || {});
+          this.fail(st.error || {}, true);
           return false;
         }
         await new Promise(ok => setTimeout(ok, 500));
@@ -238,7 +248,7 @@
     }
 
     bytes(n) {
-      const u = ['B', 'kB', 'MB', 'GB'];
+      const u = this.t.units;
       let i = 0;
       while (n >= 1000 && i < u.length - 1) { n /= 1000; i++; }
       return new Intl.NumberFormat(this.lng, { maximumFractionDigits: 1 }).format(n) + ' ' + u[i];
@@ -250,7 +260,7 @@
     }
 
     // fail shows a human error and what to try.
-    fail(err) {
+    fail(err, load) {
       let msg = err.message || err.error || this.t.failed;
       // The API speaks English; a bad filter value is said in the page's
       // language, next to its field when we can tell which.
@@ -260,9 +270,19 @@
         const input = this.thead && [...this.thead.querySelectorAll('input[data-key]')].find(i => i.dataset.key === key[1]);
         if (input) this.fieldError(key[1].slice(0, key[1].lastIndexOf('__')), input, this.t.badFilter);
       }
-      const hint = this.t.hints[err.code];
+      const t = this.t, hint = t.hints[err.code], more = [];
+      if (load) {
+        // The API's message is English: the page says it in its language,
+        // keeps the original as a detail, and offers a way forward.
+        if (this.lng !== 'en') {
+          more.push(h('p', { className: 'detail', lang: 'en', textContent: msg }));
+          msg = t.failed;
+        }
+        more.push(h('p', { className: 'cv-acts' }, h('button', { type: 'button', className: 'cv-retry', textContent: t.retry, onclick: () => location.reload() }),
+          this.full ? h('a', { className: 'cv-home', href: '/?lang=' + this.lng, textContent: t.home }) : ''));
+      }
       this.status.className = 'cv-status error';
-      this.status.replaceChildren(h('p', { className: 'msg', textContent: msg }), hint ? h('p', { textContent: hint }) : '');
+      this.status.replaceChildren(h('p', { className: 'msg', textContent: msg }), hint ? h('p', { textContent: hint }) : '', ...more);
     }
 
     // readState takes the view from the page URL (explore page) or defaults.
@@ -323,7 +343,7 @@
       p.set('page_size', this.st.size);
       const facetCols = this.facetCols || this.facetCandidates || [];
       for (const c of facetCols) p.append('_facet', c);
-      if (facetCols.length) p.set('_facet_size', 11);
+      if (facetCols.length) p.set('_facet_size', FACET_MAX + 1);
       this.box.setAttribute('aria-busy', 'true');
       let r, body;
       try {
@@ -355,12 +375,13 @@
         this.types = { rowid: 'integer' };
         for (const [k, v] of Object.entries(this.infos)) this.types[k] = v.type;
         this.allCols = Object.keys(this.infos);
+        this.years = new Set(this.allCols.filter(c => this.types[c] === 'integer' && YEAR.test(c)));
         this.applyURL();
         if (this.mode === 'chart') {
           this.buildChartOnly(d.general_infos || {});
           return;
         }
-        if (this.full) this.facetCandidates = this.allCols.filter(c => ['string', 'boolean'].includes(this.types[c])).slice(0, 12);
+        if (this.full) this.facetCandidates = this.allCols.filter(c => ['string', 'boolean', 'integer'].includes(this.types[c])).slice(0, 12);
         this.build(d.general_infos || {});
         this.dispatchEvent(new CustomEvent('csvapi-load', { bubbles: true, composed: true,
           detail: { id: this.rid, title: fileName(d.general_infos || {}), general_infos: d.general_infos } }));
@@ -372,8 +393,11 @@
       }
       if (this.full && d.facets && !this.facetCols) {
         const total = d.total || 0;
+        // A facet is worth it for short values repeated across rows: at
+        // most FACET_MAX distinct, none long (free text), not an identifier.
         this.facetCols = Object.entries(d.facets)
-          .filter(([, f]) => !f.truncated && f.values.length > 0 && f.values.length * 2 <= total)
+          .filter(([, f]) => !f.truncated && f.values.length > 1 && f.values.length * 2 <= total &&
+            f.values.every(v => String(v.value ?? '').length <= 40))
           .map(([c]) => c);
       }
       this.drawBody(d);
@@ -417,7 +441,8 @@
         this.chartBox = h('div', { className: 'cv-chart' });
         this.chartPanel = h('details', { className: 'cv-chartd', open: !!this.st.chart, ontoggle: () => this.toggleChart() },
           h('summary', { textContent: t.chart }), this.chartBox);
-        this.box.append(this.heading, this.report(gi), tools, this.status, this.chartPanel, h('div', { className: 'cv-body' }, this.facets, main));
+        const skip = h('a', { className: 'cv-skip', href: '#', textContent: this.t.skip, onclick: e => { e.preventDefault(); this.scroller.focus(); } });
+        this.box.append(skip, this.heading, this.report(gi), tools, this.status, this.chartPanel, h('div', { className: 'cv-body' }, this.facets, main));
       } else {
         this.box.append(this.heading, tools, this.status, main);
       }
@@ -522,7 +547,7 @@
     headCell(c) {
       const type = this.types[c], t = this.t;
       const th = h('th', { scope: 'col', className: 't-' + type },
-        h('button', { type: 'button', className: 'cv-sort', onclick: e => this.sortBy(c, e.shiftKey) },
+        h('button', { type: 'button', className: 'cv-sort', title: t.sortHint, onclick: e => this.sortBy(c, e.shiftKey) },
           h('span', { className: 'cv-name', textContent: c }), h('span', { className: 'cv-mark', 'aria-hidden': 'true' }),
           h('span', { className: 'cv-type', textContent: t.types[type] || type })));
       if (this.full) {
@@ -620,7 +645,7 @@
       switch (type) {
         case 'integer': case 'number':
           td.classList.add('num');
-          td.textContent = typeof v === 'number' ? this.nf.format(v) : String(v);
+          td.textContent = typeof v === 'number' && col !== 'rowid' && !this.years.has(col) ? this.nf.format(v) : String(v);
           return td;
         case 'boolean':
           td.textContent = v === true ? this.t.yes : v === false ? this.t.no : String(v);
@@ -634,11 +659,32 @@
       if (/^https?:\/\/[^\s]+$/i.test(s)) {
         td.append(h('a', { href: s, rel: 'noopener nofollow', target: '_blank', textContent: s.length > 60 ? s.slice(0, 57) + '…' : s }));
       } else if (s.length > LONG) {
-        td.textContent = s.slice(0, LONG) + '…'; // one line shows less than this; the row detail shows it all
+        td.append(...this.marked(s.slice(0, LONG) + '…')); // one line shows less than this; the row detail shows it all
       } else {
-        td.textContent = s;
+        td.append(...this.marked(s));
       }
       return td;
+    }
+
+    // marked splits s into text and <mark> nodes around the words of the
+    // search, matched as the API does: ignoring case and accents.
+    marked(s) {
+      const words = this.st.q ? fold(this.st.q).split(/\s+/).filter(Boolean) : [];
+      if (!words.length) return [s];
+      const f = s.split('').map(c => { const x = fold(c); return x.length === 1 ? x : c; }).join('');
+      const spans = [];
+      for (const w of words) for (let i = f.indexOf(w); i >= 0; i = f.indexOf(w, i + w.length)) spans.push([i, i + w.length]);
+      spans.sort((a, b) => a[0] - b[0]);
+      const out = [];
+      let at = 0;
+      for (const [a, b] of spans) {
+        if (b <= at) continue;
+        if (a > at) out.push(s.slice(at, a));
+        out.push(h('mark', { textContent: s.slice(Math.max(a, at), b) }));
+        at = b;
+      }
+      out.push(s.slice(at));
+      return out;
     }
 
     // date shows an ISO date or timestamp in the page language; dates carry
@@ -777,7 +823,7 @@
           .map(v => h('option', { value: v, textContent: v, selected: v === st.size })));
       this.pager.replaceChildren(
         btn(t.first, '«', 1, st.page <= 1), btn(t.prev, '‹ ' + t.prev, st.page - 1, st.page <= 1),
-        h('span', { className: 'cv-count', textContent: t.rows(this.nf.format(x), this.nf.format(y), this.nf.format(n)) }),
+        h('span', { className: 'cv-count', textContent: n ? t.rows(this.nf.format(x), this.nf.format(y), this.nf.format(n)) : t.noRows }),
         btn(t.next, t.next + ' ›', st.page + 1, st.page >= last), btn(t.last, '»', last, st.page >= last),
         h('label', { className: 'cv-size' }, h('span', { textContent: t.perPage + ' ' }), size));
     }
@@ -800,7 +846,13 @@
               this.reset();
             } }, h('span', { textContent: label }), h('span', { className: 'n', textContent: this.nf.format(v.count) })));
         });
-        boxes.push(h('section', {}, h('h3', { textContent: c }), h('ul', {}, items)));
+        const open = this.facetOpen.has(c), extra = items.length - FACET_SHOWN;
+        const more = extra > 0 ? h('button', { type: 'button', className: 'cv-fmore', 'aria-expanded': String(open),
+          textContent: open ? t.showLess : t.showMore(extra), onclick: () => {
+            if (open) this.facetOpen.delete(c); else this.facetOpen.add(c);
+            this.drawFacets(facets);
+          } }) : '';
+        boxes.push(h('section', {}, h('h3', { textContent: c }), h('ul', {}, open ? items : items.slice(0, FACET_SHOWN)), more));
       }
       if (boxes.length) boxes.unshift(h('h2', { textContent: t.facets }));
       this.facets.hidden = !boxes.length;
@@ -861,8 +913,27 @@
       for (const [k, v] of Object.entries(this.chartParams())) p.set(k, v);
       const lang = new URLSearchParams(location.search).get('lang');
       if (lang) p.set('lang', lang);
-      const q = p.toString();
-      history.replaceState(null, '', '/' + this.mode + '/' + this.rid + (q ? '?' + q : ''));
+      const q = p.toString(), url = '/' + this.mode + '/' + this.rid + (q ? '?' + q : '');
+      // The first answer settles the URL; later changes are steps that
+      // Back undoes.
+      const step = this.synced;
+      this.synced = true;
+      if (url === location.pathname + location.search) return;
+      if (step) history.pushState(null, '', url); else history.replaceState(null, '', url);
+    }
+
+    // fromURL shows the view of the page URL again (Back or Forward).
+    fromURL() {
+      if (!this.data) return;
+      const st = this.st;
+      Object.assign(st, { sort: [], filters: new Map(), q: '', page: 1, size: st.defSize, cols: null, chart: null });
+      this.pending = new URLSearchParams(location.search);
+      this.applyURL();
+      this.search.value = st.q;
+      this.drawHead(true);
+      if (this.colsBox) this.drawColumnChooser();
+      if (this.chartPanel) this.chartPanel.open = !!st.chart;
+      this.query();
     }
 
     link(href) {
@@ -882,12 +953,18 @@
         this.openDialog('cv-prof-d', t.profile + ' ' + c, h('p', { textContent: body.error || t.failed }));
         return;
       }
-      const fmt = v => v == null ? '—' : typeof v === 'number' ? this.nf.format(Math.round(v * 1000) / 1000) : String(v);
+      const dates = col.type === 'date' || col.type === 'datetime';
+      const fmt = v => v == null ? '—' : typeof v === 'number' ? (this.years.has(c) ? String(Math.round(v)) : this.nf.format(Math.round(v * 1000) / 1000))
+        : dates ? this.date(String(v), col.type === 'datetime') : String(v);
       const stats = [[t.count, col.count], [t.nulls, col.nulls], [t.distinct, (col.distinct_approx ? '≈ ' : '') + fmt(col.distinct)],
         [t.min, col.min], [t.max, col.max], [t.mean, col.mean], [t.median, col.median]].filter(([, v]) => v !== undefined);
       const parts = [h('dl', { className: 'cv-stats' }, stats.map(([k, v]) => [h('dt', { textContent: k }), h('dd', { textContent: fmt(v) })]))];
-      if (col.histogram && col.histogram.length) parts.push(h('h3', { textContent: t.histogram }), this.histogram(col.histogram, fmt));
-      if (col.top && col.top.length) {
+      // Date bins are a month ("2015-03") or a year, with no end.
+      const bin = dates ? v => /^\d{4}-\d{2}$/.test(v) ? new Intl.DateTimeFormat(this.lng, { month: 'short', year: 'numeric', timeZone: 'UTC' })
+        .format(new Date(v + '-01T00:00:00Z')) : String(v) : fmt;
+      if (col.histogram && col.histogram.length) parts.push(h('h3', { textContent: t.histogram }), this.histogram(col.histogram, bin));
+      // "Most frequent" says nothing when every value is (nearly) unique.
+      if (col.top && col.top.length && col.top[0].count > 2) {
         parts.push(h('h3', { textContent: t.top }), h('table', { className: 'cv-top' }, h('tbody', {},
           col.top.map(x => h('tr', {}, h('td', { textContent: x.value === null ? t.empty : fmt(x.value) }),
             h('td', { className: 'num', textContent: this.nf.format(x.count) }))))));
@@ -1059,17 +1136,18 @@
 
     // histogram draws the bins as SVG bars, each with its range and count.
     histogram(bins, fmt) {
+      const range = b => b.to == null ? fmt(b.from) : `${fmt(b.from)} – ${fmt(b.to)}`;
       const W = 320, H = 120, max = Math.max(1, ...bins.map(b => b.count)), w = W / bins.length;
       const svg = h('svg', { viewBox: `0 0 ${W} ${H + 2}`, width: W, height: H + 2, role: 'img', className: 'cv-hist',
-        'aria-label': bins.map(b => `${fmt(b.from)}–${fmt(b.to)}: ${b.count}`).join('; ') });
+        'aria-label': bins.map(b => `${range(b)} : ${b.count}`).join('; ') });
       bins.forEach((b, i) => {
         const bh = b.count ? Math.max(2, (b.count / max) * H) : 0;
         const r = h('rect', { x: (i * w + 1).toFixed(1), y: (H - bh).toFixed(1), width: (w - 2).toFixed(1), height: bh.toFixed(1) });
-        r.append(h('title', { svg: true, textContent: `${fmt(b.from)} – ${fmt(b.to)} : ${b.count}` }));
+        r.append(h('title', { svg: true, textContent: `${range(b)} : ${this.nf.format(b.count)}` }));
         svg.append(r);
       });
       svg.append(h('rect', { x: 0, y: H, width: W, height: 1, class: 'axis' }));
-      return h('figure', {}, svg, h('figcaption', { textContent: `${fmt(bins[0].from)} – ${fmt(bins[bins.length - 1].to)}` }));
+      return h('figure', {}, svg, h('figcaption', { textContent: `${fmt(bins[0].from)} – ${fmt(bins[bins.length - 1].to ?? bins[bins.length - 1].from)}` }));
     }
   }
 
