@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 )
 
 // chromiumPath is Debian's chromium, which .ci/run installs.
@@ -875,4 +876,40 @@ func TestBrowserRound2More(t *testing.T) {
 		b.typeInto(`.cv-search`, "etienne")
 		b.waitFor("highlighted matches", `$$('tbody mark').length >= 2 && $('tbody mark').textContent === 'Étienne'`)
 	})
+}
+
+// TestBrowserResize: a column is resized by dragging its header's edge or
+// with the arrows on the handle, and the frozen columns follow.
+func TestBrowserResize(t *testing.T) {
+	up := frenchUpstream(t)
+	_, base := startService(t, "--allow-private")
+	b := newBrowser(t)
+	b.run("open", chromedp.Navigate(base+"/explore?url="+url.QueryEscape(up.URL+"/villes.csv")+"&lang=fr"))
+	b.waitFor("the table", `$$('tbody tr').length === 20`)
+	width := func(col string) float64 {
+		return eval[float64](b, fmt.Sprintf(`(i => $$('tbody tr')[0].children[i].getBoundingClientRect().width)($$('thead th').findIndex(th => th.querySelector('.cv-name')?.textContent === %q))`, col))
+	}
+	desc := width("description")
+	b.do(`(r => { const x = r.getBoundingClientRect().right - 2, y = r.getBoundingClientRect().top + 5;
+		r.dispatchEvent(new PointerEvent('pointerdown', {clientX: x, clientY: y, bubbles: true}));
+		dispatchEvent(new PointerEvent('pointermove', {clientX: x + 200, clientY: y}));
+		dispatchEvent(new PointerEvent('pointerup', {clientX: x + 200, clientY: y})); })($$('thead th').find(th => th.querySelector('.cv-name')?.textContent === 'description').querySelector('.cv-rsz'))`)
+	if got := width("description"); got < desc+150 {
+		t.Errorf("description is %v px wide after a 200 px drag, was %v", got, desc)
+	}
+	nom := width("nom")
+	b.do(`($$('thead th').find(th => th.querySelector('.cv-name')?.textContent === 'nom').querySelector('.cv-rsz').focus(), true)`)
+	for i := 0; i < 5; i++ {
+		b.run("arrow", chromedp.KeyEvent(kb.ArrowRight))
+	}
+	if got := width("nom"); got < nom+70 {
+		t.Errorf("nom is %v px wide after 5 × →, was %v", got, nom)
+	}
+	// The frozen nom column is wider: the next frozen offset follows.
+	b.do(`($('.cv-freeze').value = '2', $('.cv-freeze').dispatchEvent(new Event('change')), true)`)
+	gap := eval[float64](b, `(tr => tr.children[2].getBoundingClientRect().left - tr.children[1].getBoundingClientRect().right)($$('tbody tr')[0])`)
+	if gap < -1 || gap > 1 {
+		t.Errorf("second frozen column starts %v px from the first's end", gap)
+	}
+	b.shot("resized")
 }

@@ -25,7 +25,7 @@
       ops: { icontains: 'contains', contains: 'contains (exact accents)', exact: 'is', in: 'is one of', startswith: 'starts with' },
       operator: 'operator', freeze: 'Frozen columns', expectNumber: 'A number is expected, such as 20,000 or 1,234.5',
       badFilter: 'This filter value is not valid for the column.', invalid_parameter: 'A filter value is not valid.',
-      detail: 'Row', copy: 'Copy', copied: 'Copied', value: 'value',
+      resize: 'Resize column', detail: 'Row', copy: 'Copy', copied: 'Copied', value: 'value',
       api: 'API', apiJSON: 'JSON of this view', apiCSV: 'CSV of this view (all rows)', curl: 'curl',
       iframe: 'Embed with an iframe', component: 'Embed with the web component', apiDocs: 'API documentation',
       chart: 'Chart', chartType: 'Type', bar: 'Bars', line: 'Line', groupBy: 'Group by', measure: 'Measure',
@@ -61,7 +61,7 @@
       ops: { icontains: 'contient', contains: 'contient (accents exacts)', exact: 'est', in: 'parmi', startswith: 'commence par' },
       operator: 'opérateur', freeze: 'Colonnes figées', expectNumber: 'Un nombre est attendu, par exemple 20 000 ou 1 234,5',
       badFilter: 'Cette valeur de filtre ne convient pas à la colonne.', invalid_parameter: 'Une valeur de filtre n\'est pas valide.',
-      detail: 'Ligne', copy: 'Copier', copied: 'Copié', value: 'valeur',
+      resize: 'Redimensionner la colonne', detail: 'Ligne', copy: 'Copier', copied: 'Copié', value: 'valeur',
       api: 'API', apiJSON: 'JSON de cette vue', apiCSV: 'CSV de cette vue (toutes les lignes)', curl: 'curl',
       iframe: 'Intégrer avec une iframe', component: 'Intégrer avec le composant web', apiDocs: 'Documentation de l\'API',
       chart: 'Graphique', chartType: 'Type', bar: 'Barres', line: 'Courbe', groupBy: 'Regrouper par', measure: 'Mesure',
@@ -154,6 +154,7 @@
       this.nfPlain = new Intl.NumberFormat(this.lng, { maximumFractionDigits: 20, useGrouping: false });
       this.fieldErrs = new Map();
       this.facetOpen = new Set();
+      this.widths = new Map();
       this.frozen = 1;
       this.seq = 0;
       const css = new URL('/static/csvapi.css', this.serverBase());
@@ -404,7 +405,7 @@
       this.drawHead();
       this.drawPager(d);
       if (this.full) { this.drawFacets(d.facets || {}); this.drawExports(); this.drawAPI(); this.drawChart(); }
-      this.freeze();
+      if (this.widths.size) this.applyWidths(); else this.freeze();
       this.syncURL();
     }
 
@@ -550,6 +551,7 @@
         h('button', { type: 'button', className: 'cv-sort', title: t.sortHint, onclick: e => this.sortBy(c, e.shiftKey) },
           h('span', { className: 'cv-name', textContent: c }), h('span', { className: 'cv-mark', 'aria-hidden': 'true' }),
           h('span', { className: 'cv-type', textContent: t.types[type] || type })));
+      th.append(this.resizer(c, th));
       if (this.full) {
         th.append(h('button', { type: 'button', className: 'cv-prof', title: t.profileBtn + ' ' + c,
           'aria-label': t.profileBtn + ' ' + c, onclick: () => this.profile(c) },
@@ -557,6 +559,42 @@
             h('path', { d: 'M1 11V6h2v5zM5 11V1h2v10zM9 11V4h2v7z' }))));
       }
       return th;
+    }
+
+    // resizer is the handle at a header's right edge: drag it, or focus it
+    // and press the arrows.
+    resizer(c, th) {
+      const set = w => { this.widths.set(c, Math.max(48, Math.round(w))); this.applyWidths(); };
+      return h('button', { type: 'button', className: 'cv-rsz', 'aria-label': this.t.resize + ' ' + c, title: this.t.resize,
+        onkeydown: e => {
+          const d = e.key === 'ArrowRight' ? 16 : e.key === 'ArrowLeft' ? -16 : 0;
+          if (!d) return;
+          e.preventDefault();
+          set(th.getBoundingClientRect().width + d);
+        },
+        onclick: e => e.stopPropagation(),
+        onpointerdown: e => {
+          e.preventDefault();
+          const x0 = e.clientX, w0 = th.getBoundingClientRect().width;
+          const move = m => set(w0 + m.clientX - x0);
+          const up = () => { removeEventListener('pointermove', move); removeEventListener('pointerup', up); };
+          addEventListener('pointermove', move);
+          addEventListener('pointerup', up);
+        } });
+    }
+
+    // applyWidths gives the resized columns their width, then re-measures
+    // the frozen columns.
+    applyWidths() {
+      const cols = ['rowid', ...this.visible()];
+      for (const tr of this.table.rows) {
+        if (tr.cells.length === 1 && tr.cells[0].colSpan > 1) continue;
+        [...tr.cells].forEach((cell, i) => {
+          const w = this.widths.get(cols[i]);
+          cell.style.width = cell.style.minWidth = cell.style.maxWidth = w ? w + 'px' : '';
+        });
+      }
+      this.freeze();
     }
 
     sortBy(col, add) {
