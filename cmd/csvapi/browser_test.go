@@ -558,6 +558,11 @@ text-transform: uppercase; letter-spacing: 4px; font-style: italic; text-align: 
 		if !stuck {
 			t.Errorf("after scrolling right, # and nom are out of view")
 		}
+		onTop := eval[bool](b, `(th => { const r = th.getBoundingClientRect();
+			return th.contains(document.querySelector('csvapi-preview').shadowRoot.elementFromPoint(r.left + 8, r.top + 12)); })($$('thead th')[1])`)
+		if !onTop {
+			t.Errorf("after scrolling right, the nom header is covered by the scrolled headers")
+		}
 		b.do(`($('.cv-freeze').value = '2', $('.cv-freeze').dispatchEvent(new Event('change')), true)`)
 		b.waitFor("two frozen columns", `(() => { const tr = $$('tbody tr')[3]; $('.cv-scroll').scrollLeft = 5000;
 			return getComputedStyle(tr.children[2]).position === 'sticky' && getComputedStyle(tr.children[3]).position !== 'sticky'; })()`)
@@ -793,6 +798,13 @@ func TestBrowserRound2More(t *testing.T) {
 		first := eval[bool](b, `$('.cv-skip') === $$('a[href], button, input, select, summary, [tabindex="0"]')[0]`)
 		if !first {
 			t.Errorf("the skip link is not the first stop in the table's element")
+		}
+		// The row detail fits the phone's width.
+		b.do(`($$('tbody tr')[0].children[1].click(), true)`)
+		b.waitFor("the detail", `$('dialog.cv-detail[open]')`)
+		b.shot("phone-detail")
+		if w := eval[float64](b, `$('dialog.cv-detail').getBoundingClientRect().right`); w > 375 {
+			t.Errorf("the row detail reaches %v px on a 375 px screen", w)
 		}
 	})
 
