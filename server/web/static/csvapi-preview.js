@@ -870,7 +870,7 @@
       const t = this.t, boxes = [];
       for (const c of this.facetCols || []) {
         const f = facets[c];
-        if (!f) continue;
+        if (!f || !f.values.length) continue;
         const key = c + '__exact', cur = this.st.filters.get(key);
         const items = f.values.map(v => {
           const val = v.value === null ? null : String(v.value);
