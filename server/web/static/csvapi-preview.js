@@ -1150,7 +1150,8 @@
         const short = p.label.length > 18 ? p.label.slice(0, 17) + '…' : p.label;
         svg.append(type === 'bar'
           ? h('text', { ...font, x: 0, y: 0, 'text-anchor': 'end', transform: `translate(${x.toFixed(1)},${T + ih + 12}) rotate(-45)`, textContent: short })
-          : h('text', { ...font, x: x.toFixed(1), y: T + ih + 16, 'text-anchor': 'middle', textContent: short }));
+          : h('text', { ...font, x: x.toFixed(1), y: T + ih + 16, textContent: short,
+            'text-anchor': n > 1 && i === 0 ? 'start' : n > 1 && i === n - 1 ? 'end' : 'middle' }));
       };
       const tip = p => h('title', { svg: true, textContent: p.label + ' : ' + this.nf.format(p.v) });
       if (type === 'bar') {
