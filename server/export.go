@@ -32,7 +32,9 @@ func (x *exportParams) set(key, value string) (bool, error) {
 		}
 		x.opts.Format = f
 	case "bom":
+		// A BOM is for Excel: such a file is also made formula-safe.
 		x.opts.BOM = value == "1" || value == "true" || value == "yes"
+		x.opts.FormulaSafe = x.opts.BOM
 	case "sep", "separator":
 		sep, ok := separators[value]
 		if !ok {
