@@ -286,6 +286,6 @@ func (s *Server) accessLog(c *fiber.Ctx) error {
 	s.metrics.observe(c, elapsed)
 	rid, _ := c.Locals(requestid.ConfigDefault.ContextKey).(string)
 	s.log.Info("request", "method", c.Method(), "path", c.Path(), "status", c.Response().StatusCode(),
-		"duration", elapsed, "request_id", rid, "client", c.IP())
+		"duration", elapsed, "request_id", rid, "client", s.clientAddr(c))
 	return nil
 }
