@@ -71,8 +71,8 @@ type ExportOptions struct {
 	// spreadsheet would run as a formula, gets a leading single quote
 	// (OWASP's rule for CSV injection). Number columns are left alone.
 	FormulaSafe bool
-	BatchSize    int    // rows per query; DefaultExportBatch when 0
-	TempDir      string // where Parquet is built before it is sent; os.TempDir() when empty
+	BatchSize   int    // rows per query; DefaultExportBatch when 0
+	TempDir     string // where Parquet is built before it is sent; os.TempDir() when empty
 }
 
 // Export validates r, then writes to w every row of t that r selects, in

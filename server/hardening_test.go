@@ -241,4 +241,3 @@ func TestBodyLimitsOfUpload(t *testing.T) {
 		}
 	}
 }
-
