@@ -66,13 +66,14 @@ type ExportOptions struct {
 	Separator    rune   // CSV field separator; ',' when 0 (TSV is always a tab)
 	BOM          bool   // start CSV and TSV with a UTF-8 byte order mark (for Excel)
 	DecimalComma bool   // write numbers with a decimal comma in CSV and TSV
+	BatchSize    int    // rows per query; DefaultExportBatch when 0
+	TempDir      string // where Parquet is built before it is sent; os.TempDir() when empty
+
 	// FormulaSafe makes CSV and TSV safe to open in a spreadsheet: a text
 	// cell that starts with = + - @ a tab or a carriage return, which a
 	// spreadsheet would run as a formula, gets a leading single quote
 	// (OWASP's rule for CSV injection). Number columns are left alone.
 	FormulaSafe bool
-	BatchSize   int    // rows per query; DefaultExportBatch when 0
-	TempDir     string // where Parquet is built before it is sent; os.TempDir() when empty
 }
 
 // Export validates r, then writes to w every row of t that r selects, in
