@@ -53,30 +53,33 @@ type Config struct {
 	Referrers     []string      // when set, only requests whose Referer host is one of these (or a subdomain) pass
 	QueryTimeout  time.Duration // per query; DuckDB is interrupted past it
 	ExportTimeout time.Duration // per export
-	// ExportStallTimeout cuts an export whose client has not taken any
-	// bytes for that long, so that a reader that stops reading frees its
-	// export slot.
-	ExportStallTimeout time.Duration
-	MaxPageSize        int           // largest _size
-	MaxUploadSize      int64         // largest POST /upload body
-	MaxBodySize        int64         // largest body of the other routes
-	ApifyWait          time.Duration // how long /apify waits for a load before answering 202
-	AdminToken         string        // bearer token of the admin routes; empty: no admin routes
-	MaxQueries         int           // queries and exports at once
-	RateLimit          int           // requests a minute per client address; 0: no limit
-	ProxyHeader        string        // header with the client address behind a reverse proxy
-	MaxHeaderSize      int           // largest request header block
-	ReadTimeout        time.Duration
-	WriteTimeout       time.Duration
-	IdleTimeout        time.Duration
-	MinFreeDisk        int64  // /ready fails below this much free space
-	CacheDir           string // checked by /ready
+	MaxPageSize   int           // largest _size
+	MaxUploadSize int64         // largest POST /upload body
+	ApifyWait     time.Duration // how long /apify waits for a load before answering 202
+	AdminToken    string        // bearer token of the admin routes; empty: no admin routes
+	MaxQueries    int           // queries and exports at once
+	RateLimit     int           // requests a minute per client address; 0: no limit
+	ProxyHeader   string        // header with the client address behind a reverse proxy
+	MaxHeaderSize int           // largest request header block
+	ReadTimeout   time.Duration
+	WriteTimeout  time.Duration
+	IdleTimeout   time.Duration
+	MinFreeDisk   int64  // /ready fails below this much free space
+	CacheDir      string // checked by /ready
 	// ResponseCacheSize bounds the memory of rendered answers kept for
 	// repeated queries; 0 turns the response cache off.
 	ResponseCacheSize int
 	Version           string // shown by /health
 	MaxGroups         int    // most groups an aggregate may produce
 	ExportDir         string // temporary files of exports (Parquet); os.TempDir() when empty
+
+	// ExportStallTimeout cuts an export whose client has not taken any
+	// bytes for that long, so that a reader that stops reading frees its
+	// export slot.
+	ExportStallTimeout time.Duration
+	// MaxBodySize is the largest request body of the routes other than
+	// POST /upload.
+	MaxBodySize int64
 }
 
 // Server serves the csvapi HTTP API.
