@@ -24,12 +24,13 @@ const (
 	DefaultHeaderTimeout = time.Minute
 	DefaultFetchTimeout  = 10 * time.Minute
 	DefaultMaxRedirects  = 5
+	DefaultUserAgent     = "csvapi (+https://github.com/csvapi/csvapi)"
+
 	// DefaultMinRate and DefaultRateWindow cut a download that brings
 	// less than 10 KB a second over 30 seconds: a stalled upstream must
 	// not hold a load slot until the fetch timeout.
 	DefaultMinRate    = 10 << 10
 	DefaultRateWindow = 30 * time.Second
-	DefaultUserAgent  = "csvapi (+https://github.com/csvapi/csvapi)"
 )
 
 // Fetcher downloads resource files over HTTP(S) with the limits a public
