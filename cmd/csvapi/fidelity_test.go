@@ -43,7 +43,12 @@ func TestOverrides(t *testing.T) {
 	if r.status != http.StatusOK {
 		t.Fatalf("apify: status %d: %s", r.status, r.raw)
 	}
-	r = get(t, base+"/api/"+md5Hex(fileURL))
+	// Overrides make another table, with its own id (not the URL's MD5).
+	ep, _ := r.body["endpoint"].(string)
+	if ep == base+"/api/"+md5Hex(fileURL) {
+		t.Errorf("endpoint %s: an override kept the URL's id", ep)
+	}
+	r = get(t, ep)
 	if !bytes.Contains(r.raw, []byte(`"overrides":{"decimal":"."}`)) || !bytes.Contains(r.raw, []byte(`"rows":[[1,"1,5","x"]`)) {
 		t.Errorf("decimal=. not applied or not reported: %s", r.raw)
 	}
