@@ -143,3 +143,47 @@ func TestAdminTokenSources(t *testing.T) {
 		}
 	}
 }
+
+// TestLoadAdmission: per-client limits (by address, or by the proxy's
+// header with --proxy-header) and the bounded queue, through HTTP.
+func TestLoadAdmission(t *testing.T) {
+	gate := make(chan struct{})
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "a,b\n")
+		w.(http.Flusher).Flush()
+		select {
+		case <-gate:
+		case <-r.Context().Done():
+		}
+		io.WriteString(w, "1,2\n")
+	}))
+	defer up.Close()
+	defer close(gate) // before up.Close: the handlers return
+	_, base := startService(t, "--allow-private", "--apify-wait", "1ms", "--max-loads", "1",
+		"--max-queued-loads", "2", "--max-client-loads", "1", "--proxy-header", "X-Forwarded-For")
+	apifyAs := func(path, client string) response {
+		return get(t, base+"/apify?url="+url.QueryEscape(up.URL+path), "X-Forwarded-For", "203.0.113.99, "+client)
+	}
+	if r := apifyAs("/1.csv", "192.0.2.1"); r.status != http.StatusAccepted {
+		t.Fatalf("first load: status %d body %s, want 202", r.status, r.raw)
+	}
+	r := apifyAs("/2.csv", "192.0.2.1")
+	if r.status != http.StatusTooManyRequests || r.body["code"] != "too_many_loads" || r.header.Get("Retry-After") == "" {
+		t.Errorf("second load of one client: status %d, Retry-After %q, body %s; want 429 too_many_loads", r.status, r.header.Get("Retry-After"), r.raw)
+	}
+	// The first address of X-Forwarded-For is the client's own text: only
+	// the last one, which the proxy appended, names the client.
+	for _, client := range []string{"192.0.2.2", "192.0.2.3"} {
+		if r := apifyAs("/"+client+".csv", client); r.status != http.StatusAccepted {
+			t.Errorf("load of client %s: status %d body %s, want 202", client, r.status, r.raw)
+		}
+	}
+	r = apifyAs("/4.csv", "192.0.2.4")
+	if r.status != http.StatusServiceUnavailable || r.body["code"] != "busy" || r.header.Get("Retry-After") == "" {
+		t.Errorf("load with a full queue: status %d, Retry-After %q, body %s; want 503 busy", r.status, r.header.Get("Retry-After"), r.raw)
+	}
+	// Waiting for a load in progress is never refused.
+	if r := apifyAs("/1.csv", "192.0.2.1"); r.status != http.StatusAccepted {
+		t.Errorf("joining a load: status %d body %s, want 202", r.status, r.raw)
+	}
+}
