@@ -27,7 +27,7 @@ func TestExportStalledReaderLosesItsSlot(t *testing.T) {
 	}
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(csv.Bytes()) }))
 	defer up.Close()
-	_, base := startService(t, "--allow-private", "--max-queries", "1", "--export-stall-timeout", "300ms", "--query-timeout", "1m")
+	_, base := startService(t, "--allow-private", "--max-queries", "1", "--export-stall-timeout", "2s", "--query-timeout", "1m")
 	ep := apify(t, base, up.URL+"/big.csv")
 	u, _ := url.Parse(ep + "/export")
 
