@@ -130,10 +130,14 @@ func (p *plan) compileList(t Table, r Request) error {
 	}
 	var list strings.Builder
 	if !r.HideRowID && !omit[RowID] {
-		list.WriteString(rowIDExpr + " AS " + RowID + ", ")
+		name := RowID
+		if r.RowIDName != "" {
+			name = r.RowIDName
+		}
+		list.WriteString(rowIDExpr + " AS " + quoteIdent(name) + ", ")
 		p.exprs = append(p.exprs, rowIDExpr)
 		p.sqlTypes = append(p.sqlTypes, "BIGINT")
-		p.names = append(p.names, RowID)
+		p.names = append(p.names, name)
 		p.kinds = append(p.kinds, convert.KindInteger)
 		p.formats = append(p.formats, formatDefault)
 	}
@@ -312,46 +316,62 @@ func (p *plan) from() string {
 	return " FROM " + p.relation + " AS " + tableAlias
 }
 
-func (p *plan) selectSQL() string {
+// stmt is the SQL text of a statement with its arguments, built together
+// so that placeholders and arguments cannot disagree.
+type stmt struct {
+	sql  string
+	args []any
+}
+
+// rowsStmt builds the one statement that reads the plan's rows, whatever
+// the caller does with them: list FROM the table, the filters and the
+// cursor, the order, then LIMIT and OFFSET. With peek it reads one row more
+// than the limit, which tells a page whether another follows; COPY reads
+// exactly the limit.
+func (p *plan) rowsStmt(list string, peek bool) stmt {
 	var b strings.Builder
+	args := make([]any, 0, len(p.args)+len(p.cursorArgs)+2)
 	b.WriteString("SELECT ")
-	b.WriteString(p.list)
+	b.WriteString(list)
 	b.WriteString(p.from())
 	b.WriteString(p.where)
+	args = append(args, p.args...)
 	if p.cursorCond != "" {
-		if p.where == "" {
-			b.WriteString(" WHERE ")
-		} else {
-			b.WriteString(" AND ")
-		}
-		b.WriteString(p.cursorCond)
+		b.WriteString(condJoin(p.where, p.cursorCond))
+		args = append(args, p.cursorArgs...)
 	}
 	b.WriteString(p.orderBy)
 	if p.limit >= 0 {
 		b.WriteString(" LIMIT ?")
+		n := int64(p.limit)
+		if peek {
+			n++
+		}
+		args = append(args, n)
 	}
 	if p.offset > 0 {
 		b.WriteString(" OFFSET ?")
-	}
-	return b.String()
-}
-
-// selectArgs returns the arguments of selectSQL, in the order of their
-// placeholders: the filters, the cursor, then LIMIT and OFFSET. The limit
-// is one more than asked, to know whether a next page exists.
-func (p *plan) selectArgs() []any {
-	args := make([]any, 0, len(p.args)+len(p.cursorArgs)+2)
-	args = append(args, p.args...)
-	args = append(args, p.cursorArgs...)
-	if p.limit >= 0 {
-		args = append(args, int64(p.limit)+1)
-	}
-	if p.offset > 0 {
 		args = append(args, int64(p.offset))
 	}
-	return args
+	return stmt{sql: b.String(), args: args}
 }
 
-func (p *plan) countSQL() string {
-	return "SELECT count(*)" + p.from() + p.where
+// pageStmt reads a page: the select list ends with the raw rowid that
+// cursors need, and one row more than the limit is read.
+func (p *plan) pageStmt() stmt { return p.rowsStmt(p.list, true) }
+
+// outputList is the select list without the raw rowid: the columns a
+// client gets, for COPY.
+func (p *plan) outputList() string {
+	list := strings.TrimSuffix(strings.TrimSuffix(p.list, tableAlias+".rowid"), ", ")
+	if list == "" {
+		list = "NULL AS empty"
+	}
+	return list
+}
+
+// countStmt counts the rows matching the filters, whatever the cursor and
+// the page.
+func (p *plan) countStmt() stmt {
+	return stmt{sql: "SELECT count(*)" + p.from() + p.where, args: p.args}
 }

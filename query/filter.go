@@ -50,6 +50,8 @@ func compileFilter(t Table, f Filter) (string, []any, error) {
 		return compileCompare(c, "=", f.Value, invalid)
 	case OpNot:
 		return compileCompare(c, "!=", f.Value, invalid)
+	case OpDiffers:
+		return compileCompare(c, "IS DISTINCT FROM", f.Value, invalid)
 	case OpLess:
 		return compileCompare(c, "<=", f.Value, invalid)
 	case OpGreater:
@@ -181,9 +183,10 @@ func textExpr(c column) string {
 }
 
 // compileCompare builds "col op value", comparing with the column's type;
-// op is =, !=, <, <=, > or >=.
+// op is =, !=, IS DISTINCT FROM, <, <=, > or >=. It is the one place that
+// parses a filter value for a column's type.
 func compileCompare(c column, op, value string, invalid func(string, ...any) error) (string, []any, error) {
-	exact := op == "=" || op == "!="
+	exact := op == "=" || op == "!=" || op == "IS DISTINCT FROM"
 	v := strings.TrimSpace(value)
 	switch c.kind {
 	case convert.KindInteger:

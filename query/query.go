@@ -54,10 +54,12 @@ type Op string
 // Filter operators. Comparisons follow the column's type: numbers compare as
 // numbers, dates and timestamps as dates; text comparisons with lt/gt read
 // the text as a number. Negative operators (not, notcontains, notin) never
-// match NULL, as in SQL.
+// match NULL, as in SQL, except differs, which keeps NULLs as api-tabular's
+// does (Postgres' IS DISTINCT FROM).
 const (
 	OpExact       Op = "exact"       // equal (also plain col=value)
-	OpNot         Op = "not"         // different; alias differs
+	OpNot         Op = "not"         // different, never NULL (SQL's !=)
+	OpDiffers     Op = "differs"     // different or NULL (SQL's IS DISTINCT FROM), as api-tabular
 	OpContains    Op = "contains"    // case-insensitive substring of the text form
 	OpNotContains Op = "notcontains" // not a case-insensitive substring
 	OpIContains   Op = "icontains"   // case- and accent-insensitive substring
@@ -79,7 +81,7 @@ const (
 // canonicalOps maps every accepted spelling to the operator it means.
 var canonicalOps = map[Op]Op{
 	OpExact: OpExact,
-	OpNot:   OpNot, "differs": OpNot,
+	OpNot:   OpNot, OpDiffers: OpDiffers,
 	OpContains: OpContains, OpNotContains: OpNotContains, OpIContains: OpIContains,
 	OpStartsWith: OpStartsWith, OpEndsWith: OpEndsWith,
 	OpLess: OpLess, "lte": OpLess, OpGreater: OpGreater, "gte": OpGreater,
@@ -144,6 +146,7 @@ type Request struct {
 	Offset    int      // rows to skip (after the cursor, if any)
 	After     string   // cursor: a Page.Next token; the page starts after its row
 	HideRowID bool     // _rowid=hide
+	RowIDName string   // output name of the row number column; RowID when empty (api-tabular: "__id")
 	HideTotal bool     // _total=hide: skip the count
 	Facets    []string // columns whose value counts are returned in Page.Facets
 	FacetSize int      // values per facet; DefaultFacetSize when 0
@@ -258,7 +261,8 @@ func (p *plan) fetch(ctx context.Context, db *sql.DB) (*Page, []int64, error) {
 	} else if !found {
 		return &Page{Columns: p.names, Kinds: p.kinds, Total: -1}, nil, nil
 	}
-	rows, err := db.QueryContext(ctx, p.selectSQL(), p.selectArgs()...)
+	q := p.pageStmt()
+	rows, err := db.QueryContext(ctx, q.sql, q.args...)
 	if err != nil {
 		return nil, nil, dbError(ctx, "query", err)
 	}
@@ -294,7 +298,8 @@ func (p *plan) total(ctx context.Context, db *sql.DB, n int, hasNext bool) (int6
 		return int64(p.offset + n), nil
 	}
 	var total int64
-	if err := db.QueryRowContext(ctx, p.countSQL(), p.args...).Scan(&total); err != nil {
+	c := p.countStmt()
+	if err := db.QueryRowContext(ctx, c.sql, c.args...).Scan(&total); err != nil {
 		return 0, dbError(ctx, "count", err)
 	}
 	return total, nil

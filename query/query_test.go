@@ -609,6 +609,6 @@ func BenchmarkCompile(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		_ = p.selectSQL()
+		_ = p.pageStmt()
 	}
 }
