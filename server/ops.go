@@ -39,7 +39,7 @@ func (s *Server) rateLimiter() fiber.Handler {
 		Expiration: time.Minute,
 		Next:       func(c *fiber.Ctx) bool { return isOpsRoute(c.Path()) },
 		LimitReached: func(c *fiber.Ctx) error {
-			return &apiError{Status: http.StatusTooManyRequests, Code: "rate_limited",
+			return &apiError{Status: http.StatusTooManyRequests, Code: CodeRateLimited,
 				Message: fmt.Sprintf("Too many requests: the limit is %d a minute per client. Retry after the delay in Retry-After.", s.cfg.RateLimit)}
 		},
 	})
@@ -75,14 +75,19 @@ func (s *Server) slot(ctx context.Context, slots chan struct{}) (func(), error) 
 	case slots <- struct{}{}:
 		return func() { <-slots }, nil
 	case <-t.C:
-		return nil, &apiError{Status: http.StatusServiceUnavailable, Code: "busy",
+		return nil, &apiError{Status: http.StatusServiceUnavailable, Code: CodeBusy,
 			Message: "The server is busy with other queries. Retry in a moment."}
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
 }
 
+// handleHealth answers /health with csvapi's keys, and /health/ (the
+// same route for fiber) with api-tabular's.
 func (s *Server) handleHealth(c *fiber.Ctx) error {
+	if strings.HasSuffix(c.Path(), "/") {
+		return s.handleTabularHealth(c)
+	}
 	return c.JSON(fiber.Map{"ok": true, "version": s.cfg.Version})
 }
 

@@ -65,6 +65,10 @@ type Config struct {
 	Version           string // shown by /health
 	MaxGroups         int    // most groups an aggregate may produce
 	ExportDir         string // temporary files of exports (Parquet); os.TempDir() when empty
+	// ResourceURLTemplate turns a portal resource id (a UUID) in the
+	// api-tabular routes into the URL to convert, its "{id}" replaced, e.g.
+	// https://www.data.gouv.fr/fr/datasets/r/{id}; empty: csvapi ids only.
+	ResourceURLTemplate string
 }
 
 // Server serves the csvapi HTTP API.
@@ -82,6 +86,8 @@ type Server struct {
 	responses *responseCache
 	// search holds the folded shadows that make q fast on large tables.
 	search *query.SearchIndex
+	// started is when New ran, for /health/'s uptime.
+	started time.Time
 }
 
 // New returns a Server with its routes set up.
@@ -103,7 +109,7 @@ func New(cfg Config, c *cache.Cache, db *sql.DB, logger *slog.Logger) *Server {
 	cfg.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
 	s := &Server{cfg: cfg, cache: c, db: db, log: logger, search: query.NewSearchIndex(db),
 		queries: make(chan struct{}, cfg.MaxQueries), exports: make(chan struct{}, cfg.MaxQueries),
-		metrics: newMetrics(c, db)}
+		metrics: newMetrics(c, db), started: time.Now()}
 	s.search.OnError = func(relation string, err error) {
 		logger.Warn("search index build failed", "relation", relation, "err", err)
 	}
@@ -144,6 +150,7 @@ func (s *Server) routes() {
 	if len(s.cfg.Referrers) > 0 {
 		a.Use(s.checkReferrer)
 	}
+	s.tabularRoutes()
 	a.Get("/apify", s.handleApify)
 	a.Post("/upload", s.handleUpload)
 	a.Get("/cache", s.requireAdmin, s.handleCacheList)
@@ -153,7 +160,7 @@ func (s *Server) routes() {
 	a.Get("/api/:id", s.cached, s.handleData)
 	a.Get("/api/:id/export", s.handleExport)
 	a.Get("/api/:id/export.:format", s.handleExport)
-	a.Get("/api/:id/data", s.cached, s.handleTabular)
+	a.Get("/api/:id/data", s.cached, s.handleTabularData)
 	a.Get("/api/:id/aggregate", s.cached, s.handleAggregate)
 	a.Get("/api/:id/profile", s.cached, s.handleProfile)
 	a.Get("/openapi.json", s.handleOpenAPI)
@@ -165,7 +172,7 @@ func (s *Server) routes() {
 	a.Get("/explore/:id", s.handleExplore)
 	a.Get("/embed/:id", s.handleEmbed)
 	a.Use(func(c *fiber.Ctx) error {
-		return &apiError{Status: http.StatusNotFound, Code: "not_found", Message: "No such endpoint: " + c.Path()}
+		return &apiError{Status: http.StatusNotFound, Code: CodeNotFound, Message: "No such endpoint: " + c.Path()}
 	})
 }
 
@@ -208,10 +215,17 @@ func (s *Server) checkReferrer(c *fiber.Ctx) error {
 			}
 		}
 	}
-	return &apiError{Status: http.StatusForbidden, Code: "forbidden_referrer", Message: "This service only answers requests from its allowed referrers."}
+	return &apiError{Status: http.StatusForbidden, Code: CodeForbiddenReferrer, Message: "This service only answers requests from its allowed referrers."}
 }
 
 func (s *Server) handleError(c *fiber.Ctx, err error) error {
+	if strings.HasPrefix(c.Path(), tabularPrefix) {
+		ae := classify(err)
+		s.logFailure(c, ae, err)
+		c.Response().ResetBody()
+		c.Context().SetBodyStream(nil, 0)
+		return tabularError(c, ae)
+	}
 	if id, ok := pendingID(err); ok {
 		// Not an error for the client: the resource is on its way.
 		if serr := s.sendStatus(c, id, http.StatusAccepted); serr == nil {
@@ -219,13 +233,7 @@ func (s *Server) handleError(c *fiber.Ctx, err error) error {
 		}
 	}
 	ae := classify(err)
-	rid, _ := c.Locals(requestid.ConfigDefault.ContextKey).(string)
-	switch {
-	case ae.Status == http.StatusInternalServerError:
-		s.log.Error("request failed", "request_id", rid, "method", c.Method(), "path", c.Path(), "err", err)
-	case ae.Status >= 500: // upstream trouble, not ours
-		s.log.Warn("request failed", "request_id", rid, "method", c.Method(), "path", c.Path(), "err", err)
-	}
+	rid := s.logFailure(c, ae, err)
 	body := map[string]any{"ok": false, "error": ae.Message, "code": ae.Code, "request_id": rid}
 	if ae.Details != nil {
 		body["details"] = ae.Details
@@ -233,6 +241,19 @@ func (s *Server) handleError(c *fiber.Ctx, err error) error {
 	c.Response().ResetBody()
 	c.Context().SetBodyStream(nil, 0)
 	return c.Status(ae.Status).JSON(body)
+}
+
+// logFailure logs errors that are ours (500) or upstream's (other 5xx),
+// and returns the request id.
+func (s *Server) logFailure(c *fiber.Ctx, ae *apiError, err error) string {
+	rid, _ := c.Locals(requestid.ConfigDefault.ContextKey).(string)
+	switch {
+	case ae.Status == http.StatusInternalServerError:
+		s.log.Error("request failed", "request_id", rid, "method", c.Method(), "path", c.Path(), "err", err)
+	case ae.Status >= 500: // upstream trouble, not ours
+		s.log.Warn("request failed", "request_id", rid, "method", c.Method(), "path", c.Path(), "err", err)
+	}
+	return rid
 }
 
 func (s *Server) accessLog(c *fiber.Ctx) error {

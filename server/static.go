@@ -21,11 +21,11 @@ var staticFiles embed.FS
 func (s *Server) handleStatic(c *fiber.Ctx) error {
 	name := strings.Clone(c.Params("*"))
 	if name == "" || strings.Contains(name, "..") {
-		return &apiError{Status: http.StatusNotFound, Code: "not_found", Message: "No such file."}
+		return &apiError{Status: http.StatusNotFound, Code: CodeNotFound, Message: "No such file."}
 	}
 	b, err := fs.ReadFile(staticFiles, path.Join("web/static", name))
 	if err != nil {
-		return &apiError{Status: http.StatusNotFound, Code: "not_found", Message: "No such file: " + name}
+		return &apiError{Status: http.StatusNotFound, Code: CodeNotFound, Message: "No such file: " + name}
 	}
 	ct := mime.TypeByExtension(path.Ext(name))
 	if ct == "" {

@@ -57,21 +57,24 @@ type Config struct {
 	FailureTTL    time.Duration
 	MaxLoads      int
 	ApifyWait     time.Duration
-	AdminToken    string
-	AllowedPorts  []string
-	AllowedHosts  []string
-	Proxy         string
-	FetchTimeout  time.Duration
-	MaxColumns    int
-	MaxQueries    int
-	RateLimit     int
-	ProxyHeader   string
-	MaxHeaderSize int64
-	ReadTimeout   time.Duration
-	WriteTimeout  time.Duration
-	IdleTimeout   time.Duration
-	MinFreeDisk   int64
-	ResponseCache int64
+	// ResourceURLTemplate resolves portal resource ids on the api-tabular
+	// routes, e.g. https://www.data.gouv.fr/fr/datasets/r/{id}.
+	ResourceURLTemplate string
+	AdminToken          string
+	AllowedPorts        []string
+	AllowedHosts        []string
+	Proxy               string
+	FetchTimeout        time.Duration
+	MaxColumns          int
+	MaxQueries          int
+	RateLimit           int
+	ProxyHeader         string
+	MaxHeaderSize       int64
+	ReadTimeout         time.Duration
+	WriteTimeout        time.Duration
+	IdleTimeout         time.Duration
+	MinFreeDisk         int64
+	ResponseCache       int64
 }
 
 // Main is the running service: configuration, then the opened resources.
@@ -189,6 +192,7 @@ func (m *Main) ParseFlags(args []string, getenv func(string) (string, bool), std
 	fs.DurationVar(&c.FailureTTL, "failure-ttl", c.FailureTTL, "how long a failed load is remembered before the URL is tried again")
 	fs.IntVar(&c.MaxLoads, "max-loads", c.MaxLoads, "most conversions at once; the others wait in a queue")
 	fs.DurationVar(&c.ApifyWait, "apify-wait", c.ApifyWait, "how long /apify waits for a conversion before answering 202 with a status URL")
+	fs.StringVar(&c.ResourceURLTemplate, "resource-url-template", c.ResourceURLTemplate, "URL of a portal resource whose {id} is the resource id of the api-tabular routes, e.g. https://www.data.gouv.fr/fr/datasets/r/{id}; converted on first access (empty: csvapi ids only)")
 	fs.StringVar(&c.AdminToken, "admin-token", c.AdminToken, "bearer token of the admin routes (GET /cache, DELETE /api/<id>); empty: no admin routes")
 	fs.Var(listValue{&c.AllowedPorts}, "allowed-ports", "comma-separated ports resource URLs may use (not enforced with --allow-private)")
 	fs.Var(listValue{&c.AllowedHosts}, "allowed-hosts", "comma-separated hosts; when set, resource URLs must point to one of them or a subdomain")
@@ -250,6 +254,8 @@ func (c *Config) validate() error {
 		return errors.New("--max-page-size must be positive")
 	case c.MaxGroups <= 0:
 		return errors.New("--max-groups must be positive")
+	case c.ResourceURLTemplate != "" && !validTemplate(c.ResourceURLTemplate):
+		return errors.New("--resource-url-template must be an http(s) URL holding {id}")
 	case c.Threads < 0:
 		return errors.New("--threads must not be negative")
 	case c.MaxEntries < 0, c.MaxAttached <= 0, c.MaxLoads <= 0:
@@ -347,27 +353,28 @@ func (m *Main) Run(ctx context.Context) error {
 	m.Cache = store
 	store.Start()
 	m.Server = server.New(server.Config{
-		BaseURL:           c.BaseURL,
-		CORSOrigins:       c.CORSOrigins,
-		Referrers:         c.Referrers,
-		QueryTimeout:      c.QueryTimeout,
-		MaxPageSize:       c.MaxPageSize,
-		MaxUploadSize:     c.MaxUploadSize,
-		ApifyWait:         c.ApifyWait,
-		AdminToken:        c.AdminToken,
-		MaxQueries:        c.MaxQueries,
-		RateLimit:         c.RateLimit,
-		ProxyHeader:       c.ProxyHeader,
-		MaxHeaderSize:     int(c.MaxHeaderSize),
-		ReadTimeout:       c.ReadTimeout,
-		WriteTimeout:      c.WriteTimeout,
-		IdleTimeout:       c.IdleTimeout,
-		MinFreeDisk:       c.MinFreeDisk,
-		CacheDir:          c.CacheDir,
-		Version:           version,
-		ResponseCacheSize: int(c.ResponseCache),
-		MaxGroups:         c.MaxGroups,
-		ExportDir:         filepath.Join(c.CacheDir, "tmp"),
+		BaseURL:             c.BaseURL,
+		CORSOrigins:         c.CORSOrigins,
+		Referrers:           c.Referrers,
+		QueryTimeout:        c.QueryTimeout,
+		MaxPageSize:         c.MaxPageSize,
+		MaxUploadSize:       c.MaxUploadSize,
+		ApifyWait:           c.ApifyWait,
+		AdminToken:          c.AdminToken,
+		MaxQueries:          c.MaxQueries,
+		RateLimit:           c.RateLimit,
+		ProxyHeader:         c.ProxyHeader,
+		MaxHeaderSize:       int(c.MaxHeaderSize),
+		ReadTimeout:         c.ReadTimeout,
+		WriteTimeout:        c.WriteTimeout,
+		IdleTimeout:         c.IdleTimeout,
+		MinFreeDisk:         c.MinFreeDisk,
+		CacheDir:            c.CacheDir,
+		Version:             version,
+		ResponseCacheSize:   int(c.ResponseCache),
+		MaxGroups:           c.MaxGroups,
+		ExportDir:           filepath.Join(c.CacheDir, "tmp"),
+		ResourceURLTemplate: c.ResourceURLTemplate,
 	}, store, db, m.Logger)
 
 	ln, err := net.Listen("tcp", c.Addr)
@@ -417,4 +424,10 @@ func printVersion(ctx context.Context, w io.Writer) error {
 	}
 	fmt.Fprintf(w, "csvapi %s (DuckDB %s)\n", version, v)
 	return nil
+}
+
+// validTemplate reports whether t is an http(s) URL holding {id}.
+func validTemplate(t string) bool {
+	u, err := url.Parse(strings.ReplaceAll(t, "{id}", "x"))
+	return err == nil && strings.Contains(t, "{id}") && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
 }
