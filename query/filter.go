@@ -198,13 +198,25 @@ func compileCompare(c column, op, value string, invalid func(string, ...any) err
 			// bind such a uint64, so let DuckDB parse the digits.
 			return c.expr + " " + op + " CAST(? AS HUGEINT)", []any{v}, nil
 		}
-		if exact {
-			return "", nil, invalid("expects an integer, got %s", quoteValue(value))
+		x, ok := parseFloat(v)
+		if !ok {
+			if exact {
+				return "", nil, invalid("expects an integer, got %s", quoteValue(value))
+			}
+			return "", nil, invalid("expects a number, got %s", quoteValue(value))
 		}
-		if x, ok := parseFloat(v); ok {
-			return c.expr + " " + op + " ?", []any{x}, nil
+		if exact && x != math.Trunc(x) {
+			// No integer equals 4.5: a global search sending a decimal
+			// to every number column must not fail on the integer ones.
+			switch op {
+			case "=":
+				return "FALSE", nil, nil
+			case "!=":
+				return c.expr + " IS NOT NULL", nil, nil
+			}
+			return "TRUE", nil, nil // IS DISTINCT FROM
 		}
-		return "", nil, invalid("expects a number, got %s", quoteValue(value))
+		return c.expr + " " + op + " ?", []any{x}, nil
 
 	case convert.KindNumber:
 		if x, ok := parseFloat(v); ok {
