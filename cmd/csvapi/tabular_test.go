@@ -188,9 +188,10 @@ func TestTabularFronts(t *testing.T) {
 			t.Errorf("groupby alone: %v, want %v", body["data"], want)
 		}
 		// population__less=11800 drops 118 (B) and 119 (C) before grouping.
-		_, body = tabularGet(t, res+"/data/?categorie__groupby&nom__count&population__sum__sort=desc&population__sum&population__isnotnull&population__less=11800")
+		// Sums: A 216000, B 204200, C 204100.
+		_, body = tabularGet(t, res+"/data/?categorie__groupby&nom__count&population__sum__sort=asc&population__sum&population__isnotnull&population__less=11800")
 		first, _ := body["data"].([]any)[0].(map[string]any)
-		if first["categorie"] != "C" || first["nom__count"] != 36.0 {
+		if first["categorie"] != "C" || first["nom__count"] != 35.0 || first["population__sum"] != 204100.0 {
 			t.Errorf("groupby sorted by aggregate, filtered first: first group %v", first)
 		}
 	})
