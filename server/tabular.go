@@ -458,15 +458,22 @@ func (s *Server) handleTabularHealth(c *fiber.Ctx) error {
 }
 
 // tabularError writes err with api-tabular's error body,
-// {"errors":[{"code","title","detail"}]}. api-tabular puts a Sentry event
-// id (or null) in code; csvapi puts its stable code. A resource still
-// converting is a 503 with Retry-After: the fronts treat any non-2xx as a
-// failed preview, while a 202 would be read as data and break them.
+// {"errors":[{"code","title","detail":{"message",…}}]}. api-tabular puts a
+// Sentry event id (or null) in code; csvapi puts its stable code. detail is
+// an object with message, as api-tabular relays PostgREST's errors:
+// data.gouv.fr's MCP server reads errors[].detail.message (the fronts read
+// only the status); the parameter at fault is named when known. A resource
+// still converting is a 503 with Retry-After: the fronts treat any non-2xx
+// as a failed preview, while a 202 would be read as data and break them.
 func tabularError(c *fiber.Ctx, ae *apiError) error {
 	if ae.Code == CodePending {
 		c.Set(fiber.HeaderRetryAfter, "5")
 	}
-	body := fiber.Map{"errors": []fiber.Map{{"code": ae.Code, "title": tabularTitle(ae.Status), "detail": ae.Message}}}
+	detail := fiber.Map{"message": ae.Message}
+	if d, ok := ae.Details.(map[string]string); ok && d["parameter"] != "" {
+		detail["parameter"] = d["parameter"]
+	}
+	body := fiber.Map{"errors": []fiber.Map{{"code": ae.Code, "title": tabularTitle(ae.Status), "detail": detail}}}
 	return c.Status(ae.Status).JSON(body)
 }
 

@@ -329,10 +329,13 @@ func TestTabularFronts(t *testing.T) {
 			{base + "/api/resources/not-an-id/profile/", 404},
 		} {
 			status, body := tabularGet(t, tc.path)
+			// The fronts read the status; data.gouv.fr's MCP server
+			// (helpers/tabular_api_client.py) reads errors[].detail.message.
 			errs, _ := body["errors"].([]any)
 			e, _ := errs[0].(map[string]any)
-			if status != tc.status || len(errs) != 1 || e["code"] == nil || e["title"] == nil || e["detail"] == nil {
-				t.Errorf("%s: status %d, body %v; want %d with errors[{code,title,detail}]", tc.path, status, body, tc.status)
+			detail, _ := e["detail"].(map[string]any)
+			if status != tc.status || len(errs) != 1 || e["code"] == nil || e["title"] == nil || detail["message"] == nil {
+				t.Errorf("%s: status %d, body %v; want %d with errors[{code,title,detail:{message}}]", tc.path, status, body, tc.status)
 			}
 		}
 		status, body := tabularGet(t, base+"/health/")
@@ -394,7 +397,7 @@ func TestTabularFirstConversion(t *testing.T) {
 			}
 			return
 		}
-		if status != http.StatusServiceUnavailable || i == 500 {
+		if status != http.StatusServiceUnavailable || i == 1500 { // 30 s
 			t.Fatalf("after release: status %d, %v", status, body)
 		}
 		time.Sleep(20 * time.Millisecond)
