@@ -271,3 +271,32 @@ func TestParseTabular(t *testing.T) {
 		t.Errorf("page: limit %d offset %d rowid %q", p.req.Limit, p.req.Offset, p.req.RowIDName)
 	}
 }
+
+// FuzzParseTabular parses api-tabular query strings: any input is a 400 or
+// a request within bounds that query validates without panicking.
+func FuzzParseTabular(f *testing.F) {
+	for _, s := range []string{
+		"page=2&page_size=50&a__sort=desc", "or=%28b__contains.%2528x%2529%2Cand%28a__exact.1%2Cb__isnull%29%29",
+		`or=("a b"__exact."1,2",b__notin.x)`, "a__groupby&a__sum&b__count&a__sum__sort=asc", "b__in=x,y&a__isnotnull=",
+		"columns=a,\"a b\"&__id__sort=desc", "a__differs=%25&b__exact=%2", "limit=5",
+	} {
+		f.Add(s)
+	}
+	tbl := query.Table{Relation: "data", Columns: []convert.Column{{Name: "a", Type: "BIGINT"}, {Name: "b", Type: "VARCHAR"}, {Name: "a b", Type: "DATE"}}}
+	f.Fuzz(func(t *testing.T, qs string) {
+		p, err := parseTabular(qs, tbl, 1000)
+		var ae *apiError
+		if err != nil {
+			if !errors.As(err, &ae) || ae.Status != 400 {
+				t.Fatalf("%q: %v is not a 400", qs, err)
+			}
+			return
+		}
+		if p.req.Limit < 1 || p.req.Limit > 1000 || p.req.Offset < 0 || p.req.RowIDName != "__id" {
+			t.Fatalf("%q: limit %d offset %d out of range", qs, p.req.Limit, p.req.Offset)
+		}
+		if err := p.req.Validate(tbl); err != nil && !errors.Is(err, query.ErrInvalid) {
+			t.Fatalf("%q: Validate = %v, want nil or ErrInvalid", qs, err)
+		}
+	})
+}
