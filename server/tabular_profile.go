@@ -1,6 +1,7 @@
 package server
 
 import (
+	"encoding/json"
 	"strconv"
 
 	"github.com/gofiber/fiber/v2"
@@ -59,9 +60,8 @@ func formatIsTZ(sqlType string) bool {
 // categorical, total_lines, encoding, separator, header_row_idx.
 func detectiveProfile(m *convert.Meta, tp *query.TableProfile) fiber.Map {
 	header := make([]string, 0, len(m.Columns))
-	columns := make(map[string]fiber.Map, len(m.Columns))
+	var columns, profile orderedObject
 	formats := map[string][]string{}
-	profile := make(map[string]fiber.Map, len(m.Columns))
 	categorical := []string{}
 	stats := map[string]*query.ColumnProfile{}
 	var rows int64
@@ -74,7 +74,7 @@ func detectiveProfile(m *convert.Meta, tp *query.TableProfile) fiber.Map {
 	for _, c := range m.Columns {
 		header = append(header, c.Name)
 		f := detectiveFormat(c)
-		columns[c.Name] = fiber.Map{"python_type": pythonType(c.Kind()), "format": f, "score": 1.0}
+		columns = append(columns, member{c.Name, fiber.Map{"python_type": pythonType(c.Kind()), "format": f, "score": 1.0}})
 		formats[f] = append(formats[f], c.Name)
 		cp := stats[c.Name]
 		if cp == nil {
@@ -92,7 +92,7 @@ func detectiveProfile(m *convert.Meta, tp *query.TableProfile) fiber.Map {
 		} else if cp.Distinct > 0 && cp.Distinct <= maxCategorical && cp.Distinct*2 <= rows {
 			categorical = append(categorical, c.Name)
 		}
-		profile[c.Name] = p
+		profile = append(profile, member{c.Name, p})
 	}
 	return fiber.Map{
 		"header":           header,
@@ -109,6 +109,34 @@ func detectiveProfile(m *convert.Meta, tp *query.TableProfile) fiber.Map {
 		"heading_columns":  0,
 		"trailing_columns": 0,
 	}
+}
+
+// orderedObject is a JSON object whose members keep their order: the
+// columns of a profile in file order, where a Go map would sort them
+// (DataStructure.vue lists Object.keys(profile.columns)).
+type orderedObject []member
+
+type member struct {
+	key   string
+	value any
+}
+
+// MarshalJSON writes the members in order.
+func (o orderedObject) MarshalJSON() ([]byte, error) {
+	b := []byte{'{'}
+	for i, m := range o {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSON(b, m.key)
+		b = append(b, ':')
+		v, err := json.Marshal(m.value)
+		if err != nil {
+			return nil, err
+		}
+		b = append(b, v...)
+	}
+	return append(b, '}'), nil
 }
 
 // topText is a top value as csv-detective writes it: the text of the cell.

@@ -132,6 +132,10 @@ func TestTabularFronts(t *testing.T) {
 		if !reflect.DeepEqual(prof["header"], wantHeader) {
 			t.Errorf("header = %v, want %v", prof["header"], wantHeader)
 		}
+		// DataStructure.vue lists Object.keys(profile.columns): file order.
+		if raw := getRaw(t, res+"/profile/").raw; !bytes.Contains(raw, []byte(`"columns":{"nom":`)) {
+			t.Errorf("profile.columns not in file order: %.300s", raw)
+		}
 		cols, _ := prof["columns"].(map[string]any)
 		wantTypes := map[string]string{"nom": "string", "population": "int", "surface": "float", "date_maj": "date",
 			"chef_lieu": "bool", "categorie": "string", "code.postal (ancien)": "string"}
@@ -255,6 +259,10 @@ func TestTabularFronts(t *testing.T) {
 		}
 		if status, _ := tabularGet(t, res+"/profile/"); status != 200 {
 			t.Errorf("getProfile: status %d", status)
+		}
+		// Without the trailing slash too.
+		if status, body := tabularGet(t, res+"/data?page=1&page_size=3"); status != 200 || len(dataIDs(body)) != 3 {
+			t.Errorf("/data without slash: status %d", status)
 		}
 	})
 
