@@ -189,7 +189,7 @@ func decodeAgain(s string) string {
 	return s
 }
 
-// column maps api-tabular's name of the row number to csvapi's.
+// tabularColumn maps api-tabular's name of the row number to csvapi's.
 func tabularColumn(name string) string {
 	if name == tabularRowID {
 		return query.RowID
