@@ -21,6 +21,7 @@ const (
 	CodeBusy                = "busy"                 // every query slot stayed taken (503)
 	CodeCanceled            = "canceled"             // the client went away (499, never read)
 	CodeConflict            = "conflict"             // an upload whose id is a URL's (409)
+	CodeConversionFailed    = "conversion_failed"    // the conversion worker crashed or outgrew its limits (422)
 	CodeForbidden           = "forbidden"            // 403 from the framework
 	CodeForbiddenAddress    = "forbidden_address"    // the URL points to a private or loopback address (403)
 	CodeForbiddenReferrer   = "forbidden_referrer"   // the Referer is not allowed (403)
@@ -126,6 +127,8 @@ func classify(err error) *apiError {
 		return &apiError{Status: http.StatusRequestEntityTooLarge, Code: CodeTooLarge, Message: capitalize(err.Error()) + "."}
 	case errors.Is(err, convert.ErrNotTabular):
 		return &apiError{Status: http.StatusUnsupportedMediaType, Code: CodeNotTabular, Message: capitalize(err.Error()) + "."}
+	case errors.Is(err, convert.ErrConversionFailed):
+		return &apiError{Status: http.StatusUnprocessableEntity, Code: CodeConversionFailed, Message: capitalize(err.Error()) + "."}
 	case errors.Is(err, convert.ErrUnreadable):
 		return &apiError{Status: http.StatusUnprocessableEntity, Code: CodeUnreadable, Message: capitalize(err.Error())}
 	case errors.Is(err, cache.ErrConflict):

@@ -105,7 +105,7 @@ func (s *Server) streamExport(c *fiber.Ctx, e *cache.Entry, t query.Table, req q
 	release := s.takeOver(c, e) // the stream outlives the handler
 	c.Set(fiber.HeaderContentType, opts.Format.ContentType())
 	c.Set(fiber.HeaderContentDisposition, `attachment; filename="`+name+"."+string(opts.Format)+`"`)
-	id, logger, timeout, db := e.ID, s.log, s.cfg.ExportTimeout, s.db
+	id, logger, timeout, db := e.ID, s.log, s.cfg.ExportTimeout, s.database()
 	// The stream writer runs after the handler returned, so it must not
 	// touch c; the query runs on its own context bounded by the export timeout.
 	c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {

@@ -109,7 +109,11 @@ func New(cfg Config, c *cache.Cache, db *sql.DB, logger *slog.Logger) *Server {
 	cfg.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
 	s := &Server{cfg: cfg, cache: c, db: db, log: logger, search: query.NewSearchIndex(db),
 		queries: make(chan struct{}, cfg.MaxQueries), exports: make(chan struct{}, cfg.MaxQueries),
-		metrics: newMetrics(c, db), started: time.Now()}
+		metrics: newMetrics(c), started: time.Now()}
+	if c != nil {
+		// A fresh instance has none of the old one's search shadows.
+		c.OnHeal = s.search.Reset
+	}
 	s.search.OnError = func(relation string, err error) {
 		logger.Warn("search index build failed", "relation", relation, "err", err)
 	}
@@ -184,6 +188,15 @@ func orDefault[T int | int64 | time.Duration](v *T, def T) {
 	}
 }
 
+// database returns the DuckDB instance serving queries now: the cache's,
+// which Heal may replace.
+func (s *Server) database() *sql.DB {
+	if s.cache != nil {
+		return s.cache.ServingDB()
+	}
+	return s.db
+}
+
 // App returns the fiber app, for tests (app.Test) and for Listener.
 func (s *Server) App() *fiber.App { return s.app }
 
@@ -219,20 +232,23 @@ func (s *Server) checkReferrer(c *fiber.Ctx) error {
 }
 
 func (s *Server) handleError(c *fiber.Ctx, err error) error {
-	if strings.HasPrefix(c.Path(), tabularPrefix) {
-		ae := classify(err)
-		s.logFailure(c, ae, err)
-		c.Response().ResetBody()
-		c.Context().SetBodyStream(nil, 0)
-		return tabularError(c, ae)
-	}
-	if id, ok := pendingID(err); ok {
+	tabular := strings.HasPrefix(c.Path(), tabularPrefix)
+	if id, ok := pendingID(err); ok && !tabular {
 		// Not an error for the client: the resource is on its way.
 		if serr := s.sendStatus(c, id, http.StatusAccepted); serr == nil {
 			return nil
 		}
 	}
+	if s.cache != nil && s.cache.Heal(c.UserContext(), err) {
+		s.log.Warn("DuckDB was invalidated by a query and has been replaced", "path", c.Path())
+	}
 	ae := classify(err)
+	if tabular {
+		s.logFailure(c, ae, err)
+		c.Response().ResetBody()
+		c.Context().SetBodyStream(nil, 0)
+		return tabularError(c, ae)
+	}
 	rid := s.logFailure(c, ae, err)
 	body := map[string]any{"ok": false, "error": ae.Message, "code": ae.Code, "request_id": rid}
 	if ae.Details != nil {

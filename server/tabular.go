@@ -357,7 +357,7 @@ func (s *Server) handleTabularData(c *fiber.Ctx) error {
 	if p.aggregating() {
 		ar := query.AggRequest{Request: p.req, GroupBy: p.groupBy, Aggs: p.aggs, GroupsOnly: true, MaxGroups: s.cfg.MaxGroups}
 		err = s.withQuery(c, func(ctx context.Context) (err error) {
-			page, err = query.Aggregate(ctx, s.db, t, ar)
+			page, err = query.Aggregate(ctx, s.database(), t, ar)
 			return err
 		})
 	} else {
