@@ -2,14 +2,13 @@ package main
 
 import (
 	"bytes"
-	"crypto/md5"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"path"
 	"reflect"
 	"strings"
 	"testing"
@@ -369,11 +368,12 @@ func TestTabularFronts(t *testing.T) {
 		mw.Close()
 		req, _ := http.NewRequest(http.MethodPost, base+"/upload", &buf)
 		req.Header.Set("Content-Type", mw.FormDataContentType())
-		if r := do(t, req); r.status != 200 {
+		r := do(t, req)
+		ep, _ := r.body["endpoint"].(string)
+		if r.status != 200 || ep == "" {
 			t.Fatalf("upload: %d %s", r.status, r.raw)
 		}
-		sum := md5.Sum(content)
-		if status, body := tabularGet(t, base+"/api/resources/"+hex.EncodeToString(sum[:])+"/data/"); status != 200 || metaTotal(body) == nil {
+		if status, body := tabularGet(t, base+"/api/resources/"+path.Base(ep)+"/data/"); status != 200 || metaTotal(body) == nil {
 			t.Errorf("upload id: status %d, %v", status, body)
 		}
 	})
