@@ -9,6 +9,8 @@ package server
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -89,6 +91,12 @@ func (s *Server) resolveResource(c *fiber.Ctx) error {
 		return notFound("Resource not found: use a csvapi id, or a resource id when --resource-url-template is set.")
 	}
 	e, err := s.cache.Apify(c.UserContext(), u, cache.Options{Wait: s.cfg.ApifyWait})
+	var fe *convert.FetchError
+	if errors.As(err, &fe) && (fe.Status == http.StatusNotFound || fe.Status == http.StatusGone) {
+		// The portal does not know the id: for the client, an unknown
+		// resource (api-tabular's 404), not a failing upstream (502).
+		return notFound(fmt.Sprintf("Resource not found: the portal answered HTTP %d for this resource id.", fe.Status))
+	}
 	if err != nil {
 		return err
 	}

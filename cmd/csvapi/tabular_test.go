@@ -334,6 +334,7 @@ func TestTabularFronts(t *testing.T) {
 			{res + "/data/?or=(nom__exact.x", 400},
 			{base + "/api/resources/" + strings.Repeat("0", 32) + "/data/", 404},
 			{base + "/api/resources/not-an-id/profile/", 404},
+			{base + "/api/resources/00000000-0000-0000-0000-000000000000/", 404}, // the portal answers 404
 		} {
 			status, body := tabularGet(t, tc.path)
 			// The fronts read the status; data.gouv.fr's MCP server
