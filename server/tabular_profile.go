@@ -73,10 +73,13 @@ func detectiveProfile(m *convert.Meta, tp *query.TableProfile) fiber.Map {
 	}
 	for _, c := range m.Columns {
 		header = append(header, c.Name)
+		cp := stats[c.Name]
 		f := detectiveFormat(c)
+		if isYears(c, cp) {
+			f = "year" // the fronts show such columns as years, not numbers
+		}
 		columns = append(columns, member{c.Name, fiber.Map{"python_type": pythonType(c.Kind()), "format": f, "score": 1.0}})
 		formats[f] = append(formats[f], c.Name)
-		cp := stats[c.Name]
 		if cp == nil {
 			continue
 		}
@@ -109,6 +112,17 @@ func detectiveProfile(m *convert.Meta, tp *query.TableProfile) fiber.Map {
 		"heading_columns":  0,
 		"trailing_columns": 0,
 	}
+}
+
+// isYears reports whether an integer column holds only years, as
+// csv-detective's year format does: every value between 1800 and 2100.
+func isYears(c convert.Column, cp *query.ColumnProfile) bool {
+	if c.Kind() != convert.KindInteger || cp == nil || cp.Count == 0 {
+		return false
+	}
+	lo, ok1 := cp.Min.(int64)
+	hi, ok2 := cp.Max.(int64)
+	return ok1 && ok2 && lo >= 1800 && hi <= 2100
 }
 
 // orderedObject is a JSON object whose members keep their order: the

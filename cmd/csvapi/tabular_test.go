@@ -28,7 +28,7 @@ const (
 // a column whose name holds a dot, a space and parentheses.
 func generatedCommunes() []byte {
 	var b bytes.Buffer
-	b.WriteString("nom,population,surface,date_maj,chef_lieu,categorie,code.postal (ancien)\n")
+	b.WriteString("nom,population,surface,date_maj,chef_lieu,categorie,code.postal (ancien),annee\n")
 	day := time.Date(2023, 1, 1, 0, 0, 0, 0, time.UTC)
 	for i := 1; i <= 120; i++ {
 		nom := fmt.Sprintf("Commune %d", i)
@@ -42,8 +42,8 @@ func generatedCommunes() []byte {
 		if i%10 != 0 {
 			pop = fmt.Sprint(i * 100)
 		}
-		fmt.Fprintf(&b, "%s,%s,%.2f,%s,%t,%c,0%04d\n", nom, pop, float64(i)*1.5, day.AddDate(0, 0, i).Format(time.DateOnly),
-			i%3 == 0, "ABC"[i%3], i)
+		fmt.Fprintf(&b, "%s,%s,%.2f,%s,%t,%c,0%04d,%d\n", nom, pop, float64(i)*1.5, day.AddDate(0, 0, i).Format(time.DateOnly),
+			i%3 == 0, "ABC"[i%3], i, 1990+i%30)
 	}
 	return b.Bytes()
 }
@@ -127,7 +127,7 @@ func TestTabularFronts(t *testing.T) {
 		if _, ok := body["indexes"]; !ok || body["indexes"] != nil {
 			t.Errorf("indexes = %v, want null", body["indexes"])
 		}
-		wantHeader := []any{"nom", "population", "surface", "date_maj", "chef_lieu", "categorie", "code.postal (ancien)"}
+		wantHeader := []any{"nom", "population", "surface", "date_maj", "chef_lieu", "categorie", "code.postal (ancien)", "annee"}
 		if !reflect.DeepEqual(prof["header"], wantHeader) {
 			t.Errorf("header = %v, want %v", prof["header"], wantHeader)
 		}
@@ -137,12 +137,19 @@ func TestTabularFronts(t *testing.T) {
 		}
 		cols, _ := prof["columns"].(map[string]any)
 		wantTypes := map[string]string{"nom": "string", "population": "int", "surface": "float", "date_maj": "date",
-			"chef_lieu": "bool", "categorie": "string", "code.postal (ancien)": "string"}
+			"chef_lieu": "bool", "categorie": "string", "code.postal (ancien)": "string", "annee": "int"}
 		for col, want := range wantTypes {
 			info, _ := cols[col].(map[string]any)
 			if info["python_type"] != want || info["format"] == nil {
 				t.Errorf("columns[%q] = %v, want python_type %s and a format", col, info, want)
 			}
+		}
+		// functions/tabular.ts resolveColumnType: format "year" is a year.
+		if annee, _ := cols["annee"].(map[string]any); annee["format"] != "year" {
+			t.Errorf("columns.annee = %v, want format year", annee)
+		}
+		if pop, _ := cols["population"].(map[string]any); pop["format"] != "int" {
+			t.Errorf("columns.population = %v, want format int", pop)
 		}
 		if prof["total_lines"] != 120.0 {
 			t.Errorf("total_lines = %v, want 120", prof["total_lines"])
