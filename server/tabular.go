@@ -62,10 +62,10 @@ func (s *Server) resourceID(c *fiber.Ctx) string {
 	return strings.Clone(c.Params("id"))
 }
 
-// ResourceURL returns the URL a portal resource id resolves to with the
+// resourceURL returns the URL a portal resource id resolves to with the
 // template (its "{id}" replaced), and whether id is such an id (a UUID)
 // and the template is set.
-func ResourceURL(template, id string) (string, bool) {
+func resourceURL(template, id string) (string, bool) {
 	if template == "" || !uuidPattern.MatchString(id) {
 		return "", false
 	}
@@ -86,7 +86,7 @@ func (s *Server) resolveResource(c *fiber.Ctx) error {
 		c.Locals(resourceIDKey, id)
 		return c.Next()
 	}
-	u, ok := ResourceURL(s.cfg.ResourceURLTemplate, id)
+	u, ok := resourceURL(s.cfg.ResourceURLTemplate, id)
 	if !ok {
 		return notFound("Resource not found: use a csvapi id, or a resource id when --resource-url-template is set.")
 	}
