@@ -375,3 +375,12 @@ func (p *plan) outputList() string {
 func (p *plan) countStmt() stmt {
 	return stmt{sql: "SELECT count(*)" + p.from() + p.where, args: p.args}
 }
+
+// condJoin returns " AND cond" after a WHERE clause, " WHERE cond" when
+// there is none.
+func condJoin(where, cond string) string {
+	if where == "" {
+		return " WHERE " + cond
+	}
+	return " AND " + cond
+}
