@@ -131,3 +131,8 @@ func (s *Service) newServer() *mcp.Server {
 const instructions = `csvapi turns a tabular file on the web (CSV, TSV, XLS/XLSX, ODS, JSON, Parquet, zipped or gzipped) into a table you can query precisely.
 Typical sequence: convert(url) → describe(id) → aggregate(...) or query(...) with filters → export_link(...) when the user needs the full data.
 Prefer aggregate over paging rows: a grouped answer costs a few hundred tokens, raw pages cost thousands.`
+
+// SetBaseURL sets the public base URL used in export links when a request
+// does not carry BaseURLHeader (the stdio transport). Call it before
+// serving.
+func (s *Service) SetBaseURL(u string) { s.cfg.BaseURL = strings.TrimRight(u, "/") }

@@ -19,6 +19,7 @@ import (
 	"github.com/gofiber/fiber/v2/middleware/recover"
 	"github.com/gofiber/fiber/v2/middleware/requestid"
 
+	"github.com/csvapi/csvapi/assistant"
 	"github.com/csvapi/csvapi/cache"
 	"github.com/csvapi/csvapi/query"
 )
@@ -82,6 +83,9 @@ type Server struct {
 	responses *responseCache
 	// search holds the folded shadows that make q fast on large tables.
 	search *query.SearchIndex
+	// mcp holds the MCP tools served at /mcp (see mcp.go).
+	mcp        *assistant.Service
+	mcpHandler fiber.Handler
 }
 
 // New returns a Server with its routes set up.
@@ -126,6 +130,7 @@ func New(cfg Config, c *cache.Cache, db *sql.DB, logger *slog.Logger) *Server {
 		ProxyHeader:           cfg.ProxyHeader,
 		JSONEncoder:           json.Marshal,
 	})
+	s.mountMCP()
 	s.routes()
 	return s
 }
@@ -145,6 +150,7 @@ func (s *Server) routes() {
 	if s.cfg.RateLimit > 0 {
 		a.Use(s.rateLimiter())
 	}
+	a.All("/mcp", s.handleMCP) // MCP clients send no Referer: before checkReferrer
 	if len(s.cfg.Referrers) > 0 {
 		a.Use(s.checkReferrer)
 	}
