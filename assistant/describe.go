@@ -2,6 +2,7 @@ package assistant
 
 import (
 	"context"
+	"strconv"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
@@ -83,7 +84,7 @@ func (s *Service) describe(ctx context.Context, _ *mcp.CallToolRequest, in Descr
 // many distinct values), texts shortened.
 func (s *Service) summarize(c query.ColumnProfile, rows int64) ColumnSummary {
 	cs := ColumnSummary{Name: c.Name, Type: string(c.Type), Nulls: c.Nulls, Distinct: c.Distinct, Approx: c.DistinctApprox,
-		Min: short(c.Min, 60), Max: short(c.Max, 60), Mean: c.Mean}
+		Min: short(c.Min, 60), Max: short(c.Max, 60), Mean: round(c.Mean)}
 	numeric := c.Type == convert.KindInteger || c.Type == convert.KindNumber
 	unique := c.Distinct >= c.Count && c.Count > 1
 	if !unique && (!numeric || c.Distinct <= 20) {
@@ -99,6 +100,16 @@ func (s *Service) summarize(c query.ColumnProfile, rows int64) ColumnSummary {
 		cs.Min, cs.Max = nil, nil
 	}
 	return cs
+}
+
+// round keeps 6 significant digits of a float: a mean's 16 digits cost
+// tokens and say nothing more.
+func round(v any) any {
+	if f, ok := v.(float64); ok {
+		r, _ := strconv.ParseFloat(strconv.FormatFloat(f, 'g', 6, 64), 64)
+		return r
+	}
+	return v
 }
 
 func short(v any, max int) any {

@@ -211,3 +211,24 @@ func TestMCPStdio(t *testing.T) {
 		exerciseTools(t, c, up.URL+"/communes.csv", base)
 	})
 }
+
+// TestMCPRateLimit: /mcp counts against --rate-limit like every API route.
+func TestMCPRateLimit(t *testing.T) {
+	_, base := startService(t, "--rate-limit", "2")
+	ping := `{"jsonrpc":"2.0","id":1,"method":"ping"}`
+	var statuses []int
+	for range 3 {
+		req, _ := http.NewRequest(http.MethodPost, base+"/mcp", strings.NewReader(ping))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		statuses = append(statuses, resp.StatusCode)
+	}
+	if statuses[0] != 200 || statuses[2] != http.StatusTooManyRequests {
+		t.Errorf("statuses of 3 POST /mcp with --rate-limit 2 = %v, want 200 first and 429 last", statuses)
+	}
+}
