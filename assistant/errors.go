@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/csvapi/csvapi/cache"
 	"github.com/csvapi/csvapi/convert"
@@ -23,11 +24,13 @@ type Error struct {
 
 // Error returns e as a JSON object.
 func (e *Error) Error() string {
-	b, err := json.Marshal(e)
-	if err != nil {
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false) // "<=" reads better than "\u003c="
+	if err := enc.Encode(e); err != nil {
 		return e.Message
 	}
-	return string(b)
+	return strings.TrimSuffix(b.String(), "\n")
 }
 
 func invalid(param, hint, format string, args ...any) *Error {
