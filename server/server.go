@@ -150,7 +150,7 @@ func (s *Server) routes() {
 	if s.cfg.RateLimit > 0 {
 		a.Use(s.rateLimiter())
 	}
-	a.All("/mcp", s.handleMCP) // MCP clients send no Referer: before checkReferrer
+	a.Post("/mcp", s.handleMCP).Get("/mcp", s.handleMCP) // MCP clients send no Referer: before checkReferrer
 	if len(s.cfg.Referrers) > 0 {
 		a.Use(s.checkReferrer)
 	}
