@@ -24,6 +24,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/csvapi/csvapi/cache"
+	"github.com/csvapi/csvapi/query"
 )
 
 // Defaults of Config's knobs.
@@ -66,6 +67,10 @@ type Service struct {
 	// timeout); its errors are returned as they are, so they should be
 	// *Error or domain errors. The default only applies QueryTimeout.
 	Limit func(ctx context.Context, f func(ctx context.Context) error) error
+	// Searchable, when set, returns the table to run a full-text search on
+	// (the HTTP layer's search index makes search fast on large tables);
+	// by default the search folds every text column of every row.
+	Searchable func(e *cache.Entry, t query.Table) query.Table
 	// Logger gets the internal errors of tool calls; nil: not logged.
 	Logger *slog.Logger
 	server *mcp.Server

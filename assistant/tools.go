@@ -329,6 +329,7 @@ func (s *Service) query(ctx context.Context, _ *mcp.CallToolRequest, in QueryInp
 		return nil, err
 	}
 	defer e.Release()
+	t = s.searchable(e, t, req)
 	var p *query.Page
 	err = s.Limit(ctx, func(ctx context.Context) (err error) {
 		p, err = query.Run(ctx, s.cache.ServingDB(), t, req)
@@ -349,6 +350,15 @@ func (s *Service) query(ctx context.Context, _ *mcp.CallToolRequest, in QueryInp
 		out.Next = "More rows: call query again with page " + itoa(page+1) + ", or aggregate to summarise them, or export_link to give the user all of them."
 	}
 	return out, nil
+}
+
+// searchable returns t with its search shadow when r searches and the
+// HTTP layer provides one.
+func (s *Service) searchable(e *cache.Entry, t query.Table, r query.Request) query.Table {
+	if r.Search == "" || s.Searchable == nil {
+		return t
+	}
+	return s.Searchable(e, t)
 }
 
 // pageSize checks a page size or limit against the configured maximum.
@@ -436,6 +446,7 @@ func (s *Service) exportLink(ctx context.Context, req *mcp.CallToolRequest, in E
 		return nil, err
 	}
 	defer e.Release()
+	t = s.searchable(e, t, qr)
 	// Counting also validates the filters, so that the link never leads
 	// to an error page.
 	qr.Limit = 0

@@ -7,6 +7,8 @@ import (
 	"github.com/gofiber/fiber/v2/middleware/adaptor"
 
 	"github.com/csvapi/csvapi/assistant"
+	"github.com/csvapi/csvapi/cache"
+	"github.com/csvapi/csvapi/query"
 )
 
 // mountMCP sets up the MCP tools on s's cache, under the same limits as
@@ -25,6 +27,9 @@ func (s *Server) mountMCP() {
 	})
 	a.Logger = s.log
 	a.Limit = s.limitTool
+	a.Searchable = func(e *cache.Entry, t query.Table) query.Table {
+		return s.searchable(e, t, query.Request{Search: "q"})
+	}
 	s.mcp, s.mcpHandler = a, adaptor.HTTPHandler(a.Handler())
 }
 

@@ -111,6 +111,10 @@ func exerciseTools(t *testing.T, c *mcpClient, fileURL, base string) {
 	if got, _ := json.Marshal(q.Rows); string(got) != `[[3,"Saint-Étienne"],[5,"Marseille"],[4,"Paris"]]` || q.Total != 3 {
 		t.Errorf("query rows = %s (total %d)", got, q.Total)
 	}
+	c.mustCall("query", map[string]any{"id": conv.ID, "search": "etienne", "columns": []string{"nom"}}, &q)
+	if got, _ := json.Marshal(q.Rows); string(got) != `[[3,"Saint-Étienne"]]` {
+		t.Errorf("search etienne = %s, want Saint-Étienne (accents ignored)", got)
+	}
 	var agg assistant.AggregateOutput
 	c.mustCall("aggregate", map[string]any{"id": conv.ID, "group_by": []string{"chef_lieu"}}, &agg)
 	if got, _ := json.Marshal(agg.Rows); string(got) != `[[false,1],[true,4]]` {
