@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -46,6 +47,11 @@ func runMCP(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	}
 	m := NewMain()
 	m.Config.Addr = DefaultMCPAddr
+	if dir, err := os.UserCacheDir(); err == nil {
+		// Desktop clients start servers in a directory of their choosing
+		// (often /): ./data would land anywhere, or nowhere writable.
+		m.Config.CacheDir = filepath.Join(dir, "csvapi")
+	}
 	if err := m.ParseFlags(rest, os.LookupEnv, stderr); err != nil {
 		return err
 	}
