@@ -45,10 +45,11 @@ const (
 	hintNarrow  = "Narrow the question (filters, fewer groups) or use export_link for the full data."
 )
 
-// toolError maps an error of the domain packages to the model's Error, with
-// the same codes as the HTTP API (server/errors.go). Messages of internal
-// errors say nothing of internals.
-func toolError(err error) *Error {
+// ErrorOf maps an error of the domain packages to the model's Error, with
+// the same codes as the HTTP API (server/errors.go; a server test checks
+// that both agree). Messages of internal errors say nothing of internals.
+// An *Error is returned as it is.
+func ErrorOf(err error) *Error {
 	var e *Error
 	var pending *cache.PendingError
 	var inv *query.InvalidError

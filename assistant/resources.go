@@ -87,7 +87,7 @@ func (s *Service) readTable(ctx context.Context, req *mcp.ReadResourceRequest) (
 		return err
 	})
 	if err != nil {
-		return nil, toolError(err)
+		return nil, ErrorOf(err)
 	}
 	rows := p.Rows
 	if rows == nil {

@@ -199,7 +199,7 @@ func addTool[In, Out any](s *Service, srv *mcp.Server, t *mcp.Tool, h func(conte
 			if s.cache.Heal(ctx, err) && s.Logger != nil {
 				s.Logger.Warn("DuckDB was invalidated by a query and has been replaced", "tool", t.Name)
 			}
-			te := toolError(err)
+			te := ErrorOf(err)
 			if te.Code == "internal_error" && s.Logger != nil {
 				s.Logger.Error("mcp tool failed", "tool", t.Name, "err", err)
 			}
