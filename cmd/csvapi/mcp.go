@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -44,6 +45,11 @@ func runMCP(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 		}
 		defer cs.Close()
 		return ignoreClosed(srv.Run(ctx, transport))
+	}
+	if slices.ContainsFunc(rest, func(a string) bool { return a == "-h" || a == "-help" || a == "--help" }) {
+		fmt.Fprint(stderr, "Usage: csvapi mcp --endpoint URL    forward to the /mcp of a remote csvapi\n"+
+			"       csvapi mcp [flags]           run csvapi here; the flags are serve's, below\n"+
+			"MCP goes over stdin and stdout; logs go to stderr.\n\n")
 	}
 	m := NewMain()
 	m.Config.Addr = DefaultMCPAddr
