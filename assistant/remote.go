@@ -74,7 +74,8 @@ func mirror(ctx context.Context, cs *mcp.ClientSession, srv *mcp.Server) error {
 	srv.AddReceivingMiddleware(func(next mcp.MethodHandler) mcp.MethodHandler {
 		return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
 			if method == "resources/list" {
-				return cs.ListResources(ctx, req.GetParams().(*mcp.ListResourcesParams))
+				params, _ := req.GetParams().(*mcp.ListResourcesParams)
+				return cs.ListResources(ctx, params)
 			}
 			return next(ctx, method, req)
 		}

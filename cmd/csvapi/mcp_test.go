@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 
@@ -98,6 +99,17 @@ func exerciseTools(t *testing.T, c *mcpClient, fileURL, base string) {
 	c.mustCall("convert", map[string]any{"url": fileURL}, &conv)
 	if conv.Status != "ready" || conv.Rows != 5 || conv.ID != cache.ID(fileURL) {
 		t.Fatalf("convert = %+v", conv)
+	}
+	list, err := c.cs.ListResources(t.Context(), nil)
+	if err != nil {
+		t.Fatalf("list resources: %v", err)
+	}
+	if !slices.ContainsFunc(list.Resources, func(r *mcp.Resource) bool { return r.URI == "csvapi://tables/"+conv.ID }) {
+		t.Errorf("resources = %v, want csvapi://tables/%s among them", list.Resources, conv.ID)
+	}
+	res, err := c.cs.ReadResource(t.Context(), &mcp.ReadResourceParams{URI: "csvapi://tables/" + conv.ID})
+	if err != nil || !strings.Contains(res.Contents[0].Text, `"first_rows"`) {
+		t.Errorf("read resource: %v, %v", res, err)
 	}
 	var desc assistant.DescribeOutput
 	c.mustCall("describe", map[string]any{"id": conv.ID}, &desc)
