@@ -218,6 +218,11 @@ func TestToolsOnCommunes(t *testing.T) {
 	if q.Next == "" {
 		t.Error("query: no next hint on a page with more rows")
 	}
+	var objs assistant.QueryOutput
+	c.mustCall("query", map[string]any{"id": conv.ID, "objects": true, "columns": []string{"nom"}, "page_size": 1}, &objs)
+	if got := fmt.Sprint(objs.Records, len(objs.Rows)); got != "[map[nom:L'Abergement-Clémenciat rowid:1]] 0" {
+		t.Errorf("objects: records, rows = %s", got)
+	}
 	c.mustCall("query", map[string]any{"id": conv.ID, "filters": []map[string]any{{"column": "code_insee", "op": "in", "value": []any{"01001", "2A004"}}}}, &q)
 	if q.Total != 2 {
 		t.Errorf("in filter: total %d, want 2", q.Total)

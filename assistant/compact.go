@@ -136,4 +136,17 @@ func exportQuery(format string, in ExportInput) string {
 	return q.Encode()
 }
 
+// records turns rows into objects keyed by column name.
+func records(columns []string, rows [][]any) []map[string]any {
+	out := make([]map[string]any, len(rows))
+	for i, row := range rows {
+		m := make(map[string]any, len(columns))
+		for j, c := range columns {
+			m[c] = row[j]
+		}
+		out[i] = m
+	}
+	return out
+}
+
 func itoa(n int) string { return strconv.Itoa(n) }

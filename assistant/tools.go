@@ -95,18 +95,20 @@ type QueryInput struct {
 	Page     int         `json:"page,omitempty" jsonschema:"1-based page number (default 1)"`
 	PageSize int         `json:"page_size,omitempty" jsonschema:"rows per page (default 20, at most 200)"`
 	FullText bool        `json:"full_text,omitempty" jsonschema:"return long texts whole instead of cut"`
+	Objects  bool        `json:"objects,omitempty" jsonschema:"return rows as objects keyed by column name (in records) instead of arrays; costs more tokens"`
 }
 
 // QueryOutput is one page of rows.
 type QueryOutput struct {
-	Columns   []string `json:"columns" jsonschema:"column names, rowid first; each row is an array in this order"`
-	Rows      [][]any  `json:"rows"`
-	Total     int64    `json:"total" jsonschema:"rows matching the filters, all pages together"`
-	Page      int      `json:"page"`
-	PageSize  int      `json:"page_size"`
-	HasMore   bool     `json:"has_more"`
-	Truncated int      `json:"truncated_values,omitempty" jsonschema:"number of text values cut (they end with …[+N chars])"`
-	Next      string   `json:"next,omitempty"`
+	Columns   []string         `json:"columns" jsonschema:"column names, rowid first; each row is an array in this order"`
+	Rows      [][]any          `json:"rows" jsonschema:"empty when objects was asked: see records"`
+	Records   []map[string]any `json:"records,omitempty" jsonschema:"rows as objects, only when objects was asked"`
+	Total     int64            `json:"total" jsonschema:"rows matching the filters, all pages together"`
+	Page      int              `json:"page"`
+	PageSize  int              `json:"page_size"`
+	HasMore   bool             `json:"has_more"`
+	Truncated int              `json:"truncated_values,omitempty" jsonschema:"number of text values cut (they end with …[+N chars])"`
+	Next      string           `json:"next,omitempty"`
 }
 
 // MetricArg is one aggregate of aggregate's result.
@@ -166,7 +168,7 @@ Large files may take longer than wait_seconds: the answer then has status "loadi
 Parsing is detected; give overrides (delimiter, encoding, header, skip, decimal, sheet, file) only when the columns look wrong. Only public http(s) URLs are allowed.
 Next: describe(id), then aggregate or query.`
 	descDescribe = `Describe a converted table: row count, and per column its type, null count, distinct count, min, max, mean (numbers), the most frequent values as [value, count] pairs (not for unique or high-cardinality numeric columns) and 3 sample rows. About 40–80 tokens per column: call it once per table before writing filters, to learn exact column names and values.`
-	descQuery    = `Read rows of a table: filters, full-text search, sort, column selection, pages. Returns {columns, rows, total, has_more}: column names once, each row an array in that order, rowid first. page_size is 20 by default, at most 200; texts longer than 200 characters are cut with a marker "…[+N chars]" (pass full_text=true with a rowid filter to get one whole).
+	descQuery    = `Read rows of a table: filters, full-text search, sort, column selection, pages. Returns {columns, rows, total, has_more}: column names once, each row an array in that order, rowid first. page_size is 20 by default, at most 200; texts longer than 200 characters are cut with a marker "…[+N chars]" (pass full_text=true with a rowid filter to get one whole); objects=true returns rows as objects instead (more tokens).
 To answer questions about many rows (counts, sums, top N per group), use aggregate instead of paging; to give the user all matching rows, use export_link.
 ` + filterDoc + `
 Sort example: [{"column":"population","desc":true}].`
@@ -345,6 +347,10 @@ func (s *Service) query(ctx context.Context, _ *mcp.CallToolRequest, in QueryInp
 	}
 	if !in.FullText {
 		out.Truncated = truncateTexts(out.Rows, s.cfg.MaxText)
+	}
+	if in.Objects {
+		out.Records = records(out.Columns, out.Rows)
+		out.Rows = [][]any{}
 	}
 	if out.HasMore {
 		out.Next = "More rows: call query again with page " + itoa(page+1) + ", or aggregate to summarise them, or export_link to give the user all of them."
