@@ -45,6 +45,11 @@ const (
 // HTTP layer always overwrites it, so a client cannot choose it.
 const BaseURLHeader = "X-Csvapi-Base-Url"
 
+// ClientHeader is the request header through which the HTTP layer tells
+// the tools the client's address, so that conversions count against the
+// same per-client limit as /apify's. The HTTP layer always overwrites it.
+const ClientHeader = "X-Csvapi-Client"
+
 // Config holds the tools' limits. Zero values get the Default* constants.
 type Config struct {
 	// BaseURL is the public scheme://host of the HTTP API, used in export

@@ -333,8 +333,8 @@ func TestLoading(t *testing.T) {
 	if conv.Status != "loading" || conv.Progress == nil || conv.ID == "" || conv.Next == "" {
 		t.Fatalf("convert of a slow file = %+v, want status loading with progress and a next step", conv)
 	}
-	if e := c.call("describe", map[string]any{"id": conv.ID}, nil); e == nil || e.Code != "loading" {
-		t.Errorf("describe while loading = %+v, want tool error loading", e)
+	if e := c.call("describe", map[string]any{"id": conv.ID}, nil); e == nil || e.Code != "pending" {
+		t.Errorf("describe while loading = %+v, want tool error pending", e)
 	}
 	release <- struct{}{}
 	c.mustCall("convert", map[string]any{"url": up.URL + "/slow.csv", "wait_seconds": 60}, &conv)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 
 	"github.com/csvapi/csvapi/cache"
@@ -60,7 +61,7 @@ func ErrorOf(err error) *Error {
 	case errors.As(err, &e):
 		return e
 	case errors.As(err, &pending):
-		return &Error{Code: "loading", Message: "Table " + pending.ID + " is still being converted.", Hint: hintRetry,
+		return &Error{Code: "pending", Message: "Table " + pending.ID + " is still being converted.", Hint: hintRetry,
 			Details: map[string]string{"id": pending.ID}}
 	case errors.Is(err, cache.ErrNotFound):
 		return &Error{Code: "not_found", Message: "No table with this id: it was never converted or has been evicted.",
@@ -85,6 +86,8 @@ func ErrorOf(err error) *Error {
 	case errors.Is(err, convert.ErrForbiddenAddress):
 		return &Error{Code: "forbidden_address", Message: "The URL points to an address this service may not reach (loopback, private or link-local network).",
 			Hint: "Only files on the public web can be converted; ask the user for a public URL."}
+	case errors.Is(err, convert.ErrTooSlow):
+		return &Error{Code: "upstream_too_slow", Message: "The upstream server sent the file too slowly: the download was stopped.", Hint: "Retry later."}
 	case errors.As(err, &fetch):
 		switch {
 		case fetch.Status != 0:
@@ -97,11 +100,21 @@ func ErrorOf(err error) *Error {
 	case errors.Is(err, convert.ErrTooLarge):
 		return &Error{Code: "too_large", Message: err.Error(), Hint: "This file is over the service's size limit."}
 	case errors.Is(err, convert.ErrNotTabular):
-		return &Error{Code: "not_tabular", Message: err.Error(), Hint: "The URL must point to the data file itself (CSV, XLSX, JSON, Parquet…), not to a web page about it."}
+		return &Error{Code: "not_tabular", Message: sanitize(err.Error()), Hint: "The URL must point to the data file itself (CSV, XLSX, JSON, Parquet…), not to a web page about it."}
 	case errors.Is(err, convert.ErrConversionFailed):
-		return &Error{Code: "conversion_failed", Message: err.Error(), Hint: "The file could not be converted within the service's limits."}
+		return &Error{Code: "conversion_failed", Message: sanitize(err.Error()), Hint: "The file could not be converted within the service's limits."}
 	case errors.Is(err, convert.ErrUnreadable):
-		return &Error{Code: "unreadable", Message: err.Error(), Hint: "Try the overrides: delimiter, encoding, header, skip."}
+		return &Error{Code: "unreadable", Message: sanitize(err.Error()), Hint: "Try the overrides: delimiter, encoding, header, skip."}
+	case errors.Is(err, cache.ErrBusy):
+		return &Error{Code: "busy", Message: "Too many conversions are waiting.", Hint: "Retry convert in a minute."}
+	case errors.Is(err, cache.ErrClientBusy):
+		return &Error{Code: "too_many_loads", Message: "You already have as many conversions running as a client may.",
+			Hint: "Wait for a running conversion: call convert again on its URL, then convert this one."}
+	case errors.Is(err, cache.ErrInsufficientStorage):
+		return &Error{Code: "insufficient_storage", Message: "The server's disk is almost full: new conversions are refused.",
+			Hint: "Tables already converted still answer; retry later."}
+	case errors.Is(err, cache.ErrConflict):
+		return &Error{Code: "conflict", Message: "This content's id is held by a URL's resource.", Hint: "Convert the URL instead."}
 	case errors.Is(err, cache.ErrTooManyColumns):
 		return &Error{Code: "too_many_columns", Message: "The table has " + err.Error() + ".", Hint: "This file cannot be served."}
 	case errors.Is(err, convert.ErrUnsupportedEncoding):
@@ -112,4 +125,23 @@ func ErrorOf(err error) *Error {
 		return &Error{Code: "canceled", Message: "The call was canceled."}
 	}
 	return &Error{Code: "internal_error", Message: "Internal error.", Hint: "Retry once; if it persists, the administrators have the details in the logs."}
+}
+
+// absPath matches an absolute file path inside a message, with the
+// character before it; as server/errors.go's.
+var absPath = regexp.MustCompile(`(^|[\s'"(=\[])/[^\s'"()\[\],;]*[^\s'"()\[\],;.:]`)
+
+// sanitize keeps the human part of a conversion error, as server/errors.go
+// does for HTTP answers (a server test checks that both agree): it drops
+// the line DuckDB starts with "LINE " (the SQL it quotes) or a stack trace,
+// and what follows, and replaces absolute paths by <file>.
+func sanitize(msg string) string {
+	lines := strings.Split(msg, "\n")
+	for i, line := range lines {
+		if strings.HasPrefix(strings.TrimSpace(line), "LINE ") || strings.Contains(line, "Stack Trace") {
+			lines = lines[:i]
+			break
+		}
+	}
+	return strings.TrimSpace(absPath.ReplaceAllString(strings.Join(lines, "\n"), "${1}<file>"))
 }

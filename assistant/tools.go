@@ -211,11 +211,12 @@ func addTool[In, Out any](s *Service, srv *mcp.Server, t *mcp.Tool, h func(conte
 	})
 }
 
-func (s *Service) convert(ctx context.Context, _ *mcp.CallToolRequest, in ConvertInput) (*ConvertOutput, error) {
+func (s *Service) convert(ctx context.Context, req *mcp.CallToolRequest, in ConvertInput) (*ConvertOutput, error) {
 	if err := checkURL(in.URL); err != nil {
 		return nil, err
 	}
-	opts := cache.Options{Sheet: in.Sheet, File: in.File, Refresh: in.Refresh, Wait: s.cfg.ConvertWait}
+	opts := cache.Options{Sheet: in.Sheet, File: in.File, Refresh: in.Refresh, Wait: s.cfg.ConvertWait,
+		Client: header(req, ClientHeader)}
 	opts.Encoding, opts.Delimiter, opts.Quote, opts.Header, opts.Decimal = in.Encoding, in.Delimiter, in.Quote, in.Header, in.Decimal
 	if in.Skip != nil {
 		opts.Skip, opts.SkipSet = *in.Skip, true
@@ -249,6 +250,15 @@ func (s *Service) convert(ctx context.Context, _ *mcp.CallToolRequest, in Conver
 		out.Detection.Delimiter = ""
 	}
 	return out, nil
+}
+
+// header returns a header of the HTTP request that carried req; "" over
+// stdio.
+func header(req *mcp.CallToolRequest, name string) string {
+	if req == nil || req.Extra == nil || req.Extra.Header == nil {
+		return ""
+	}
+	return req.Extra.Header.Get(name)
 }
 
 // loading is convert's answer for a load that did not finish in time.
@@ -434,10 +444,8 @@ func (s *Service) exportLink(ctx context.Context, req *mcp.CallToolRequest, in E
 		return nil, invalid("format", "Use csv, tsv, json, ndjson, parquet or xlsx.", "unknown format %q", in.Format)
 	}
 	base := s.cfg.BaseURL
-	if req != nil && req.Extra != nil && req.Extra.Header != nil {
-		if h := req.Extra.Header.Get(BaseURLHeader); h != "" {
-			base = h
-		}
+	if h := header(req, BaseURLHeader); h != "" {
+		base = h
 	}
 	if base == "" {
 		return nil, &Error{Code: "no_base_url", Message: "This csvapi does not know its public URL, so it cannot build download links.",

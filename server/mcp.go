@@ -51,12 +51,14 @@ func (s *Server) limitTool(ctx context.Context, f func(ctx context.Context) erro
 func (s *Server) Assistant() *assistant.Service { return s.mcp }
 
 // handleMCP serves MCP's Streamable HTTP transport (stateless, JSON
-// answers) at /mcp. The tools learn the public base URL of the request,
-// for export links, from a header set here over whatever the client sent.
+// answers) at /mcp. The tools learn the public base URL of the request
+// (for export links) and the client's address (for the per-client load
+// limit) from headers set here over whatever the client sent.
 func (s *Server) handleMCP(c *fiber.Ctx) error {
 	if s.mcpHandler == nil {
 		return fiber.ErrNotFound
 	}
 	c.Request().Header.Set(assistant.BaseURLHeader, s.baseURL(c))
+	c.Request().Header.Set(assistant.ClientHeader, c.IP())
 	return s.mcpHandler(c)
 }

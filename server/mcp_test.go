@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/csvapi/csvapi/assistant"
@@ -36,10 +37,26 @@ func TestMCPErrorCodes(t *testing.T) {
 		fmt.Errorf("query: %w", context.DeadlineExceeded),
 		context.Canceled,
 		errors.New("duckdb: internal error at /src/secret.cpp"),
+		&cache.PendingError{ID: "0123"},
+		&convert.FetchError{Err: fmt.Errorf("rate: %w", convert.ErrTooSlow)},
+		cache.ErrBusy,
+		cache.ErrClientBusy,
+		cache.ErrInsufficientStorage,
+		cache.ErrConflict,
+		fmt.Errorf("%w: Invalid Input Error: bad quote in /var/cache/csvapi/tmp/x.csv\nLINE 1: SELECT * FROM read_csv('/var/x')", convert.ErrUnreadable),
+		fmt.Errorf("%w: worker killed", convert.ErrConversionFailed),
 	} {
 		http, tool := classify(err), assistant.ErrorOf(err)
 		if http.Code != tool.Code {
 			t.Errorf("%v: HTTP code %s, MCP code %s", err, http.Code, tool.Code)
+		}
+		switch http.Code {
+		case CodeUnreadable, CodeNotTabular, CodeConversionFailed:
+			// Both keep the human part of a conversion error, nothing of
+			// the SQL or the server's paths.
+			if !strings.EqualFold(strings.TrimSuffix(http.Message, "."), tool.Message) || strings.Contains(tool.Message, "/var") || strings.Contains(tool.Message, "LINE") {
+				t.Errorf("%v: HTTP message %q, MCP message %q", err, http.Message, tool.Message)
+			}
 		}
 		if tool.Code == "internal_error" && tool.Message != "Internal error." {
 			t.Errorf("%v: internal error message %q leaks details", err, tool.Message)

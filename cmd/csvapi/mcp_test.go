@@ -176,8 +176,8 @@ func TestMCPOverHTTP(t *testing.T) {
 	if conv.Status != "loading" || conv.Progress == nil {
 		t.Errorf("convert of a slow file = %+v, want loading with progress", conv)
 	}
-	if e := c.call("query", map[string]any{"id": conv.ID}, nil); e == nil || e.Code != "loading" {
-		t.Errorf("query while loading = %+v, want tool error loading", e)
+	if e := c.call("query", map[string]any{"id": conv.ID}, nil); e == nil || e.Code != "pending" {
+		t.Errorf("query while loading = %+v, want tool error pending", e)
 	}
 
 	// Stateless: a GET (standalone event stream) is refused, a POST needs
