@@ -15,10 +15,11 @@ func TestPackageDependencies(t *testing.T) {
 	const mod = "github.com/csvapi/csvapi/"
 	internal := []string{"convert/internal/numfmt", "convert/internal/ods", "convert/internal/urlpolicy", "convert/internal/xls"}
 	allowed := map[string][]string{
-		"convert": internal,
-		"query":   append([]string{"convert"}, internal...),
-		"cache":   append([]string{"convert"}, internal...),
-		"server":  append([]string{"cache", "query", "convert"}, internal...),
+		"convert":   internal,
+		"query":     append([]string{"convert"}, internal...),
+		"cache":     append([]string{"convert"}, internal...),
+		"assistant": append([]string{"cache", "query", "convert"}, internal...),
+		"server":    append([]string{"assistant", "cache", "query", "convert"}, internal...),
 	}
 	for _, pkg := range internal {
 		allowed[pkg] = []string{"convert/internal/numfmt"}
