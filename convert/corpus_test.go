@@ -246,7 +246,7 @@ func readOptions(t *testing.T, f string) convert.Options {
 		t.Fatal(err)
 	}
 	o := convert.Options{Encoding: q.Get("encoding"), Delimiter: q.Get("delimiter"), Quote: q.Get("quote"),
-		Header: q.Get("header"), Decimal: q.Get("decimal")}
+		Header: q.Get("header"), Decimal: q.Get("decimal"), Escape: q.Get("escape")}
 	if s := q.Get("skip"); s != "" {
 		if o.Skip, err = convert.ParseSkip(s); err != nil {
 			t.Fatal(err)

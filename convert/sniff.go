@@ -5,6 +5,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"unicode"
 )
 
 // Limits of the dialect sniffer. The head is parsed once per candidate
@@ -35,6 +39,10 @@ type Dialect struct {
 	// DuckDB's parallel reader refuses those with null_padding.
 	QuotedNewLines bool
 	Sample         [][]string // data rows of the head, padded or cut to Columns, for type guesses
+	// RepeatedHeaders counts the rows of the head below the header that
+	// repeat it (page breaks of an export, a header written twice): they
+	// are not data, and the reader skips them in the whole file.
+	RepeatedHeaders int
 }
 
 // record is one row of the head as the sniffer parses it.
@@ -105,6 +113,9 @@ func SniffDialect(head []byte, complete bool, o Options) (*Dialect, error) {
 		return nil, fmt.Errorf("%w: the file is a single line of text without any delimiter", ErrNotTabular)
 	}
 	d.Start = startRow(recs, bestWidth, o)
+	if _, forcedHeader, _ := o.header(); !forcedHeader && !o.SkipSet {
+		d.Start = headerAbove(recs, d.Start, bestWidth)
+	}
 	if d.Start >= len(recs) {
 		d.Start = len(recs) // only blank or skipped rows: header-only table
 	}
@@ -125,11 +136,19 @@ func (d *Dialect) fill(recs []record) {
 	}
 	var rows []record
 	for _, r := range data {
-		if !r.blank {
+		switch {
+		case r.blank:
+		case d.Header && slices.Equal(r.fields, d.Names):
+			d.RepeatedHeaders++
+		default:
 			rows = append(rows, r)
 		}
 	}
 	_, width := consistency(rows)
+	if d.Header && width > len(d.Names) && 2*widerThan(rows, len(d.Names)) <= len(rows) {
+		// A few wider rows do not widen a header: they go to rejects.
+		width = len(d.Names)
+	}
 	d.Columns = max(width, len(d.Names), 1)
 	for len(d.Names) > 0 && len(d.Names) < d.Columns {
 		d.Names = append(d.Names, "")
@@ -158,19 +177,88 @@ func startRow(recs []record, width int, o Options) int {
 }
 
 // firstOfWidth returns the index of the first non-blank row with width
-// fields, or of the first non-blank row when width < 2.
+// fields, or of the first non-blank row when width < 2. A row of that width
+// with at most one non-blank cell (a title padded with delimiters,
+// "Temperature;;;;;", or a line of delimiters only) is preamble when a later
+// row of the width has more.
 func firstOfWidth(recs []record, width int) int {
+	first := -1
 	for i, r := range recs {
-		if !r.blank && (width < 2 || len(r.fields) == width) {
+		if r.blank || (width >= 2 && len(r.fields) != width) {
+			continue
+		}
+		if first < 0 {
+			first = i
+		}
+		if width < 3 || nonBlankCells(r.fields) >= 2 {
 			return i
 		}
 	}
-	return 0
+	return max(first, 0)
+}
+
+// headerAbove returns the index of the header when a narrower row right
+// above the first row of the common width start is it: that row has
+// several names, none of them a number or a date, while row start holds
+// typed values, so it is data wider than its header ("a;b;c" above
+// "1;2;3;4"). A wider data row never replaces the header. Otherwise it
+// returns start.
+func headerAbove(recs []record, start, width int) int {
+	if start <= 0 || start >= len(recs) || width < 2 {
+		return start
+	}
+	p := start - 1
+	if recs[p].blank || len(recs[p].fields) < 2 || len(recs[p].fields) >= width || nonBlankCells(recs[p].fields) < 2 {
+		return start
+	}
+	for _, f := range recs[p].fields {
+		if valueTyped(f) {
+			return start
+		}
+	}
+	for _, f := range recs[start].fields {
+		if valueTyped(f) {
+			return p
+		}
+	}
+	return start
+}
+
+// valueTyped reports whether a single value reads as a number, a date or
+// a timestamp.
+func valueTyped(v string) bool {
+	k := guessKind([]string{v}, "", "")
+	return k != kindText && k != kindUnknown
+}
+
+// nonBlankCells counts the fields that hold more than spaces.
+func nonBlankCells(fields []string) int {
+	n := 0
+	for _, f := range fields {
+		if !isBlank(f) {
+			n++
+		}
+	}
+	return n
+}
+
+// widerThan counts the rows with more than n fields.
+func widerThan(rows []record, n int) int {
+	c := 0
+	for _, r := range rows {
+		if len(r.fields) > n {
+			c++
+		}
+	}
+	return c
 }
 
 // hasHeader decides whether row start is a header: forced by o, else true
 // unless every one of its values fits the type its column has in the rows
-// below and at least one of them is typed (a number, a date …).
+// below and at least one of them is typed (a number, a date …). Codes
+// count as typed: a value with digits shaped like every value below it
+// (01001 above 75056, 2A004) fits, while a name without digits above codes
+// is a header. A row of distinct years above numbers is a header of years.
 func hasHeader(recs []record, start int, o Options) bool {
 	if idx, ok, _ := o.header(); ok {
 		return idx >= 0
@@ -181,12 +269,15 @@ func hasHeader(recs []record, start int, o Options) bool {
 	first := recs[start].fields
 	var rows [][]string
 	for _, r := range recs[start+1:] {
-		if !r.blank && len(r.fields) == len(first) {
+		if !r.blank && len(r.fields) == len(first) && !slices.Equal(r.fields, first) {
 			rows = append(rows, r.fields)
 		}
 	}
 	if len(rows) == 0 {
 		return true // a lone row is a header-only table, not one row without names
+	}
+	if yearsHeader(first, rows) {
+		return true
 	}
 	typed := false
 	for j, h := range first {
@@ -195,7 +286,16 @@ func hasHeader(recs []record, start int, o Options) bool {
 			col[i] = r[j]
 		}
 		k := guessKind(col, "", "")
-		if k == kindText || k == kindUnknown {
+		if k == kindUnknown {
+			continue
+		}
+		if k == kindText {
+			switch codeFit(trimSpace(h), col) {
+			case fitYes:
+				typed = true
+			case fitNo:
+				return true
+			}
 			continue
 		}
 		if isBlank(h) {
@@ -207,6 +307,98 @@ func hasHeader(recs []record, start int, o Options) bool {
 		typed = true
 	}
 	return !typed
+}
+
+// fit is codeFit's answer.
+type fit int
+
+const (
+	fitUndecided fit = iota
+	fitYes
+	fitNo
+)
+
+// codeFit tells whether the value h, above the text column col, is one of
+// its codes: every non-empty value of col has digits and one shape (digits
+// as 9, letters as a: 01001 and 2A004 are 99999 and 9a999); h fits when it
+// has a shape of the column, and is a name when it has no digit at all.
+func codeFit(h string, col []string) fit {
+	shapes := map[string]bool{}
+	for _, v := range col {
+		if v = trimSpace(v); v == "" {
+			continue
+		}
+		if !strings.ContainsAny(v, "0123456789") {
+			return fitUndecided
+		}
+		shapes[shape(v)] = true
+	}
+	switch {
+	case len(shapes) == 0 || len(shapes) > 3:
+		return fitUndecided
+	case h == "":
+		return fitNo // a blank name above codes
+	case shapes[shape(h)]:
+		return fitYes
+	case !strings.ContainsAny(h, "0123456789"):
+		return fitNo
+	}
+	return fitUndecided
+}
+
+// shape maps digits to 9 and letters to a, keeping other characters.
+func shape(s string) string {
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r >= '0' && r <= '9':
+			return '9'
+		case unicode.IsLetter(r):
+			return 'a'
+		}
+		return r
+	}, s)
+}
+
+// yearsHeader reports whether first is a header of years: at least two
+// non-blank values, all distinct years (1800–2100) in increasing or
+// decreasing order, above columns whose values are not all years.
+func yearsHeader(first []string, rows [][]string) bool {
+	var years []int
+	var cols []int
+	for j, h := range first {
+		if isBlank(h) {
+			continue
+		}
+		y, err := strconv.Atoi(trimSpace(h))
+		if err != nil || y < 1800 || y > 2100 {
+			return false
+		}
+		years = append(years, y)
+		cols = append(cols, j)
+	}
+	if len(years) < 2 {
+		return false
+	}
+	up, down := true, true
+	for i := 1; i < len(years); i++ {
+		up = up && years[i] > years[i-1]
+		down = down && years[i] < years[i-1]
+	}
+	if !up && !down {
+		return false
+	}
+	for _, j := range cols {
+		for _, r := range rows {
+			v := trimSpace(r[j])
+			if v == "" {
+				continue
+			}
+			if y, err := strconv.Atoi(v); err != nil || y < 1800 || y > 2100 {
+				return true // a value below is not a year: the years name columns
+			}
+		}
+	}
+	return false
 }
 
 // consistency returns how many non-blank records have the most common

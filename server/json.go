@@ -104,6 +104,7 @@ type generalInfos struct {
 	Overrides        map[string]string `json:"overrides,omitempty"`
 	TotalLines       int64             `json:"total_lines"`
 	RejectedRows     int64             `json:"rejected_rows"`
+	RepeatedHeaders  int               `json:"repeated_headers,omitempty"`
 	NbColumns        int               `json:"nb_columns"`
 	Size             int64             `json:"size"`
 	FetchedAt        time.Time         `json:"fetched_at"`
@@ -143,7 +144,7 @@ func renderInfos(m *convert.Meta, analysis *query.TableProfile) renderedInfos {
 		URL: m.URL, Filename: m.Filename, Filetype: m.Filetype, Sheet: m.Sheet, File: m.File, Encoding: m.Encoding, Compression: m.Compression,
 		Separator: m.Delimiter, Quote: m.Quote, HeaderRowIdx: m.HeaderRowIdx, HasHeader: m.HasHeader,
 		DecimalSeparator: m.DecimalSeparator, TotalLines: m.Rows, NbColumns: len(m.Columns),
-		NewLine: m.NewLine, DateFormats: dateFormats(m.Columns), Overrides: m.Overrides, RejectedRows: m.RejectedRows,
+		NewLine: m.NewLine, DateFormats: dateFormats(m.Columns), Overrides: m.Overrides, RejectedRows: m.RejectedRows, RepeatedHeaders: m.RepeatedHeaders,
 		Size: m.SourceSize, FetchedAt: m.FetchedAt, LoadMS: float64(m.LoadTime.Microseconds()) / 1000,
 	})
 	general = general[:len(general)-1] // drop "}"
