@@ -145,9 +145,8 @@ func (d *Dialect) fill(recs []record) {
 		}
 	}
 	_, width := consistency(rows)
-	if d.Header && width > len(d.Names) && 2*widerThan(rows, len(d.Names)) <= len(rows) {
-		// A few wider rows do not widen a header: they go to rejects.
-		width = len(d.Names)
+	if d.Header && width > len(d.Names) && !widensHeader(rows, len(d.Names)) {
+		width = len(d.Names) // the wider rows go to rejects
 	}
 	d.Columns = max(width, len(d.Names), 1)
 	for len(d.Names) > 0 && len(d.Names) < d.Columns {
@@ -242,15 +241,20 @@ func nonBlankCells(fields []string) int {
 	return n
 }
 
-// widerThan counts the rows with more than n fields.
-func widerThan(rows []record, n int) int {
-	c := 0
+// widensHeader reports whether the data rows wider than a header of n
+// names make columns of their own: when their extra cells are all blank (a
+// trailing delimiter on every data line, dropped later with the empty
+// column), or when most rows, and more than one, are wider (a header
+// missing its last names). A few wider rows do not widen the header.
+func widensHeader(rows []record, n int) bool {
+	wider, blankExtra := 0, true
 	for _, r := range rows {
 		if len(r.fields) > n {
-			c++
+			wider++
+			blankExtra = blankExtra && nonBlankCells(r.fields[n:]) == 0
 		}
 	}
-	return c
+	return wider > 0 && (blankExtra || (wider > 1 && 2*wider > len(rows)))
 }
 
 // hasHeader decides whether row start is a header: forced by o, else true
