@@ -77,19 +77,22 @@ func (c cleaner) Transform(dst, src []byte, atEOF bool) (nDst, nSrc int, err err
 	return nDst, nSrc, nil
 }
 
-// lineEnds counts the line ends of a text: CRLF pairs, and CR and LF bytes
-// that are not part of one. Feed it consecutive chunks with add.
-type lineEnds struct {
+// textStats counts the line ends of a text (CRLF pairs, and CR and LF
+// bytes that are not part of one) and its double quotes. Feed it
+// consecutive chunks with add.
+type textStats struct {
 	crlf, cr, lf int64
-	lastCR       bool // the previous chunk ended with CR
+	quotes       int64 // an odd count: a quoted field is never closed (see resync.go)
+	lastCR       bool  // the previous chunk ended with CR
 }
 
-// add counts the line ends of the next chunk. Files without CR cost one
-// bytes.Count.
-func (l *lineEnds) add(b []byte) {
+// add counts the line ends and quotes of the next chunk. Files without CR
+// cost two bytes.Count.
+func (l *textStats) add(b []byte) {
 	if len(b) == 0 {
 		return
 	}
+	l.quotes += int64(bytes.Count(b, []byte{'"'}))
 	cr := int64(bytes.Count(b, []byte{'\r'}))
 	if cr == 0 && !l.lastCR {
 		l.lf += int64(bytes.Count(b, []byte{'\n'})) // the fast path of LF files
@@ -111,7 +114,7 @@ func (l *lineEnds) add(b []byte) {
 
 // mixed reports whether the text mixes kinds of line ends (see the
 // decision above); CR CR LF, handled on its own, does not count.
-func (l *lineEnds) mixed() bool {
+func (l *textStats) mixed() bool {
 	kinds := 0
 	for _, n := range []int64{l.crlf, l.cr, l.lf} {
 		if n > 0 {
@@ -124,7 +127,7 @@ func (l *lineEnds) mixed() bool {
 // cleaner returns the cleaner for a text with these line ends: lone CRs
 // are stray when they are fewer than the other line ends (a CR-only file
 // whose last line ends with LF keeps its CRs as line ends).
-func (l *lineEnds) cleaner() cleaner {
+func (l *textStats) cleaner() cleaner {
 	if !l.mixed() {
 		return cleaner{}
 	}

@@ -1,6 +1,7 @@
 package convert
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"slices"
@@ -62,11 +63,11 @@ func (r reader) readCSV(extra string) string {
 	var b strings.Builder
 	b.WriteString("read_csv(?, auto_detect = false, header = false, null_padding = true")
 	b.WriteString(", delim = " + QuoteLiteral(string(r.d.Delimiter)))
-	q := ""
+	q, e := "", ""
 	if r.d.Quote != 0 {
-		q = string(r.d.Quote)
+		q, e = string(r.d.Quote), string(cmp.Or(r.d.Escape, r.d.Quote))
 	}
-	b.WriteString(", quote = " + QuoteLiteral(q) + ", escape = " + QuoteLiteral(q))
+	b.WriteString(", quote = " + QuoteLiteral(q) + ", escape = " + QuoteLiteral(e))
 	nl := strings.NewReplacer("\r", `\r`, "\n", `\n`).Replace(r.d.NewLine)
 	b.WriteString(", new_line = " + QuoteLiteral(nl))
 	b.WriteString(", skip = " + strconv.Itoa(r.d.Start+btoi(r.d.Header)))

@@ -138,6 +138,7 @@ type golden struct {
 	Encoding     string           `json:"encoding,omitempty"`
 	Separator    string           `json:"separator,omitempty"`
 	Quote        string           `json:"quote,omitempty"`
+	Escape       string           `json:"escape,omitempty"` // when not the quote
 	NewLine      string           `json:"newline,omitempty"`
 	HasHeader    bool             `json:"has_header,omitempty"`
 	HeaderRowIdx int              `json:"header_row_idx,omitempty"`
@@ -283,6 +284,9 @@ func loadGolden(t *testing.T, db *sqlDB, f string) golden {
 	g := golden{Encoding: n.Encoding, Separator: m.Delimiter, Quote: m.Quote, NewLine: m.NewLine,
 		HasHeader: m.HasHeader, HeaderRowIdx: m.HeaderRowIdx, Decimal: m.DecimalSeparator,
 		Rows: m.Rows, Rejected: m.RejectedRows, Columns: m.Columns}
+	if m.Escape != m.Quote {
+		g.Escape = m.Escape
+	}
 	alias := fmt.Sprintf("corpus_%d", len(dir)) + strings.Map(func(r rune) rune {
 		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' {
 			return r

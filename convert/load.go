@@ -2,6 +2,7 @@ package convert
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"database/sql"
@@ -247,7 +248,7 @@ func (m *Meta) describeDialect(d *Dialect, cols []typedColumn, o Options) {
 	m.Delimiter, m.NewLine = string(d.Delimiter), d.NewLine
 	m.Quote, m.Escape = "", ""
 	if d.Quote != 0 {
-		m.Quote, m.Escape = string(d.Quote), string(d.Quote)
+		m.Quote, m.Escape = string(d.Quote), string(cmp.Or(d.Escape, d.Quote))
 	}
 	m.HasHeader, m.HeaderRowIdx, m.RepeatedHeaders = d.Header, d.Start, d.RepeatedHeaders
 	m.DecimalSeparator = "."

@@ -107,6 +107,13 @@ func Normalize(src, dir, encodingName string, maxSize int64) (*Normalized, error
 		}
 		n.Path = out
 	}
+	if det.ends != nil && det.ends.quotes%2 == 1 {
+		out, err := writeTemp(dir, "resync-*.csv", func(w io.Writer) error { return resyncFile(n.Path, w) })
+		if err != nil {
+			return nil, err
+		}
+		n.Path = out
+	}
 	st, err := os.Stat(n.Path)
 	if err != nil {
 		return nil, err
@@ -165,8 +172,8 @@ func readHead(path string) ([]byte, error) {
 type detection struct {
 	enc  encoding.Encoding // nil: UTF-8 already
 	name string
-	nul  bool      // a UTF-8 file holds NUL bytes
-	ends *lineEnds // line ends of the whole file, when a full scan counted them
+	nul  bool       // a UTF-8 file holds NUL bytes
+	ends *textStats // line ends of the whole file, when a full scan counted them
 }
 
 // detectEncoding returns the decoder needed to turn the file into UTF-8 (nil
@@ -200,13 +207,13 @@ func detectEncoding(path string, head []byte) (detection, error) {
 // isUTF8File reports whether the whole file is valid UTF-8, whether it
 // holds NUL bytes, and its line ends, reading it in large chunks and
 // carrying an incomplete trailing rune to the next one.
-func isUTF8File(path string) (valid, nul bool, ends *lineEnds, err error) {
+func isUTF8File(path string) (valid, nul bool, ends *textStats, err error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return false, false, nil, err
 	}
 	defer f.Close()
-	ends = &lineEnds{}
+	ends = &textStats{}
 	buf := make([]byte, 1<<20)
 	carry := 0
 	for {
@@ -234,13 +241,13 @@ func isUTF8File(path string) (valid, nul bool, ends *lineEnds, err error) {
 
 // countLineEnds counts the line ends of a file in an ASCII-compatible
 // encoding (CR and LF bytes are line ends in all of them).
-func countLineEnds(path string) (*lineEnds, error) {
+func countLineEnds(path string) (*textStats, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	ends := &lineEnds{}
+	ends := &textStats{}
 	buf := make([]byte, 1<<20)
 	for {
 		n, err := f.Read(buf)
@@ -317,7 +324,9 @@ func markupKind(lower []byte) string {
 		return "an HTML or XML comment"
 	}
 	name := lower[1:]
-	end := bytes.IndexFunc(name, func(r rune) bool { return !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == ':' || r == '-' || r == '_') })
+	end := bytes.IndexFunc(name, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == ':' || r == '-' || r == '_')
+	})
 	if end <= 0 || (name[end] != '>' && name[end] != ' ' && name[end] != '/' && name[end] != '\n' && name[end] != '\r' && name[end] != '\t') {
 		return ""
 	}

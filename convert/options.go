@@ -133,6 +133,15 @@ func (o Options) escape() (byte, error) {
 	return 0, &OptionError{"escape", fmt.Sprintf(`expects one ASCII punctuation character, such as \ or ", got %q`, o.Escape)}
 }
 
+// escapeFor returns the escape character for quote: the forced one, else
+// the quote itself (RFC 4180 doubled quotes), and whether it was forced.
+func (o Options) escapeFor(quote byte) (byte, bool) {
+	if e, _ := o.escape(); e != 0 {
+		return e, true
+	}
+	return quote, false
+}
+
 // header returns the forced header row index (-1 for "none") and whether
 // the header is forced at all.
 func (o Options) header() (int, bool, error) {

@@ -1,6 +1,7 @@
 package convert
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -27,6 +28,7 @@ var candidateDelimiters = []byte{',', ';', '\t', '|'}
 type Dialect struct {
 	Delimiter byte
 	Quote     byte   // 0: no quoting
+	Escape    byte   // escapes a quote inside a quoted field: Quote (doubled quotes) or a backslash
 	NewLine   string // "\n", "\r\n" or "\r"
 	// Start is the number of rows (blank lines included, as DuckDB's skip
 	// counts them) above the header row, or above the first data row when
@@ -93,8 +95,13 @@ func SniffDialect(head []byte, complete bool, o Options) (*Dialect, error) {
 	}
 	var recs []record
 	bestScore, bestWidth := -1, 0
+	escape, forcedEscape := o.escapeFor(quote)
+	if !forcedEscape && quote == '"' {
+		escape = detectEscape(head, cands, quote, complete)
+	}
+	d.Escape = escape
 	for _, c := range cands {
-		r, nl := parseRecords(head, c, quote, complete, headMaxRecords)
+		r, nl, _ := parseRecords(head, c, quote, escape, complete, headMaxRecords)
 		score, width := consistency(r)
 		if score > bestScore || (score == bestScore && width > bestWidth) {
 			d.Delimiter, recs, bestScore, bestWidth, d.QuotedNewLines = c, r, score, width, nl
@@ -162,6 +169,24 @@ func (d *Dialect) fill(recs []record) {
 		}
 		d.Sample = append(d.Sample, f)
 	}
+}
+
+// detectEscape returns a backslash when the head escapes quotes with
+// backslashes consistently: it holds a backslash before a quote, and read
+// with RFC 4180 doubled quotes some field has text after its closing quote,
+// while read with backslash escapes none has. Otherwise it returns quote.
+func detectEscape(head []byte, cands []byte, quote byte, complete bool) byte {
+	if !bytes.Contains(head, []byte{'\\', quote}) {
+		return quote
+	}
+	for _, c := range cands {
+		_, _, rfc := parseRecords(head, c, quote, quote, complete, headMaxRecords)
+		_, _, bs := parseRecords(head, c, quote, '\\', complete, headMaxRecords)
+		if rfc > 0 && bs == 0 {
+			return '\\'
+		}
+	}
+	return quote
 }
 
 // startRow returns the index of the header row (or first data row).
@@ -458,18 +483,23 @@ func detectNewLine(head []byte, quote byte) string {
 // are one quote, and delimiters and line ends inside are data. Lines end
 // with LF, CRLF or CR. When complete is false the last record, which may be
 // cut, is dropped; so is an unterminated quoted record.
-func parseRecords(b []byte, delim, quote byte, complete bool, max int) (recs []record, quotedNL bool) {
+func parseRecords(b []byte, delim, quote, escape byte, complete bool, max int) (recs []record, quotedNL bool, strays int) {
 	var field []byte
 	i := 0
 	for i < len(b) && len(recs) < max {
 		var fields []string
 		start := i
-		atStart, inQuotes, ended, recNL := true, false, false, false
+		atStart, inQuotes, ended, recNL, closed := true, false, false, false, false
 		for i < len(b) {
 			c := b[i]
 			if inQuotes {
 				if c == '\n' || c == '\r' {
 					recNL = true
+				}
+				if escape != quote && c == escape && i+1 < len(b) && (b[i+1] == quote || b[i+1] == escape) {
+					field = append(field, b[i+1])
+					i += 2
+					continue
 				}
 				if c == quote {
 					if i+1 < len(b) && b[i+1] == quote {
@@ -477,13 +507,17 @@ func parseRecords(b []byte, delim, quote byte, complete bool, max int) (recs []r
 						i += 2
 						continue
 					}
-					inQuotes = false
+					inQuotes, closed = false, true
 				} else {
 					field = append(field, c)
 				}
 				i++
 				continue
 			}
+			if closed && c != delim && c != '\n' && c != '\r' {
+				strays++ // text after a closing quote: DuckDB's strict mode rejects the row
+			}
+			closed = false
 			if atStart && quote != 0 && c == quote {
 				inQuotes, atStart = true, false
 				i++
@@ -514,7 +548,7 @@ func parseRecords(b []byte, delim, quote byte, complete bool, max int) (recs []r
 		recs = append(recs, record{fields: fields, blank: blank})
 		quotedNL = quotedNL || recNL // an unterminated quote does not count: DuckDB rejects it
 	}
-	return recs, quotedNL
+	return recs, quotedNL, strays
 }
 
 func isBlank(s string) bool { return trimSpace(s) == "" }
