@@ -48,6 +48,8 @@ var round2 = []fixture{
 	{name: "header_named_codes.csv", text: "commune;nom\n01001;L'Abergement\n2A004;Ajaccio\n"},
 	{name: "wide_row_after_header.csv", text: "a;b;c\n1;2;3;4\n"},
 	{name: "wide_rows_tie.csv", text: "nom;valeur\nx;1;extra\ny;2\n"},
+	{name: "preamble_repeated_header_cp1252.csv", text: "Export du 01/02/2023;;\n\ncommune;libellé;montant\ncommune;libellé;montant\n01001;Abergement;12,5\n01002;Ambérieu;3\ncommune;libellé;montant\n01004;Ambronay;4,25\n", enc: charmap.Windows1252},
+	{name: "repeated_header_crlf_last_lf.csv", text: "a;b\r\n1;x\r\na;b\r\n2;y\n"},
 	{name: "trailing_delimiter_data.csv", text: "a;b;c\n1;2;3;\n4;5;6;\n7;8;9;\n"},
 
 	// Line ends, quotes, escapes.
@@ -61,6 +63,9 @@ var round2 = []fixture{
 	{name: "stray_cr_late.csv", text: "id;texte\n" + many("1;court\n", 1300) + "2;avec\rretour\n"},
 	{name: "unterminated_quote_resync.csv", text: "a;b\n1;ok\n2;\"jamais fermé\n3;lu\n4;lu aussi\n"},
 	{name: "backslash_escape.csv", text: "id;texte\n1;\"il a dit \\\"oui\\\"\"\n2;\"le \\\"non\\\" ici\"\n3;simple\n"},
+	{name: "backslash_not_escape.csv", text: "id;chemin;note\n1;\"C:\\données\\\";ok\n2;\"D:\\\";ok\n"},
+	{name: "unterminated_quote_late.csv", text: "id;texte\n" + many("1;\"cité\"\n", 400) + "2;\"ouvert\n3;suite\n4;\"fermé\"\n"},
+	{name: "unterminated_quote_cp1252_crlf.csv", text: "nom;ville\r\nRené;\"Sète\r\nAnaïs;Èze\r\nZoé;\"Orléans\"\r\n", enc: charmap.Windows1252},
 	{name: "backslash_escape_forced.csv", text: "id,texte\n1,\"a \\\"b\\\" c\"\n", opts: "escape=\\"},
 
 	// Not tables.

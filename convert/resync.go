@@ -85,7 +85,7 @@ func resync(r *bufio.Reader, w io.Writer) error {
 			continue
 		}
 		if pending == nil {
-			open, col := quoteState(line, false)
+			open, col, _ := quoteState(line, false)
 			if !open {
 				if _, err := w.Write(line); err != nil {
 					return err
@@ -97,7 +97,13 @@ func resync(r *bufio.Reader, w io.Writer) error {
 		}
 		pending = append(pending, line)
 		size += len(line)
-		if open, _ := quoteState(line, true); !open {
+		if open, _, stray := quoteState(line, true); stray {
+			// Text right after the quote that would close the field: that
+			// quote opens a field of its own line, the first one never closed.
+			if err := fail(); err != nil {
+				return err
+			}
+		} else if !open {
 			for _, l := range pending {
 				if _, err := w.Write(l); err != nil {
 					return err
@@ -113,9 +119,12 @@ func resync(r *bufio.Reader, w io.Writer) error {
 }
 
 // quoteState scans one line, inside a quoted field at its start when
-// inQuotes, and reports whether a quoted field is open at its end and, when
-// it was opened on this line, the position of its opening quote.
-func quoteState(line []byte, inQuotes bool) (open bool, col int) {
+// inQuotes, and reports whether a quoted field is open at its end, when it
+// was opened on this line the position of its opening quote, and whether
+// the field open at the start closes with text right after its closing
+// quote (not a delimiter nor a line end).
+func quoteState(line []byte, inQuotes bool) (open bool, col int, stray bool) {
+	first := inQuotes
 	fieldStart := !inQuotes
 	col = -1
 	for i := 0; i < len(line); i++ {
@@ -127,17 +136,27 @@ func quoteState(line []byte, inQuotes bool) (open bool, col int) {
 					continue
 				}
 				inQuotes = false
+				if first && i+1 < len(line) && !isFieldEnd(line[i+1]) {
+					return false, -1, true
+				}
+				first = false
 			}
 			continue
 		}
 		switch {
 		case c == '"' && fieldStart:
 			inQuotes, col = true, i
-		case bytes.IndexByte(candidateDelimiters, c) >= 0 || c == '\n' || c == '\r':
+		case isFieldEnd(c):
 			fieldStart = true
 			continue
 		}
 		fieldStart = false
 	}
-	return inQuotes, col
+	return inQuotes, col, false
+}
+
+// isFieldEnd reports whether c ends a field: a candidate delimiter or a
+// line end.
+func isFieldEnd(c byte) bool {
+	return c == '\n' || c == '\r' || bytes.IndexByte(candidateDelimiters, c) >= 0
 }
