@@ -78,20 +78,32 @@ type Options struct {
 	File    string        // member of a zip archive
 }
 
-// key is what, beside the URL, makes a different resource: another sheet
-// or archive member is another table. The encoding is not part of it, as in
-// csvapi, whose ids are the MD5 of the URL alone.
 // URLID returns the id Apify gives the resource of rawURL loaded with o:
-// the MD5 of rawURL, followed by the sheet and archive member when set.
-// Pages use it to follow a load's progress before Apify returns.
+// the MD5 of rawURL alone, as in csvapi, when o picks no sheet or archive
+// member and forces no parsing option; otherwise the MD5 of rawURL followed
+// by the sheet and member ("\x00sheet=S\x00file=F") and by the canonical
+// overrides ("\x00" + convert.Options.Canonical). Another sheet, or other
+// parsing options, make another table: a client's overrides never change
+// the table other clients see. Pages use it to follow a load's progress
+// before Apify returns.
 func (o Options) URLID(rawURL string) string { return ID(rawURL + o.key()) }
 
+// key is what, beside the URL or the uploaded content, makes a different
+// resource.
 func (o Options) key() string {
-	if o.Sheet == "" && o.File == "" {
-		return ""
+	k := ""
+	if o.Sheet != "" || o.File != "" {
+		k = "\x00sheet=" + o.Sheet + "\x00file=" + o.File
 	}
-	return "\x00sheet=" + o.Sheet + "\x00file=" + o.File
+	if c := o.Options.Canonical(); c != "" {
+		k += "\x00" + c
+	}
+	return k
 }
+
+// uploadNamespace starts what an upload's id hashes: no URL starts with
+// it (URLs start with http), so an upload's id is never a URL's.
+const uploadNamespace = "csvapi-upload\x00"
 
 // Cache holds the loaded resources. Set the exported fields before first
 // use; zero values get the Default* constants.
@@ -109,6 +121,16 @@ type Cache struct {
 	MaxAttached int           // most database files attached at once
 	MaxLoads    int           // most conversions at once; default: number of cores
 	MaxColumns  int           // most columns in a table
+	// Converter runs the conversions: a *convert.Worker in the service, so
+	// that hostile files are parsed in a child process; nil converts in
+	// this process with DB.
+	Converter convert.Converter
+	// Reopen, when set, opens a fresh serving instance: Heal uses it to
+	// replace one that DuckDB has invalidated.
+	Reopen func() (*sql.DB, error)
+	// OnHeal, when set, is called with the new instance after Heal (with
+	// the cache locked: it must not call back into the cache).
+	OnHeal func(db *sql.DB)
 	// OnLoad, when set, is called after every load, for metrics.
 	OnLoad func(LoadEvent)
 
@@ -288,8 +310,8 @@ func (c *Cache) Acquire(ctx context.Context, id string) (*Entry, error) {
 // load, which runs on its own context: a caller that gives up gets ctx's
 // error while the load goes on for the others. A failed load is remembered
 // for FailureTTL and its error returned without downloading again. The id
-// is the MD5 of rawURL, as in csvapi, or of rawURL followed by opts.Sheet
-// and opts.File when either is set: another sheet is another table.
+// is opts.URLID(rawURL): csvapi's MD5 of the URL unless opts pick a sheet
+// or member or force parsing options.
 //
 // Errors: ErrPending when Options.Wait elapsed first; convert's errors
 // (ErrInvalidURL, ErrForbiddenAddress, *FetchError, ErrTooLarge,
@@ -320,14 +342,21 @@ func (c *Cache) Apify(ctx context.Context, rawURL string, opts Options) (*Entry,
 			return nil, f.err
 		}
 		c.stats.misses.Add(1)
-		l = c.startLoad(rec, source{url: rawURL, opts: opts})
+		src := source{url: rawURL, opts: opts}
+		if rec.cur != nil {
+			// refresh=yes: the version's own options (equal to opts, since
+			// they are part of the id, but never a request's extras).
+			src.opts = rec.cur.opts
+		}
+		l = c.startLoad(rec, src)
 	}
 	c.mu.Unlock()
 	return c.await(ctx, l, opts.Wait)
 }
 
-// Upload converts the file read from r; its id is the MD5 of its content
-// (followed by opts.Sheet and opts.File when either is set).
+// Upload converts the file read from r; its id is the MD5 of
+// uploadNamespace, its content and opts' key (sheet, member, overrides):
+// never the id of a URL.
 // Like Apify, it returns the entry pinned (Release it) or ErrPending when
 // opts.Wait elapsed first. It returns convert.ErrTooLarge when r holds more
 // than MaxFileSize bytes, and the conversion errors of Apify.
@@ -343,6 +372,7 @@ func (c *Cache) Upload(ctx context.Context, r io.Reader, filename string, opts O
 		}
 	}()
 	h := md5.New()
+	h.Write([]byte(uploadNamespace))
 	n, err := io.Copy(io.MultiWriter(raw, h), io.LimitReader(r, c.MaxFileSize+1))
 	if cerr := raw.Close(); err == nil {
 		err = cerr

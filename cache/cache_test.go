@@ -105,9 +105,9 @@ func TestUploadAndLeftovers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sum := md5.Sum([]byte("x;y\n1;2,5\n"))
+	sum := md5.Sum([]byte("csvapi-upload\x00x;y\n1;2,5\n"))
 	if want := hex.EncodeToString(sum[:]); e.ID != want {
-		t.Errorf("id %q, want the MD5 of the content %q", e.ID, want)
+		t.Errorf("id %q, want the MD5 of the namespace and the content %q", e.ID, want)
 	}
 	if e.Meta.Rows != 1 || e.Meta.Filename != "file.csv" {
 		t.Errorf("meta = %+v, want 1 row from file.csv", e.Meta)
@@ -335,22 +335,70 @@ func TestUploadCannotSquatAURL(t *testing.T) {
 	c := newTestCache(t)
 	u := up.URL + "/a.csv?x=1,2"
 	squat, err := c.Upload(t.Context(), strings.NewReader(u), "u.csv", Options{})
-	if err == nil {
-		squat.Release()
-		if squat.ID != ID(u) {
-			t.Fatalf("test premise: upload id %s, URL id %s", squat.ID, ID(u))
-		}
+	if err != nil {
+		t.Fatal(err)
+	}
+	squat.Release()
+	if squat.ID == ID(u) {
+		t.Fatalf("an upload of the URL's text got the URL's id %s", squat.ID)
 	}
 	e, err := c.Apify(t.Context(), u, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer e.Release()
-	if hits.Load() != 1 || e.Meta.URL != u || e.Meta.Rows != 1 {
-		t.Errorf("apify after a squatting upload: %d upstream hits, meta %+v; want the URL's table", hits.Load(), e.Meta)
+	if hits.Load() != 1 || e.Meta.URL != u || e.Meta.Rows != 1 || e.ID != ID(u) {
+		t.Errorf("apify after the upload: %d upstream hits, id %s, meta %+v; want the URL's table", hits.Load(), e.ID, e.Meta)
 	}
-	if _, err := c.Upload(t.Context(), strings.NewReader(u), "u.csv", Options{}); !errors.Is(err, ErrConflict) {
-		t.Errorf("upload over a URL's resource: err = %v, want ErrConflict", err)
+	if _, err := c.Acquire(t.Context(), squat.ID); err != nil {
+		t.Errorf("the upload was dropped by the URL's load: %v", err)
+	}
+}
+
+// TestOverridesMakeAnotherTable: a request that forces parsing options
+// gets its own resource; the table of the plain URL, which other clients
+// see, is neither reloaded nor changed, not even with refresh.
+func TestOverridesMakeAnotherTable(t *testing.T) {
+	var hits atomic.Int64
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		io.WriteString(w, "title line\na;b\n1;2\n3;4\n")
+	}))
+	defer up.Close()
+	c := newTestCache(t)
+	u := up.URL + "/t.csv"
+	plain, err := c.Apify(t.Context(), u, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain.Release()
+	forced := Options{Options: convert.Options{Header: "none", Skip: 1, SkipSet: true, Encoding: "latin1"}, Refresh: true}
+	e, err := c.Apify(t.Context(), u, forced)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Release()
+	if e.ID == plain.ID || plain.ID != ID(u) {
+		t.Fatalf("ids: plain %s (want %s), forced %s: want them different", plain.ID, ID(u), e.ID)
+	}
+	if e.ID != forced.URLID(u) || e.Meta.Overrides["header"] != "none" {
+		t.Errorf("forced: id %s (want %s), overrides %v", e.ID, forced.URLID(u), e.Meta.Overrides)
+	}
+	// The same overrides spelled another way name the same table.
+	same := Options{Options: convert.Options{Encoding: "ISO-8859-1", Skip: 1, SkipSet: true, Header: "none"}}
+	if same.URLID(u) != e.ID {
+		t.Errorf("the same overrides with another encoding label: id %s, want %s", same.URLID(u), e.ID)
+	}
+	again, err := c.Acquire(t.Context(), plain.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer again.Release()
+	if again.Version != plain.Version || again.Meta.Overrides != nil {
+		t.Errorf("the plain table changed: version %s → %s, overrides %v", plain.Version, again.Version, again.Meta.Overrides)
+	}
+	if hits.Load() != 2 {
+		t.Errorf("%d downloads, want 2 (one per table)", hits.Load())
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -191,22 +192,23 @@ func (c *Cache) run(ctx context.Context, l *load, src source, prev *version) (*v
 		return nil, err
 	}
 	defer os.RemoveAll(work)
-	n, err := convert.Prepare(raw, work, convert.PrepareOptions{Encoding: src.opts.Encoding, Sheet: src.opts.Sheet, File: src.opts.File}, c.MaxFileSize)
-	if err != nil {
-		return nil, err
-	}
-	n.Apply(meta)
 	v := &version{name: l.id + "-" + c.newVersion(), hash: sum, opts: src.opts}
 	v.opts.Refresh, v.opts.Wait = false, 0
 	meta.ContentHash = sum // in the file's metadata too: a rebuilt sidecar keeps it
-	convOpts := src.opts.Options
-	convOpts.MaxColumns = c.maxColumns()
-	if err := convert.Load(ctx, c.DB, n.Path, c.file(v, ".duckdb"), convOpts, meta); err != nil {
-		return nil, err
+	job := convert.Job{
+		Source: raw, WorkDir: work, Out: c.file(v, ".duckdb"), MaxSize: c.MaxFileSize,
+		Prepare: convert.PrepareOptions{Encoding: src.opts.Encoding, Sheet: src.opts.Sheet, File: src.opts.File},
+		Options: src.opts.Options, Meta: *meta,
 	}
-	if max := c.maxColumns(); len(meta.Columns) > max {
-		removeFiles(c.file(v, ".duckdb"))
-		return nil, fmt.Errorf("%w: %d, the limit is %d", ErrTooManyColumns, len(meta.Columns), max)
+	job.Options.MaxColumns = c.maxColumns()
+	meta, err = c.converter().Convert(ctx, job)
+	if err != nil {
+		// A killed worker leaves its half-built file (<out>.tmp-…) behind.
+		leftovers, _ := filepath.Glob(job.Out + ".tmp-*")
+		for _, f := range leftovers {
+			os.Remove(f)
+		}
+		return nil, err
 	}
 	v.meta = meta
 	if err := c.writeSidecar(v, c.now()); err != nil {
@@ -216,7 +218,7 @@ func (c *Cache) run(ctx context.Context, l *load, src source, prev *version) (*v
 	if st, err := os.Stat(c.file(v, ".duckdb")); err == nil {
 		v.size = st.Size()
 	}
-	c.Logger.Info("loaded", "id", l.id, "url", src.url, "rows", meta.Rows, "bytes", n.Size, "duration", c.now().Sub(start))
+	c.Logger.Info("loaded", "id", l.id, "url", src.url, "rows", meta.Rows, "bytes", meta.SourceSize, "duration", c.now().Sub(start))
 	return v, nil
 }
 
@@ -272,6 +274,15 @@ func (c *Cache) maybeRevalidate(rec *record) {
 	// The options the resource was loaded with (sheet, file, encoding,
 	// overrides) apply to its reloads too.
 	c.startLoad(rec, source{url: rec.url, conditional: true, opts: rec.cur.opts})
+}
+
+// converter returns the Converter of loads: Converter, or in this process
+// with the serving instance when none is set (tests, trusted input).
+func (c *Cache) converter() convert.Converter {
+	if c.Converter != nil {
+		return c.Converter
+	}
+	return convert.InProcess{DB: c.ServingDB()}
 }
 
 func (c *Cache) ttl() time.Duration { return positive(c.TTL, DefaultTTL) }

@@ -18,6 +18,7 @@ type Stats struct {
 	Revalidations   int64 // conditional reloads started
 	BytesDownloaded int64
 	RowsLoaded      int64
+	DuckDBRestarts  int64 // serving instances replaced by Heal
 }
 
 // LoadEvent describes a finished load, for metrics.
@@ -30,7 +31,7 @@ type LoadEvent struct {
 
 // counters are the monotonic parts of Stats.
 type counters struct {
-	hits, misses, evictions, revalidations, bytes, rows, queued atomic.Int64
+	hits, misses, evictions, revalidations, bytes, rows, queued, heals atomic.Int64
 }
 
 // Stats returns a snapshot of the cache's counters and gauges.
@@ -51,5 +52,6 @@ func (c *Cache) Stats() Stats {
 	s.Hits, s.Misses = c.stats.hits.Load(), c.stats.misses.Load()
 	s.Evictions, s.Revalidations = c.stats.evictions.Load(), c.stats.revalidations.Load()
 	s.BytesDownloaded, s.RowsLoaded = c.stats.bytes.Load(), c.stats.rows.Load()
+	s.DuckDBRestarts = c.stats.heals.Load()
 	return s
 }

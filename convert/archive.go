@@ -55,6 +55,9 @@ func copyCapped(w io.Writer, r io.Reader, maxSize int64, what string) error {
 
 // sniffZip tells Office documents, which are zip archives, from plain ones.
 func sniffZip(path string) (format, error) {
+	if err := checkZipEntries(path); err != nil {
+		return 0, err
+	}
 	zr, err := zip.OpenReader(path)
 	if err != nil {
 		return 0, fmt.Errorf("%w: corrupt zip archive", ErrNotTabular)
@@ -67,7 +70,7 @@ func sniffZip(path string) (format, error) {
 			if f.Name == "xl/workbook.bin" {
 				return 0, fmt.Errorf("%w: the content is an xlsb workbook (unsupported: save it as xlsx)", ErrNotTabular)
 			}
-			return formatXLSX, nil
+			return formatXLSX, checkXLSXParts(zr.File)
 		case "mimetype":
 			mt, err := readMember(f, 256)
 			if err != nil {

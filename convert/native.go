@@ -32,12 +32,15 @@ func nativeReader(filetype string) string {
 // into the resource database at dbPath, in file order. Nested values
 // (objects, arrays, maps) are stored as JSON text so that the table stays
 // flat; types the API does not serve (blobs, UUIDs, intervals …) as text.
-func loadNative(ctx context.Context, db *sql.DB, path, dbPath string, m *Meta) error {
+func loadNative(ctx context.Context, db *sql.DB, path, dbPath string, maxColumns int, m *Meta) error {
 	start := time.Now()
 	reader := nativeReader(m.Filetype)
 	cols, exprs, err := describeNative(ctx, db, reader, path)
 	if err != nil {
 		return err
+	}
+	if maxColumns > 0 && len(cols) > maxColumns { // before any table is built
+		return fmt.Errorf("%w: %d, the limit is %d", ErrTooManyColumns, len(cols), maxColumns)
 	}
 	err = writeResource(ctx, db, dbPath, m, func(alias string) error {
 		create := "CREATE TABLE " + alias + ".data AS SELECT " + strings.Join(exprs, ", ") + " FROM " + reader

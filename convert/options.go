@@ -2,6 +2,7 @@ package convert
 
 import (
 	"fmt"
+	"net/url"
 	"strconv"
 	"strings"
 )
@@ -171,4 +172,26 @@ func validSeparator(c byte) bool {
 		return false
 	}
 	return true
+}
+
+// Canonical returns the overrides o sets in one canonical form (sorted
+// name=value pairs, URL-encoded; encodings by their canonical name), or ""
+// when o sets none. Two requests with the same overrides get the same
+// string: the cache makes it part of the resource id, so that a client's
+// overrides give another table rather than change the one others see.
+func (o Options) Canonical() string {
+	set := o.applied()
+	if len(set) == 0 {
+		return ""
+	}
+	if e, ok := set["encoding"]; ok {
+		if _, name, err := LookupEncoding(e); err == nil {
+			set["encoding"] = name
+		}
+	}
+	v := url.Values{}
+	for k, val := range set {
+		v.Set(k, val)
+	}
+	return v.Encode()
 }

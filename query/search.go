@@ -86,13 +86,25 @@ func (x *SearchIndex) Prepare(t Table, version string, rows int64) Table {
 	x.seq++
 	s := &shadow{name: fmt.Sprintf("memory.main.csvapi_search_%d", x.seq), lastUsed: time.Now()}
 	x.shadows[key] = s
-	go x.build(key, s, t)
+	go x.build(x.DB, key, s, t)
 	return t
+}
+
+// Reset forgets every shadow and builds the next ones on db: after the
+// serving instance was replaced, the shadows it held are gone with it.
+func (x *SearchIndex) Reset(db *sql.DB) {
+	if x == nil {
+		return
+	}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.DB = db
+	x.shadows = map[string]*shadow{}
 }
 
 // build creates the shadow of t; it runs on its own context so that the
 // request that triggered it may end first.
-func (x *SearchIndex) build(key string, s *shadow, t Table) {
+func (x *SearchIndex) build(db *sql.DB, key string, s *shadow, t Table) {
 	ctx, cancel := context.WithTimeout(context.Background(), x.BuildTime)
 	defer cancel()
 	cols := SearchColumns(t)
@@ -100,10 +112,13 @@ func (x *SearchIndex) build(key string, s *shadow, t Table) {
 	// two columns.
 	q := "CREATE OR REPLACE TABLE " + s.name + " AS SELECT " + tableAlias + ".rowid AS r, " +
 		fold("concat_ws(chr(31), "+strings.Join(cols, ", ")+")") + " AS s FROM " + t.Relation + " AS " + tableAlias
-	_, err := x.DB.ExecContext(ctx, q)
+	_, err := db.ExecContext(ctx, q)
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	x.building--
+	if x.shadows[key] != s {
+		return // Reset while building
+	}
 	if err != nil {
 		delete(x.shadows, key)
 		if x.OnError != nil {

@@ -89,7 +89,7 @@ func (s *Server) handleAggregate(c *fiber.Ctx) error {
 	t = s.searchable(e, t, p.req)
 	var page *query.Page
 	err = s.withQuery(c, func(ctx context.Context) (err error) {
-		page, err = query.Aggregate(ctx, s.db, t, query.AggRequest{Request: p.req, GroupBy: a.groupBy, Aggs: a.aggs, MaxGroups: s.cfg.MaxGroups})
+		page, err = query.Aggregate(ctx, s.database(), t, query.AggRequest{Request: p.req, GroupBy: a.groupBy, Aggs: a.aggs, MaxGroups: s.cfg.MaxGroups})
 		return err
 	})
 	if err != nil {

@@ -51,7 +51,7 @@ func (s *Server) analyze(c *fiber.Ctx, e *cache.Entry) error {
 	}
 	t := s.table(e)
 	return s.withQuery(c, func(ctx context.Context) error {
-		tp, err := query.Profile(ctx, s.db, t, query.Request{})
+		tp, err := query.Profile(ctx, s.database(), t, query.Request{})
 		if err != nil {
 			return err
 		}

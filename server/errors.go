@@ -77,6 +77,8 @@ func classify(err error) *apiError {
 		return &apiError{Status: http.StatusRequestEntityTooLarge, Code: "too_large", Message: capitalize(err.Error()) + "."}
 	case errors.Is(err, convert.ErrNotTabular):
 		return &apiError{Status: http.StatusUnsupportedMediaType, Code: "not_tabular", Message: capitalize(err.Error()) + "."}
+	case errors.Is(err, convert.ErrConversionFailed):
+		return &apiError{Status: http.StatusUnprocessableEntity, Code: "conversion_failed", Message: capitalize(err.Error()) + "."}
 	case errors.Is(err, convert.ErrUnreadable):
 		return &apiError{Status: http.StatusUnprocessableEntity, Code: "unreadable", Message: capitalize(err.Error())}
 	case errors.Is(err, cache.ErrConflict):

@@ -95,7 +95,7 @@ func (s *Server) handleExport(c *fiber.Ctx) error {
 	release := s.takeOver(c, e) // the stream outlives the handler
 	c.Set(fiber.HeaderContentType, opts.Format.ContentType())
 	c.Set(fiber.HeaderContentDisposition, `attachment; filename="`+exportName(e)+"."+string(opts.Format)+`"`)
-	id, logger, timeout, db := e.ID, s.log, s.cfg.ExportTimeout, s.db
+	id, logger, timeout, db := e.ID, s.log, s.cfg.ExportTimeout, s.database()
 	// The stream writer runs after the handler returned, so it must not
 	// touch c; the query runs on its own context bounded by the export timeout.
 	c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {

@@ -24,7 +24,7 @@ type metrics struct {
 	handler  fiber.Handler
 }
 
-func newMetrics(c *cache.Cache, db *sql.DB) *metrics {
+func newMetrics(c *cache.Cache) *metrics {
 	m := &metrics{registry: prometheus.NewRegistry()}
 	m.requests = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "csvapi_http_request_duration_seconds",
@@ -63,13 +63,14 @@ func newMetrics(c *cache.Cache, db *sql.DB) *metrics {
 		"csvapi_cache_revalidations_total": func(s cache.Stats) float64 { return float64(s.Revalidations) },
 		"csvapi_downloaded_bytes_total":    func(s cache.Stats) float64 { return float64(s.BytesDownloaded) },
 		"csvapi_loaded_rows_total":         func(s cache.Stats) float64 { return float64(s.RowsLoaded) },
+		"csvapi_duckdb_restarts_total":     func(s cache.Stats) float64 { return float64(s.DuckDBRestarts) },
 	}
 	for name, f := range counters {
 		m.registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help[name]}, stat(f)))
 	}
 	m.registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "csvapi_duckdb_memory_bytes", Help: "Memory DuckDB's buffer manager uses.",
-	}, func() float64 { return duckdbMemory(db) }))
+	}, func() float64 { return duckdbMemory(c.ServingDB()) }))
 
 	c.OnLoad = func(ev cache.LoadEvent) { m.loads.WithLabelValues(ev.Outcome).Observe(ev.Duration.Seconds()) }
 	return m
@@ -87,6 +88,7 @@ var help = map[string]string{
 	"csvapi_cache_revalidations_total": "Revalidations with the upstream started.",
 	"csvapi_downloaded_bytes_total":    "Bytes downloaded from upstreams.",
 	"csvapi_loaded_rows_total":         "Rows loaded into DuckDB.",
+	"csvapi_duckdb_restarts_total":     "Serving DuckDB instances replaced after DuckDB invalidated them.",
 }
 
 // duckdbMemory sums DuckDB's memory use; -1 when it cannot be read.

@@ -83,7 +83,21 @@ func (s *Server) slot(ctx context.Context, slots chan struct{}) (func(), error) 
 }
 
 func (s *Server) handleHealth(c *fiber.Ctx) error {
-	return c.JSON(fiber.Map{"ok": true, "version": s.cfg.Version})
+	body := fiber.Map{"ok": true, "version": s.cfg.Version}
+	if s.cache != nil {
+		body["duckdb_restarts"] = s.cache.Stats().DuckDBRestarts
+	}
+	return c.JSON(body)
+}
+
+// checkDB probes the serving DuckDB instance, replacing it when DuckDB has
+// invalidated it.
+func (s *Server) checkDB(ctx context.Context) error {
+	if s.cache != nil {
+		return s.cache.CheckDB(ctx)
+	}
+	var one int
+	return s.db.QueryRowContext(ctx, "SELECT 1").Scan(&one)
 }
 
 // handleReady checks what serving needs: DuckDB answers, the cache
@@ -92,8 +106,7 @@ func (s *Server) handleReady(c *fiber.Ctx) error {
 	checks := map[string]string{}
 	ctx, cancel := context.WithTimeout(c.UserContext(), 2*time.Second)
 	defer cancel()
-	var one int
-	if err := s.db.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
+	if err := s.checkDB(ctx); err != nil {
 		checks["duckdb"] = "DuckDB does not answer"
 	}
 	if s.cfg.CacheDir != "" {

@@ -19,7 +19,7 @@ func (s *Server) handleProfile(c *fiber.Ctx) error {
 	}
 	var tp *query.TableProfile
 	err = s.withQuery(c, func(ctx context.Context) (err error) {
-		tp, err = query.Profile(ctx, s.db, t, p.req)
+		tp, err = query.Profile(ctx, s.database(), t, p.req)
 		return err
 	})
 	if err != nil {

@@ -103,7 +103,11 @@ func New(cfg Config, c *cache.Cache, db *sql.DB, logger *slog.Logger) *Server {
 	cfg.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
 	s := &Server{cfg: cfg, cache: c, db: db, log: logger, search: query.NewSearchIndex(db),
 		queries: make(chan struct{}, cfg.MaxQueries), exports: make(chan struct{}, cfg.MaxQueries),
-		metrics: newMetrics(c, db)}
+		metrics: newMetrics(c)}
+	if c != nil {
+		// A fresh instance has none of the old one's search shadows.
+		c.OnHeal = s.search.Reset
+	}
 	s.search.OnError = func(relation string, err error) {
 		logger.Warn("search index build failed", "relation", relation, "err", err)
 	}
@@ -177,6 +181,15 @@ func orDefault[T int | int64 | time.Duration](v *T, def T) {
 	}
 }
 
+// database returns the DuckDB instance serving queries now: the cache's,
+// which Heal may replace.
+func (s *Server) database() *sql.DB {
+	if s.cache != nil {
+		return s.cache.ServingDB()
+	}
+	return s.db
+}
+
 // App returns the fiber app, for tests (app.Test) and for Listener.
 func (s *Server) App() *fiber.App { return s.app }
 
@@ -217,6 +230,9 @@ func (s *Server) handleError(c *fiber.Ctx, err error) error {
 		if serr := s.sendStatus(c, id, http.StatusAccepted); serr == nil {
 			return nil
 		}
+	}
+	if s.cache != nil && s.cache.Heal(c.UserContext(), err) {
+		s.log.Warn("DuckDB was invalidated by a query and has been replaced", "path", c.Path())
 	}
 	ae := classify(err)
 	rid, _ := c.Locals(requestid.ConfigDefault.ContextKey).(string)

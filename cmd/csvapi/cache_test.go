@@ -25,6 +25,9 @@ func TestMain(m *testing.M) {
 		main()
 		return
 	}
+	// Services started in this process run conversions in child processes
+	// of this binary (convert.Worker): make those act as csvapi too.
+	os.Setenv("CSVAPI_TEST_MAIN", "1")
 	os.Exit(m.Run())
 }
 
@@ -392,8 +395,14 @@ func startProcess(t *testing.T, dir string) (string, func()) {
 // startProcessWith is startProcess that also returns the process.
 func startProcessWith(t *testing.T, dir string) (string, func(), *os.Process) {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "serve", "--addr", "127.0.0.1:0", "--cache-dir", dir,
-		"--allow-private", "--apify-wait", "50ms", "--log-format", "json")
+	return startProcessArgs(t, dir, "--apify-wait", "50ms")
+}
+
+// startProcessArgs is startProcessWith with more flags.
+func startProcessArgs(t *testing.T, dir string, args ...string) (string, func(), *os.Process) {
+	t.Helper()
+	args = append([]string{"serve", "--addr", "127.0.0.1:0", "--cache-dir", dir, "--allow-private", "--log-format", "json"}, args...)
+	cmd := exec.Command(os.Args[0], args...)
 	cmd.Env = append(os.Environ(), "CSVAPI_TEST_MAIN=1")
 	stderr, err := cmd.StderrPipe()
 	if err != nil {

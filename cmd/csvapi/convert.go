@@ -78,11 +78,6 @@ func runConvert(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		meta.Filename, meta.SourceSize = filepath.Base(src), st.Size()
 	}
 
-	n, err := convert.Prepare(raw, work, convert.PrepareOptions{Encoding: *enc, Sheet: *sheet, File: *member}, size)
-	if err != nil {
-		return err
-	}
-	n.Apply(meta)
 	db, err := convert.OpenDB(convert.DBConfig{TempDir: filepath.Join(work, "spill")})
 	if err != nil {
 		return err
@@ -90,7 +85,14 @@ func runConvert(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	defer db.Close()
 	dbPath := filepath.Join(work, "out.duckdb")
 	prog.Phase("loading into DuckDB", -1)
-	if err := convert.Load(ctx, db, n.Path, dbPath, convert.Options{Encoding: *enc}, meta); err != nil {
+	// In this process: the file is the user's own (or fetched for them),
+	// and a crash costs only this command.
+	meta, err = convert.Convert(ctx, db, convert.Job{
+		Source: raw, WorkDir: work, Out: dbPath, MaxSize: size,
+		Prepare: convert.PrepareOptions{Encoding: *enc, Sheet: *sheet, File: *member},
+		Options: convert.Options{Encoding: *enc}, Meta: *meta,
+	})
+	if err != nil {
 		return err
 	}
 	if format == ".duckdb" {

@@ -16,7 +16,13 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/csvapi/csvapi/convert"
 )
+
+// workerCommand is the hidden subcommand that runs one conversion for
+// serve, in a child process.
+const workerCommand = "convert-worker"
 
 // version is set at build time with -ldflags "-X main.version=…".
 var version = "dev"
@@ -47,6 +53,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			cmd, args = args[0], args[1:]
 		case "version", "--version", "-version":
 			return printVersion(ctx, stdout)
+		case workerCommand:
+			// Hidden: one conversion in a child process (see convert.Worker).
+			return convert.ServeWorker(ctx, os.Stdin, stdout)
 		}
 	}
 	if cmd == "convert" {

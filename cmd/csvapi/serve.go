@@ -43,6 +43,7 @@ type Config struct {
 	MaxPageSize   int
 	MaxGroups     int
 	MemoryLimit   string
+	LoadMemory    int64 // resident memory of one conversion process; 0: --memory-limit, else 2 GiB
 	Threads       int
 	AllowPrivate  bool
 	Referrers     []string
@@ -175,6 +176,7 @@ func (m *Main) ParseFlags(args []string, getenv func(string) (string, bool), std
 	fs.IntVar(&c.MaxPageSize, "max-page-size", c.MaxPageSize, "largest _size")
 	fs.IntVar(&c.MaxGroups, "max-groups", c.MaxGroups, "most groups an /aggregate query may produce")
 	fs.StringVar(&c.MemoryLimit, "memory-limit", c.MemoryLimit, "DuckDB memory limit, e.g. 4GB (default: DuckDB's, 80% of RAM); loads spill to disk past it")
+	fs.Var(byteSize{&c.LoadMemory}, "load-memory-limit", "resident memory above which a conversion process is killed (its DuckDB gets 3/4 of it; default: --memory-limit, or 2GiB)")
 	fs.IntVar(&c.Threads, "threads", c.Threads, "DuckDB threads (default: number of cores)")
 	fs.BoolVar(&c.AllowPrivate, "allow-private", c.AllowPrivate, "let resource URLs reach loopback and private addresses (for local tests only)")
 	fs.Var(listValue{&c.Referrers}, "referrers", "comma-separated hosts; when set, only requests whose Referer is one of them or a subdomain are served")
@@ -319,7 +321,8 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	spill := filepath.Join(c.CacheDir, "tmp", "duckdb-spill")
 	// DuckDB may touch the cache directory only.
-	db, err := convert.OpenDB(convert.DBConfig{MemoryLimit: c.MemoryLimit, Threads: c.Threads, TempDir: spill, Sandbox: c.CacheDir})
+	dbConfig := convert.DBConfig{MemoryLimit: c.MemoryLimit, Threads: c.Threads, TempDir: spill, Sandbox: c.CacheDir}
+	db, err := convert.OpenDB(dbConfig)
 	if err != nil {
 		return err
 	}
@@ -341,6 +344,10 @@ func (m *Main) Run(ctx context.Context) error {
 	store.MaxBytes, store.MaxEntries, store.MaxAttached = c.CacheSize, c.MaxEntries, c.MaxAttached
 	store.TTL, store.FailureTTL, store.MaxLoads = c.TTL, c.FailureTTL, c.MaxLoads
 	store.MaxColumns = c.MaxColumns
+	store.Reopen = func() (*sql.DB, error) { return convert.OpenDB(dbConfig) }
+	if store.Converter, err = m.worker(); err != nil {
+		return err
+	}
 	if c.TTL == 0 {
 		store.TTL = -1 // never revalidate
 	}
@@ -381,6 +388,28 @@ func (m *Main) Run(ctx context.Context) error {
 	return nil
 }
 
+// worker returns the Converter that runs each load in a child process:
+// this binary's hidden conversion subcommand.
+func (m *Main) worker() (*convert.Worker, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("find the csvapi binary for conversion workers: %w", err)
+	}
+	c := m.Config
+	limit := c.LoadMemory
+	if limit == 0 && c.MemoryLimit != "" {
+		n, _ := humanize.ParseBytes(c.MemoryLimit) // validated
+		limit = int64(n)
+	}
+	return &convert.Worker{
+		Command: []string{exe, workerCommand}, MemoryLimit: limit, Threads: c.Threads,
+		Sandbox: c.CacheDir, Logger: m.Logger,
+		OnExit: func(peak int64, killed string) {
+			m.Logger.Debug("conversion worker exited", "peak_rss", peak, "killed", killed)
+		},
+	}, nil
+}
+
 // Addr returns the address the service listens on (useful with port 0).
 func (m *Main) Addr() string { return m.listener.Addr().String() }
 
@@ -396,6 +425,9 @@ func (m *Main) Close() error {
 	}
 	if m.Cache != nil {
 		m.Cache.Close() // cancels loads: no partial files are left
+	}
+	if m.Cache != nil {
+		m.DB = m.Cache.ServingDB() // Heal may have replaced the first one
 	}
 	if m.DB != nil {
 		if cerr := m.DB.Close(); err == nil {
