@@ -80,7 +80,9 @@ var round2 = []fixture{
 	{name: "timestamps_offset.csv", text: "debut;fin\n2023-01-15T10:30:00+02:00;2023-01-15 10:30:00Z\n2023-06-01T08:00:00-05:00;2023-06-01 23:59:59+00:00\n"},
 	{name: "dot_thousands_comma_decimal.csv", text: "libelle;montant\na;1.234,56\nb;12,5\nc;1.000.000,00\n"},
 	{name: "exponent.csv", text: "x;y\n1e5;1\n2.5E-3;2\n3;3\n"},
-	{name: "dot_thousands_disagree.csv", text: "v\n1.234,5\n2.5\n"},
+	{name: "dot_thousands_disagree.csv", text: "id;v\n1;1.234,5\n2;2.5\n"},
+	{name: "dot_thousands_integers.csv", text: "id;population\n1;1.234.567\n2;12.345\n3;999\n"},
+	{name: "exponent_overflow.csv", text: "id;x\n1;1e5\n2;1e999\n"},
 }
 
 // Encodings beyond Western ones, detected with a detector library.

@@ -97,7 +97,14 @@ func TestOperators(t *testing.T) {
 		{"ok", "gt", "true", nil, "cannot compare a boolean"},
 
 		{"n", "in", "1,3", []int64{1, 3}, ""},
-		{"n", "in", "1.5", nil, "expects an integer"},
+		{"n", "in", "1.5", nil, ""}, // no integer is 1.5: no row, not an error
+		{"n", "in", "1.0,3", []int64{1, 3}, ""},
+		{"n", "exact", "1.0", []int64{1}, ""}, // as in csvapi
+		{"n", "exact", "2,0", []int64{2}, ""},
+		{"n", "exact", "1.5", nil, ""},
+		{"n", "not", "1.5", []int64{1, 2, 3, 4, 5, 6, 7}, ""},
+		{"n", "not", "7.0", []int64{1, 2, 3, 4, 5, 6}, ""},
+		{"n", "exact", "abc", nil, "expects an integer"},
 		{"n", "between", "6,100", []int64{6, 7}, ""},
 		{"rowid", "gt", "5", []int64{6, 7}, ""},
 	}

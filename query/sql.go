@@ -727,13 +727,20 @@ func compileCompare(c column, op, value string, invalid func(string, ...any) err
 			// bind such a uint64, so let DuckDB parse the digits.
 			return c.expr + " " + op + " CAST(? AS HUGEINT)", []any{v}, nil
 		}
-		if exact {
+		x, ok := parseFloat(v)
+		switch {
+		case !ok && exact:
 			return "", nil, invalid("expects an integer, got %s", quoteValue(value))
+		case !ok:
+			return "", nil, invalid("expects a number, got %s", quoteValue(value))
+		case exact && x == math.Trunc(x) && math.Abs(x) < 1<<63:
+			return c.expr + " " + op + " ?", []any{int64(x)}, nil // 1.0 finds 1, as in csvapi
+		case exact && op == "=":
+			return "false", nil, nil // 1.5 is no integer: no row, not an error
+		case exact:
+			return c.expr + " IS NOT NULL", nil, nil
 		}
-		if x, ok := parseFloat(v); ok {
-			return c.expr + " " + op + " ?", []any{x}, nil
-		}
-		return "", nil, invalid("expects a number, got %s", quoteValue(value))
+		return c.expr + " " + op + " ?", []any{x}, nil
 
 	case convert.KindNumber:
 		if x, ok := parseFloat(v); ok {
