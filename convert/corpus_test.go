@@ -136,6 +136,7 @@ var corpus = []fixture{
 type golden struct {
 	Error        string           `json:"error,omitempty"`
 	Encoding     string           `json:"encoding,omitempty"`
+	Confidence   int              `json:"encoding_confidence,omitempty"` // when not 100
 	Separator    string           `json:"separator,omitempty"`
 	Quote        string           `json:"quote,omitempty"`
 	Escape       string           `json:"escape,omitempty"` // when not the quote
@@ -284,6 +285,9 @@ func loadGolden(t *testing.T, db *sqlDB, f string) golden {
 	g := golden{Encoding: n.Encoding, Separator: m.Delimiter, Quote: m.Quote, NewLine: m.NewLine,
 		HasHeader: m.HasHeader, HeaderRowIdx: m.HeaderRowIdx, Decimal: m.DecimalSeparator,
 		Rows: m.Rows, Rejected: m.RejectedRows, Columns: m.Columns}
+	if n.EncodingConfidence != 100 {
+		g.Confidence = n.EncodingConfidence
+	}
 	if m.Escape != m.Quote {
 		g.Escape = m.Escape
 	}

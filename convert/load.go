@@ -54,6 +54,9 @@ type Meta struct {
 	// sniffer's head (the first MB): rows equal to the header are skipped
 	// in the whole file, but counted only there.
 	RepeatedHeaders int `json:"repeated_headers,omitempty"`
+	// EncodingConfidence is how sure the detection of Encoding is, 0–100
+	// (0 when it was forced or not detected).
+	EncodingConfidence int `json:"encoding_confidence,omitempty"`
 }
 
 // Load reads the UTF-8 delimited text file at csvPath into a new database

@@ -34,10 +34,13 @@ const sniffLen = 8 << 10
 
 // Normalized describes the UTF-8 file Normalize produced.
 type Normalized struct {
-	Path        string // UTF-8 text DuckDB can read; may be the source itself
-	Encoding    string // encoding of the source text, e.g. "utf-8", "windows-1252"
-	Compression string // "gzip" or ""
-	Size        int64  // bytes of UTF-8 text at Path
+	Path     string // UTF-8 text DuckDB can read; may be the source itself
+	Encoding string // encoding of the source text, e.g. "utf-8", "windows-1252"
+	// EncodingConfidence is how sure the detection of Encoding is, 0–100
+	// (0 when it was forced).
+	EncodingConfidence int
+	Compression        string // "gzip" or ""
+	Size               int64  // bytes of UTF-8 text at Path
 }
 
 // Normalize turns the downloaded file at src into UTF-8 text that DuckDB can
@@ -89,6 +92,9 @@ func Normalize(src, dir, encodingName string, maxSize int64) (*Normalized, error
 		return nil, err
 	}
 	n.Encoding = name
+	if encodingName == "" {
+		n.EncodingConfidence = det.confidence
+	}
 	if enc != nil && det.ends == nil && asciiCompatible(name) {
 		// The scan stopped at the first invalid UTF-8 byte: count the line
 		// ends of the whole file for the cleaner.
@@ -174,6 +180,9 @@ type detection struct {
 	name string
 	nul  bool       // a UTF-8 file holds NUL bytes
 	ends *textStats // line ends of the whole file, when a full scan counted them
+	// confidence (0–100) in name: 100 for a BOM or a whole file of valid
+	// UTF-8, the detector's for other encodings (see charset.go).
+	confidence int
 }
 
 // detectEncoding returns the decoder needed to turn the file into UTF-8 (nil
@@ -187,21 +196,28 @@ func detectEncoding(path string, head []byte) (detection, error) {
 		if err != nil || !valid {
 			ends = nil // the line ends of a partial scan are not the file's
 		}
-		return detection{name: EncodingUTF8BOM, nul: nul, ends: ends}, err
+		return detection{name: EncodingUTF8BOM, nul: nul, ends: ends, confidence: 100}, err
 	case bytes.HasPrefix(head, []byte{0xFF, 0xFE}):
-		return detection{enc: unicode.UTF16(unicode.LittleEndian, unicode.ExpectBOM), name: EncodingUTF16LE}, nil
+		return detection{enc: unicode.UTF16(unicode.LittleEndian, unicode.ExpectBOM), name: EncodingUTF16LE, confidence: 100}, nil
 	case bytes.HasPrefix(head, []byte{0xFE, 0xFF}):
-		return detection{enc: unicode.UTF16(unicode.BigEndian, unicode.ExpectBOM), name: EncodingUTF16BE}, nil
+		return detection{enc: unicode.UTF16(unicode.BigEndian, unicode.ExpectBOM), name: EncodingUTF16BE, confidence: 100}, nil
+	}
+	if enc, name := detectUTF16(head); enc != nil {
+		return detection{enc: enc, name: name, confidence: 90}, nil
 	}
 	valid, nul, ends, err := isUTF8File(path)
 	if err != nil {
 		return detection{}, err
 	}
 	if valid {
-		return detection{name: EncodingUTF8, nul: nul, ends: ends}, nil
+		return detection{name: EncodingUTF8, nul: nul, ends: ends, confidence: 100}, nil
 	}
-	enc, name, _ := LookupEncoding(EncodingCP1252)
-	return detection{enc: enc, name: name}, nil
+	big, _, err := readHeadN(path, headLen)
+	if err != nil {
+		return detection{}, err
+	}
+	enc, name, confidence := detectLegacy(big)
+	return detection{enc: enc, name: name, confidence: confidence}, nil
 }
 
 // isUTF8File reports whether the whole file is valid UTF-8, whether it

@@ -93,6 +93,7 @@ type generalInfos struct {
 	Sheet            string            `json:"sheet,omitempty"`
 	File             string            `json:"file,omitempty"`
 	Encoding         string            `json:"encoding"`
+	EncodingConf     int               `json:"encoding_confidence,omitempty"`
 	Compression      string            `json:"compression,omitempty"`
 	Separator        string            `json:"separator"`
 	Quote            string            `json:"quote"`
@@ -141,7 +142,7 @@ func renderInfos(m *convert.Meta, analysis *query.TableProfile) renderedInfos {
 	}
 	general := []byte(`,"general_infos":`)
 	general = appendJSON(general, generalInfos{
-		URL: m.URL, Filename: m.Filename, Filetype: m.Filetype, Sheet: m.Sheet, File: m.File, Encoding: m.Encoding, Compression: m.Compression,
+		URL: m.URL, Filename: m.Filename, Filetype: m.Filetype, Sheet: m.Sheet, File: m.File, Encoding: m.Encoding, EncodingConf: m.EncodingConfidence, Compression: m.Compression,
 		Separator: m.Delimiter, Quote: m.Quote, HeaderRowIdx: m.HeaderRowIdx, HasHeader: m.HasHeader,
 		DecimalSeparator: m.DecimalSeparator, TotalLines: m.Rows, NbColumns: len(m.Columns),
 		NewLine: m.NewLine, DateFormats: dateFormats(m.Columns), Overrides: m.Overrides, RejectedRows: m.RejectedRows, RepeatedHeaders: m.RepeatedHeaders,
