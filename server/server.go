@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -248,6 +249,9 @@ func (s *Server) handleError(c *fiber.Ctx, err error) error {
 	}
 	c.Response().ResetBody()
 	c.Context().SetBodyStream(nil, 0)
+	if ae.RetryAfter > 0 {
+		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(ae.RetryAfter))
+	}
 	return c.Status(ae.Status).JSON(body)
 }
 
