@@ -36,6 +36,8 @@ var round2 = []fixture{
 	{name: "notes_fewer_fields.csv", text: "Note : chiffres provisoires;voir annexe\nid;nom;valeur;unite\n1;acier;2,5;kg\n2;bois;0,75;kg\n3;verre;1,2;kg\n"},
 	{name: "header_blank_ends.csv", text: ";2019;2020;2021;\nFrance;1,5;2,5;3,5;\nItalie;1,1;1,2;1,3;\nEspagne;0,9;1,0;1,4;\n"},
 	{name: "header_blank_ends_blank_row.csv", text: ";;;;\n;2019;2020;2021;\nFrance;1,5;2,5;3,5;\nItalie;1,1;1,2;1,3;\n"},
+	{name: "sparse_header.csv", text: "nom;;\nx;1;2\ny;3;4\n"},
+	{name: "title_above_years.csv", text: "Émissions de CO2 (Mt);;;\n;2019;2020;2021\nFrance;1,5;2;3\nItalie;2,5;2,25;3\n"},
 	{name: "years_header.csv", text: "2019;2020;2021\n12,5;13;14,1\n10;11,5;12\n"},
 	{name: "years_header_integers.csv", text: "2021,2022,2023\n125,130,141\n98,102,99\n"},
 	{name: "years_as_data.csv", text: "1990;2001;2010\n1991;2002;2011\n1992;2003;2012\n"},

@@ -203,8 +203,9 @@ func startRow(recs []record, width int, o Options) int {
 // firstOfWidth returns the index of the first non-blank row with width
 // fields, or of the first non-blank row when width < 2. A row of that width
 // with at most one non-blank cell (a title padded with delimiters,
-// "Temperature;;;;;", or a line of delimiters only) is preamble when a later
-// row of the width has more.
+// "Temperature;;;;;", or a line of delimiters only) is preamble when the
+// next row of the width with more cells reads as names (no number nor
+// date, or years): below a sparse header such as "nom;;" come data rows.
 func firstOfWidth(recs []record, width int) int {
 	first := -1
 	for i, r := range recs {
@@ -215,10 +216,27 @@ func firstOfWidth(recs []record, width int) int {
 			first = i
 		}
 		if width < 3 || nonBlankCells(r.fields) >= 2 {
+			if first < i && !looksLikeNames(r.fields) {
+				return first // data here: the sparse row above is its header
+			}
 			return i
 		}
 	}
 	return max(first, 0)
+}
+
+// looksLikeNames reports whether a row reads as a header: none of its
+// values is a number or a date, or its values are years (2019;2020;2021).
+func looksLikeNames(fields []string) bool {
+	if _, ok := yearsRow(fields); ok {
+		return true
+	}
+	for _, f := range fields {
+		if valueTyped(f) {
+			return false
+		}
+	}
+	return true
 }
 
 // headerAbove returns the index of the header when a narrower row right
@@ -388,32 +406,11 @@ func shape(s string) string {
 	}, s)
 }
 
-// yearsHeader reports whether first is a header of years: at least two
-// non-blank values, all distinct years (1800–2100) in increasing or
-// decreasing order, above columns whose values are not all years.
+// yearsHeader reports whether first is a header of years (see yearsRow)
+// above columns whose values are not all years.
 func yearsHeader(first []string, rows [][]string) bool {
-	var years []int
-	var cols []int
-	for j, h := range first {
-		if isBlank(h) {
-			continue
-		}
-		y, err := strconv.Atoi(trimSpace(h))
-		if err != nil || y < 1800 || y > 2100 {
-			return false
-		}
-		years = append(years, y)
-		cols = append(cols, j)
-	}
-	if len(years) < 2 {
-		return false
-	}
-	up, down := true, true
-	for i := 1; i < len(years); i++ {
-		up = up && years[i] > years[i-1]
-		down = down && years[i] < years[i-1]
-	}
-	if !up && !down {
+	cols, ok := yearsRow(first)
+	if !ok {
 		return false
 	}
 	for _, j := range cols {
@@ -428,6 +425,33 @@ func yearsHeader(first []string, rows [][]string) bool {
 		}
 	}
 	return false
+}
+
+// yearsRow reports whether the non-blank values of fields, at least two,
+// are distinct years (1800–2100) in increasing or decreasing order, and
+// returns their positions.
+func yearsRow(fields []string) ([]int, bool) {
+	var years, cols []int
+	for j, h := range fields {
+		if isBlank(h) {
+			continue
+		}
+		y, err := strconv.Atoi(trimSpace(h))
+		if err != nil || y < 1800 || y > 2100 {
+			return nil, false
+		}
+		years = append(years, y)
+		cols = append(cols, j)
+	}
+	if len(years) < 2 {
+		return nil, false
+	}
+	up, down := true, true
+	for i := 1; i < len(years); i++ {
+		up = up && years[i] > years[i-1]
+		down = down && years[i] < years[i-1]
+	}
+	return cols, up || down
 }
 
 // consistency returns how many non-blank records have the most common
