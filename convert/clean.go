@@ -84,10 +84,13 @@ type textStats struct {
 	crlf, cr, lf int64
 	quotes       int64 // an odd count: a quoted field is never closed (see resync.go)
 	lastCR       bool  // the previous chunk ended with CR
+	// lfChunks is set when a chunk without CR had LF line ends: they are
+	// not counted (the fast path of LF files), only known to be there.
+	lfChunks bool
 }
 
-// add counts the line ends and quotes of the next chunk. Files without CR
-// cost two bytes.Count.
+// add counts the line ends and quotes of the next chunk. A chunk without
+// CR costs two bytes.Count.
 func (l *textStats) add(b []byte) {
 	if len(b) == 0 {
 		return
@@ -95,7 +98,7 @@ func (l *textStats) add(b []byte) {
 	l.quotes += int64(bytes.Count(b, []byte{'"'}))
 	cr := int64(bytes.Count(b, []byte{'\r'}))
 	if cr == 0 && !l.lastCR {
-		l.lf += int64(bytes.Count(b, []byte{'\n'})) // the fast path of LF files
+		l.lfChunks = l.lfChunks || bytes.IndexByte(b, '\n') >= 0 // the fast path of LF files
 		return
 	}
 	crlf := int64(bytes.Count(b, []byte("\r\n")))
@@ -121,17 +124,21 @@ func (l *textStats) mixed() bool {
 			kinds++
 		}
 	}
+	if l.lfChunks && l.lf == 0 {
+		kinds++
+	}
 	return kinds > 1
 }
 
 // cleaner returns the cleaner for a text with these line ends: lone CRs
-// are stray when they are fewer than the other line ends (a CR-only file
-// whose last line ends with LF keeps its CRs as line ends).
+// are stray when they are fewer than the other line ends, or when whole
+// chunks end their lines with LF (a CR-only file whose last line ends with
+// LF keeps its CRs as line ends).
 func (l *textStats) cleaner() cleaner {
 	if !l.mixed() {
 		return cleaner{}
 	}
-	return cleaner{unify: true, strayCR: l.cr < l.lf+l.crlf}
+	return cleaner{unify: true, strayCR: l.lfChunks || l.cr < l.lf+l.crlf}
 }
 
 // needsCleaning reports whether the head shows CR CR LF line ends.
