@@ -68,6 +68,12 @@ type ExportOptions struct {
 	DecimalComma bool   // write numbers with a decimal comma in CSV and TSV
 	BatchSize    int    // rows per query; DefaultExportBatch when 0
 	TempDir      string // where Parquet is built before it is sent; os.TempDir() when empty
+
+	// FormulaSafe makes CSV and TSV safe to open in a spreadsheet: a text
+	// cell that starts with = + - @ a tab or a carriage return, which a
+	// spreadsheet would run as a formula, gets a leading single quote
+	// (OWASP's rule for CSV injection). Number columns are left alone.
+	FormulaSafe bool
 }
 
 // Export validates r, then writes to w every row of t that r selects, in
@@ -101,7 +107,7 @@ func Export(ctx context.Context, db *sql.DB, t Table, r Request, w io.Writer, op
 		return exportParquet(ctx, db, p, w, opts.TempDir)
 	}
 	if opts.Format == FormatCSV || opts.Format == FormatTSV {
-		if sel, ok := p.textCopySQL(opts.DecimalComma); ok {
+		if sel, ok := p.textCopySQL(opts); ok {
 			return exportCopyCSV(ctx, db, p, sel, w, opts)
 		}
 	}
@@ -313,10 +319,10 @@ func copyLines(ctx context.Context, w io.Writer, r io.Reader) (int64, error) {
 // textCopySQL is copySQL with every column turned into the text Export
 // writes for it (the text of a Page's values): ISO timestamps with a T,
 // integral doubles without ".0", NaN and infinities as empty fields, and a
-// decimal comma when asked. It reports false when a column has a type whose
-// text DuckDB would write differently (time zones, UUIDs, nested types):
-// those exports take the row-by-row path.
-func (p *plan) textCopySQL(decimalComma bool) (string, bool) {
+// decimal comma and formula-safe text when opts ask for them. It reports
+// false when a column has a type whose text DuckDB would write differently
+// (time zones, UUIDs, nested types): those exports take the row-by-row path.
+func (p *plan) textCopySQL(opts ExportOptions) (string, bool) {
 	cols := make([]string, len(p.names))
 	for i, expr := range p.exprs {
 		var e string
@@ -325,6 +331,9 @@ func (p *plan) textCopySQL(decimalComma bool) (string, bool) {
 			// COPY quotes an empty string to tell it from NULL; a Page's
 			// text (and the row-by-row writer) does not.
 			e = "NULLIF(" + expr + ", '')"
+			if opts.FormulaSafe {
+				e = "CASE WHEN left(" + e + ", 1) IN ('=', '+', '-', '@', chr(9), chr(13)) THEN '''' || " + e + " ELSE " + e + " END"
+			}
 		case t == "BOOLEAN" || t == "DATE":
 			e = expr
 		case p.kinds[i] == convert.KindInteger:
@@ -342,7 +351,7 @@ func (p *plan) textCopySQL(decimalComma bool) (string, bool) {
 		default:
 			return "", false
 		}
-		if decimalComma && p.kinds[i] == convert.KindNumber {
+		if opts.DecimalComma && p.kinds[i] == convert.KindNumber {
 			e = "replace(" + e + ", '.', ',')"
 		}
 		cols[i] = e + " AS " + quoteIdent(p.names[i])
@@ -414,6 +423,7 @@ type csvEncoder struct {
 	record       []string
 	numeric      []bool // columns whose decimal point becomes a comma
 	decimalComma bool
+	text         []bool // columns whose cells are made formula-safe; nil: none
 	buf          []byte
 }
 
@@ -428,6 +438,12 @@ func newCSVEncoder(w io.Writer, opts ExportOptions, names []string, kinds []conv
 	for i, k := range kinds {
 		e.numeric[i] = k == convert.KindNumber
 	}
+	if opts.FormulaSafe {
+		e.text = make([]bool, len(kinds))
+		for i, k := range kinds {
+			e.text[i] = k == convert.KindString
+		}
+	}
 	if err := e.cw.Write(names); err != nil {
 		return nil, fmt.Errorf("export: write: %w", err)
 	}
@@ -440,8 +456,17 @@ func (e *csvEncoder) row(row []any) error {
 		if e.decimalComma && e.numeric[i] {
 			e.record[i] = strings.Replace(e.record[i], ".", ",", 1)
 		}
+		if e.text != nil && e.text[i] && formulaLike(e.record[i]) {
+			e.record[i] = "'" + e.record[i]
+		}
 	}
 	return e.cw.Write(e.record)
+}
+
+// formulaLike reports whether a spreadsheet would read cell as a formula
+// (or as the start of one): it starts with = + - @, a tab or a CR.
+func formulaLike(cell string) bool {
+	return cell != "" && strings.IndexByte("=+-@\t\r", cell[0]) >= 0
 }
 
 func (e *csvEncoder) flush() error {

@@ -298,7 +298,7 @@ line', -1),
 		if err != nil {
 			t.Fatal(err)
 		}
-		sel, ok := p.textCopySQL(opts.DecimalComma)
+		sel, ok := p.textCopySQL(opts)
 		if !ok {
 			t.Fatalf("textCopySQL refused the table")
 		}
@@ -335,7 +335,7 @@ func TestCopyCSVMatchesRowsOnRandomDoubles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sel, _ := p.textCopySQL(false)
+	sel, _ := p.textCopySQL(ExportOptions{})
 	var fast, slow strings.Builder
 	if _, err := exportCopyCSV(t.Context(), db, p, sel, &fast, opts); err != nil {
 		t.Fatal(err)

@@ -26,6 +26,7 @@ func (s *Server) handleApify(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	opts.Client = s.clientAddr(c)
 	analysis, err := yesNo(c.Query("analysis"), "analysis")
 	if err != nil {
 		return err
@@ -111,6 +112,7 @@ func (s *Server) handleUpload(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	opts.Client = s.clientAddr(c)
 	e, err := s.cache.Upload(c.UserContext(), f, fh.Filename, opts)
 	if err != nil {
 		return err
@@ -141,11 +143,43 @@ func (s *Server) sendEndpoint(c *fiber.Ctx, id string) error {
 }
 
 // baseURL is --base-url, or the scheme and host the request came to.
+// X-Forwarded-Proto and X-Forwarded-Host are client text unless a reverse
+// proxy sets them: they are read only with --proxy-header, and then only a
+// scheme of http or https and a plain host[:port] are taken.
 func (s *Server) baseURL(c *fiber.Ctx) string {
 	if s.cfg.BaseURL != "" {
 		return s.cfg.BaseURL
 	}
-	return c.Protocol() + "://" + string(c.Request().Host())
+	scheme, host := "http", string(c.Request().Host())
+	if c.Context().IsTLS() {
+		scheme = "https"
+	}
+	if s.cfg.ProxyHeader != "" {
+		if p := c.Get(fiber.HeaderXForwardedProto); p == "http" || p == "https" {
+			scheme = p
+		}
+		if h := c.Get(fiber.HeaderXForwardedHost); validHost(h) {
+			host = h
+		}
+	}
+	if !validHost(host) {
+		host = c.Context().LocalAddr().String()
+	}
+	return scheme + "://" + host
+}
+
+// validHost reports whether h is a host name or address with an optional
+// port, and nothing that could change a URL's meaning (/ ? # @ …).
+func validHost(h string) bool {
+	if h == "" || len(h) > 255 {
+		return false
+	}
+	for _, r := range h {
+		if !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || strings.ContainsRune(".-_:[]", r)) {
+			return false
+		}
+	}
+	return true
 }
 
 // validateURL accepts absolute http(s) URLs with a host, as csvapi's

@@ -113,8 +113,8 @@ func (s *Server) requireAdmin(c *fiber.Ctx) error {
 	if s.cfg.AdminToken == "" {
 		return &apiError{Status: http.StatusNotFound, Code: "not_found", Message: "No such endpoint: " + c.Path()}
 	}
-	got, _ := strings.CutPrefix(c.Get(fiber.HeaderAuthorization), "Bearer ")
-	if subtle.ConstantTimeCompare([]byte(got), []byte(s.cfg.AdminToken)) != 1 {
+	got, bearer := strings.CutPrefix(c.Get(fiber.HeaderAuthorization), "Bearer ")
+	if !bearer || subtle.ConstantTimeCompare([]byte(got), []byte(s.cfg.AdminToken)) != 1 {
 		return &apiError{Status: http.StatusUnauthorized, Code: "unauthorized",
 			Message: "This endpoint needs the admin token: Authorization: Bearer <token>."}
 	}

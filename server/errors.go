@@ -5,8 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"math"
 	"net/http"
+	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -23,8 +24,9 @@ type apiError struct {
 	Code    string
 	Message string
 	Details any
-	// RetryAfter, when positive, is sent as the Retry-After header (seconds).
-	RetryAfter int
+	// RetryAfter, when set, is sent as the Retry-After header: how long
+	// the client should wait before trying again.
+	RetryAfter time.Duration
 }
 
 func (e *apiError) Error() string { return e.Message }
@@ -50,6 +52,9 @@ func classify(err error) *apiError {
 		return rememberedError(classify(remembered.Err), remembered)
 	case errors.As(err, &ae):
 		return ae
+	case errors.As(err, &fe) && fe.Code == http.StatusRequestEntityTooLarge:
+		return &apiError{Status: fe.Code, Code: "too_large",
+			Message: "The request body is too large: only POST /upload takes files, as multipart/form-data."}
 	case errors.As(err, &fe):
 		return &apiError{Status: fe.Code, Code: codeForStatus(fe.Code), Message: fe.Message}
 	case errors.Is(err, cache.ErrNotFound):
@@ -70,7 +75,7 @@ func classify(err error) *apiError {
 	case errors.Is(err, convert.ErrForbiddenAddress):
 		return &apiError{Status: http.StatusForbidden, Code: "forbidden_address",
 			Message: "The URL points to an address this service may not reach (loopback, private or link-local network)."}
-	case errors.As(err, &fetchErr):
+	case errors.As(err, &fetchErr) && !errors.Is(err, convert.ErrTooSlow):
 		if fetchErr.Status != 0 {
 			return &apiError{Status: http.StatusBadGateway, Code: "upstream_status",
 				Message: fmt.Sprintf("The upstream server answered HTTP %d.", fetchErr.Status),
@@ -85,11 +90,23 @@ func classify(err error) *apiError {
 	case errors.Is(err, convert.ErrTooLarge):
 		return &apiError{Status: http.StatusRequestEntityTooLarge, Code: "too_large", Message: capitalize(err.Error()) + "."}
 	case errors.Is(err, convert.ErrNotTabular):
-		return &apiError{Status: http.StatusUnsupportedMediaType, Code: "not_tabular", Message: capitalize(err.Error()) + "."}
+		return &apiError{Status: http.StatusUnsupportedMediaType, Code: "not_tabular", Message: contentMessage(err) + "."}
 	case errors.Is(err, convert.ErrConversionFailed):
-		return &apiError{Status: http.StatusUnprocessableEntity, Code: "conversion_failed", Message: capitalize(err.Error()) + "."}
+		return &apiError{Status: http.StatusUnprocessableEntity, Code: "conversion_failed", Message: contentMessage(err) + "."}
 	case errors.Is(err, convert.ErrUnreadable):
-		return &apiError{Status: http.StatusUnprocessableEntity, Code: "unreadable", Message: capitalize(err.Error())}
+		return &apiError{Status: http.StatusUnprocessableEntity, Code: "unreadable", Message: contentMessage(err)}
+	case errors.Is(err, convert.ErrTooSlow):
+		return &apiError{Status: http.StatusGatewayTimeout, Code: "upstream_too_slow",
+			Message: "The upstream server sent the file too slowly: the download was stopped."}
+	case errors.Is(err, cache.ErrBusy):
+		return &apiError{Status: http.StatusServiceUnavailable, Code: "busy", RetryAfter: loadRetryAfter,
+			Message: "Too many conversions are waiting: retry after the delay in Retry-After."}
+	case errors.Is(err, cache.ErrClientBusy):
+		return &apiError{Status: http.StatusTooManyRequests, Code: "too_many_loads", RetryAfter: loadRetryAfter,
+			Message: "You already have as many conversions running as a client may: retry once one of them is done."}
+	case errors.Is(err, cache.ErrInsufficientStorage):
+		return &apiError{Status: http.StatusInsufficientStorage, Code: "insufficient_storage", RetryAfter: loadRetryAfter,
+			Message: "The server's disk is almost full: new conversions are refused until space is freed. Tables already converted still answer."}
 	case errors.Is(err, cache.ErrConflict):
 		return &apiError{Status: http.StatusConflict, Code: "conflict",
 			Message: "This content cannot be uploaded: its id is that of a URL's resource."}
@@ -130,8 +147,7 @@ func rememberedError(ae *apiError, r *cache.RememberedError) *apiError {
 	details["failed_at"] = r.At.UTC().Format(time.RFC3339)
 	details["retry_at"] = r.RetryAt.UTC().Format(time.RFC3339)
 	out.Details = details
-	wait := int(math.Ceil(time.Until(r.RetryAt).Seconds()))
-	out.RetryAfter = max(wait, 1)
+	out.RetryAfter = max(time.Until(r.RetryAt), time.Second)
 	out.Message = strings.TrimSuffix(ae.Message, ".") + ". This failure was remembered at " + details["failed_at"].(string) +
 		"; a new attempt is made after " + details["retry_at"].(string) + ", or at once with refresh=yes."
 	return &out
@@ -146,6 +162,44 @@ func choiceError(e *convert.ChoiceError) *apiError {
 			Message: capitalize(e.Error()) + ".", Details: details}
 	}
 	return &apiError{Status: http.StatusBadRequest, Code: "invalid_parameter", Message: capitalize(e.Error()) + ".", Details: details}
+}
+
+// loadRetryAfter is the delay suggested to clients whose load was refused
+// for lack of room: about what a conversion takes.
+const loadRetryAfter = 10 * time.Second
+
+// setRetryAfter writes d, rounded up to whole seconds, as Retry-After.
+func setRetryAfter(c *fiber.Ctx, d time.Duration) {
+	c.Set(fiber.HeaderRetryAfter, strconv.FormatInt(int64((d+time.Second-1)/time.Second), 10))
+}
+
+// contentMessage is the message of a conversion error, fit for clients:
+// capitalized, and cleaned of the SQL, stack traces and paths that
+// DuckDB's text may carry.
+func contentMessage(err error) string {
+	return sanitize(capitalize(err.Error()))
+}
+
+// absPath matches an absolute file path inside a message, with the
+// character before it (start, space, quote or parenthesis).
+var absPath = regexp.MustCompile(`(^|[\s'"(=\[])/[^\s'"()\[\],;]*[^\s'"()\[\],;.:]`)
+
+// sanitize keeps the human part of an error message from DuckDB: it drops
+// the line that starts with "LINE " (the SQL DuckDB quotes) or mentions a
+// "Stack Trace", and everything after it, and replaces absolute paths by
+// <file>. Error answers must not tell how the server builds its SQL nor
+// where its files are.
+func sanitize(msg string) string {
+	lines := strings.Split(msg, "\n")
+	for i, line := range lines {
+		if strings.HasPrefix(strings.TrimSpace(line), "LINE ") || strings.Contains(line, "Stack Trace") {
+			lines = lines[:i]
+			break
+		}
+	}
+	msg = strings.Join(lines, "\n")
+	msg = absPath.ReplaceAllString(msg, "${1}<file>")
+	return strings.TrimSpace(msg)
 }
 
 func codeForStatus(status int) string {

@@ -24,13 +24,13 @@ func TestClassifyRememberedFailure(t *testing.T) {
 		d["retry_at"] != at.Add(time.Minute).Format(time.RFC3339) {
 		t.Errorf("details %v, want upstream_status, failed_at and retry_at", ae.Details)
 	}
-	if ae.RetryAfter < 1 || ae.RetryAfter > 60 {
-		t.Errorf("Retry-After %d s, want between 1 and 60", ae.RetryAfter)
+	if ae.RetryAfter < time.Second || ae.RetryAfter > time.Minute {
+		t.Errorf("Retry-After %v, want between 1 s and 1 min", ae.RetryAfter)
 	}
 	if !strings.Contains(ae.Message, "refresh=yes") {
 		t.Errorf("message %q does not say how to retry", ae.Message)
 	}
 	if fresh := classify(&convert.FetchError{URL: "http://x", Status: 503}); fresh.RetryAfter != 0 {
-		t.Errorf("a fresh failure has Retry-After %d", fresh.RetryAfter)
+		t.Errorf("a fresh failure has Retry-After %v", fresh.RetryAfter)
 	}
 }

@@ -3,10 +3,13 @@ package server
 import (
 	"bufio"
 	"context"
+	"io"
+	"net"
 	"net/url"
 	"path"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -29,7 +32,9 @@ func (x *exportParams) set(key, value string) (bool, error) {
 		}
 		x.opts.Format = f
 	case "bom":
+		// A BOM is for Excel: such a file is also made formula-safe.
 		x.opts.BOM = value == "1" || value == "true" || value == "yes"
+		x.opts.FormulaSafe = x.opts.BOM
 	case "sep", "separator":
 		sep, ok := separators[value]
 		if !ok {
@@ -96,16 +101,19 @@ func (s *Server) handleExport(c *fiber.Ctx) error {
 	c.Set(fiber.HeaderContentType, opts.Format.ContentType())
 	c.Set(fiber.HeaderContentDisposition, `attachment; filename="`+exportName(e)+"."+string(opts.Format)+`"`)
 	id, logger, timeout, db := e.ID, s.log, s.cfg.ExportTimeout, s.database()
+	conn, stall := c.Context().Conn(), s.cfg.ExportStallTimeout
 	// The stream writer runs after the handler returned, so it must not
 	// touch c; the query runs on its own context bounded by the export timeout.
-	c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
+	c.Context().SetBodyStreamWriter(func(bw *bufio.Writer) {
 		defer release() // the entry stays pinned until the last row is written
 		defer done()
 		ctx, cancel := context.WithTimeout(context.Background(), timeout)
 		defer cancel()
+		w := &stallWriter{w: bw, conn: conn, stall: stall}
 		n, err := query.Export(ctx, db, t, req, w, opts)
 		if err == nil {
-			err = w.Flush()
+			w.extend()
+			err = bw.Flush()
 		}
 		if err != nil {
 			logger.Warn("export interrupted", "id", id, "rows", n, "err", err)
@@ -113,6 +121,26 @@ func (s *Server) handleExport(c *fiber.Ctx) error {
 	})
 	return nil
 }
+
+// stallWriter is the progress deadline of an export: before each write it
+// moves the connection's write deadline stall ahead. The server copies what
+// the export writes to the connection through a small pipe, so when the
+// client stops reading, the server's write fails at the deadline, the pipe
+// closes, the export's next write fails and its slot is freed.
+type stallWriter struct {
+	w     io.Writer
+	conn  net.Conn
+	stall time.Duration
+}
+
+func (s *stallWriter) Write(p []byte) (int, error) {
+	s.extend()
+	return s.w.Write(p)
+}
+
+// extend moves the deadline; an error means the connection is gone, which
+// the write that follows reports.
+func (s *stallWriter) extend() { _ = s.conn.SetWriteDeadline(time.Now().Add(s.stall)) }
 
 var safeName = regexp.MustCompile(`^[A-Za-z0-9._-]{1,100}$`)
 

@@ -21,7 +21,8 @@ import (
 //go:embed web/index.html web/explore.html
 var pageFiles embed.FS
 
-var pageTemplates = template.Must(template.ParseFS(pageFiles, "web/index.html", "web/explore.html"))
+var pageTemplates = template.Must(template.New("").Funcs(template.FuncMap{"asset": assetPath}).
+	ParseFS(pageFiles, "web/index.html", "web/explore.html"))
 
 // pageLangs are the languages of the pages, the first one being the default.
 var pageLangs = []string{"en", "fr"}

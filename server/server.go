@@ -11,7 +11,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
@@ -19,6 +18,7 @@ import (
 	"github.com/gofiber/fiber/v2/middleware/cors"
 	"github.com/gofiber/fiber/v2/middleware/recover"
 	"github.com/gofiber/fiber/v2/middleware/requestid"
+	"github.com/valyala/fasthttp"
 
 	"github.com/csvapi/csvapi/cache"
 	"github.com/csvapi/csvapi/query"
@@ -38,6 +38,12 @@ const (
 	DefaultIdleTimeout   = 2 * time.Minute
 	DefaultMinFreeDisk   = 1 << 30
 	DefaultMaxGroups     = 10_000
+	// DefaultMaxBodySize is the largest request body of every route but
+	// POST /upload: none of them takes more than a few parameters.
+	DefaultMaxBodySize = 64 << 10
+	// DefaultExportStallTimeout is how long an export waits for its
+	// client to take more bytes before it gives its slot up.
+	DefaultExportStallTimeout = time.Minute
 )
 
 // Config holds the server's knobs. Zero values get the Default* constants.
@@ -66,6 +72,14 @@ type Config struct {
 	Version           string // shown by /health
 	MaxGroups         int    // most groups an aggregate may produce
 	ExportDir         string // temporary files of exports (Parquet); os.TempDir() when empty
+
+	// ExportStallTimeout cuts an export whose client has not taken any
+	// bytes for that long, so that a reader that stops reading frees its
+	// export slot.
+	ExportStallTimeout time.Duration
+	// MaxBodySize is the largest request body of the routes other than
+	// POST /upload.
+	MaxBodySize int64
 }
 
 // Server serves the csvapi HTTP API.
@@ -91,6 +105,8 @@ func New(cfg Config, c *cache.Cache, db *sql.DB, logger *slog.Logger) *Server {
 	orDefault(&cfg.ExportTimeout, DefaultExportTimeout)
 	orDefault(&cfg.MaxPageSize, DefaultMaxPageSize)
 	orDefault(&cfg.MaxUploadSize, DefaultMaxUploadSize)
+	orDefault(&cfg.MaxBodySize, DefaultMaxBodySize)
+	orDefault(&cfg.ExportStallTimeout, DefaultExportStallTimeout)
 	orDefault(&cfg.MaxQueries, DefaultMaxQueries)
 	orDefault(&cfg.MaxHeaderSize, DefaultMaxHeaderSize)
 	orDefault(&cfg.ReadTimeout, DefaultReadTimeout)
@@ -119,7 +135,7 @@ func New(cfg Config, c *cache.Cache, db *sql.DB, logger *slog.Logger) *Server {
 		AppName:               "csvapi",
 		DisableStartupMessage: true,
 		ErrorHandler:          s.handleError,
-		BodyLimit:             int(min(cfg.MaxUploadSize+1<<20, 1<<31-1)),
+		BodyLimit:             int(cfg.MaxBodySize), // uploads: see bodyLimits
 		ReadTimeout:           cfg.ReadTimeout,
 		WriteTimeout:          cfg.WriteTimeout,
 		IdleTimeout:           cfg.IdleTimeout,
@@ -127,8 +143,30 @@ func New(cfg Config, c *cache.Cache, db *sql.DB, logger *slog.Logger) *Server {
 		ProxyHeader:           cfg.ProxyHeader,
 		JSONEncoder:           json.Marshal,
 	})
+	s.app.Server().HeaderReceived = s.bodyLimits
 	s.routes()
 	return s
+}
+
+// bodyLimits gives POST /upload a body limit of MaxUploadSize (plus room
+// for the multipart framing); every other request keeps MaxBodySize. The
+// upload limit is only given to multipart bodies of announced length,
+// which fasthttp streams to temporary files past 16 MB instead of reading
+// them into memory. Bodies over the limit are refused from their
+// Content-Length, before any byte is read (413 too_large).
+func (s *Server) bodyLimits(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
+	if !h.IsPost() || h.ContentLength() <= 0 || len(h.MultipartFormBoundary()) == 0 {
+		return fasthttp.RequestConfig{}
+	}
+	var u fasthttp.URI
+	if err := u.Parse(nil, h.RequestURI()); err != nil {
+		return fasthttp.RequestConfig{}
+	}
+	// Routing ignores case and a trailing slash.
+	if !strings.EqualFold(strings.TrimSuffix(string(u.Path()), "/"), "/upload") {
+		return fasthttp.RequestConfig{}
+	}
+	return fasthttp.RequestConfig{MaxRequestBodySize: int(min(s.cfg.MaxUploadSize+1<<20, 1<<31-1))}
 }
 
 func (s *Server) routes() {
@@ -250,7 +288,7 @@ func (s *Server) handleError(c *fiber.Ctx, err error) error {
 	c.Response().ResetBody()
 	c.Context().SetBodyStream(nil, 0)
 	if ae.RetryAfter > 0 {
-		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(ae.RetryAfter))
+		setRetryAfter(c, ae.RetryAfter)
 	}
 	return c.Status(ae.Status).JSON(body)
 }
@@ -267,6 +305,6 @@ func (s *Server) accessLog(c *fiber.Ctx) error {
 	s.metrics.observe(c, elapsed)
 	rid, _ := c.Locals(requestid.ConfigDefault.ContextKey).(string)
 	s.log.Info("request", "method", c.Method(), "path", c.Path(), "status", c.Response().StatusCode(),
-		"duration", elapsed, "request_id", rid, "client", c.IP())
+		"duration", elapsed, "request_id", rid, "client", s.clientAddr(c))
 	return nil
 }
