@@ -107,8 +107,8 @@ func Export(ctx context.Context, db *sql.DB, t Table, r Request, w io.Writer, op
 		return exportParquet(ctx, db, p, w, opts.TempDir)
 	}
 	if opts.Format == FormatCSV || opts.Format == FormatTSV {
-		if sel, ok := p.textCopySQL(opts); ok {
-			return exportCopyCSV(ctx, db, p, sel, w, opts)
+		if list, ok := p.textCopyList(opts); ok {
+			return exportCopyCSV(ctx, db, p.rowsStmt(list, false), w, opts)
 		}
 	}
 	if opts.Format == FormatXLSX && (r.Limit < 0 || r.Limit > MaxXLSXRows) {
@@ -212,7 +212,8 @@ func exportBatches(ctx context.Context, db *sql.DB, t Table, r Request, batch in
 
 func checkXLSXRows(ctx context.Context, db *sql.DB, p *plan) error {
 	var n int64
-	if err := db.QueryRowContext(ctx, p.countSQL(), p.args...).Scan(&n); err != nil {
+	c := p.countStmt()
+	if err := db.QueryRowContext(ctx, c.sql, c.args...).Scan(&n); err != nil {
 		return dbError(ctx, "export", err)
 	}
 	if n-int64(p.offset) > MaxXLSXRows {
@@ -224,7 +225,7 @@ func checkXLSXRows(ctx context.Context, db *sql.DB, p *plan) error {
 // exportParquet has DuckDB write the rows into a temporary Parquet file,
 // then copies it to w.
 func exportParquet(ctx context.Context, db *sql.DB, p *plan, w io.Writer, dir string) (int64, error) {
-	f, rows, err := copyToTemp(ctx, db, p.copySQL(), p.copyArgs(), "(FORMAT parquet, COMPRESSION zstd)", dir)
+	f, rows, err := copyToTemp(ctx, db, p.rowsStmt(p.outputList(), false), "(FORMAT parquet, COMPRESSION zstd)", dir)
 	if err != nil {
 		return 0, err
 	}
@@ -238,12 +239,12 @@ func exportParquet(ctx context.Context, db *sql.DB, p *plan, w io.Writer, dir st
 // exportCopyCSV has DuckDB write CSV (or TSV) into a temporary file with
 // its parallel writer, then copies the file to w: six to ten times faster
 // than scanning rows through database/sql, with the same text for every
-// value (textCopySQL; integral doubles beyond 2^53 are written in full
+// value (textCopyList; integral doubles beyond 2^53 are written in full
 // rather than in shortest digits padded with zeros: the same number).
-func exportCopyCSV(ctx context.Context, db *sql.DB, p *plan, sel string, w io.Writer, opts ExportOptions) (int64, error) {
+func exportCopyCSV(ctx context.Context, db *sql.DB, s stmt, w io.Writer, opts ExportOptions) (int64, error) {
 	// The separator is one of , ; | tab (validated).
 	format := "(FORMAT csv, HEADER true, DELIMITER " + quoteLiteral(string(opts.Separator)) + ", QUOTE '\"', ESCAPE '\"', NULL '')"
-	f, rows, err := copyToTemp(ctx, db, sel, p.copyArgs(), format, opts.TempDir)
+	f, rows, err := copyToTemp(ctx, db, s, format, opts.TempDir)
 	if err != nil {
 		return 0, err
 	}
@@ -261,10 +262,10 @@ func exportCopyCSV(ctx context.Context, db *sql.DB, p *plan, sel string, w io.Wr
 	return rows, nil
 }
 
-// copyToTemp runs COPY (query) TO a new temporary file in dir with the
+// copyToTemp runs COPY (s) TO a new temporary file in dir with the
 // given options, and returns the file open for reading (closeAndRemove it)
 // with the number of rows written.
-func copyToTemp(ctx context.Context, db *sql.DB, query string, args []any, options, dir string) (*os.File, int64, error) {
+func copyToTemp(ctx context.Context, db *sql.DB, s stmt, options, dir string) (*os.File, int64, error) {
 	f, err := os.CreateTemp(dir, "export-*")
 	if err != nil {
 		return nil, 0, fmt.Errorf("export: %w", err)
@@ -272,8 +273,8 @@ func copyToTemp(ctx context.Context, db *sql.DB, query string, args []any, optio
 	path := f.Name()
 	f.Close()
 	// COPY overwrites the file; its name is ours, never user text.
-	q := "COPY (" + query + ") TO " + quoteLiteral(filepath.ToSlash(path)) + " " + options
-	res, err := db.ExecContext(ctx, q, args...)
+	q := "COPY (" + s.sql + ") TO " + quoteLiteral(filepath.ToSlash(path)) + " " + options
+	res, err := db.ExecContext(ctx, q, s.args...)
 	if err != nil {
 		os.Remove(path)
 		return nil, 0, dbError(ctx, "export", err)
@@ -316,13 +317,13 @@ func copyLines(ctx context.Context, w io.Writer, r io.Reader) (int64, error) {
 	}
 }
 
-// textCopySQL is copySQL with every column turned into the text Export
+// textCopyList is outputList with every column turned into the text Export
 // writes for it (the text of a Page's values): ISO timestamps with a T,
 // integral doubles without ".0", NaN and infinities as empty fields, and a
 // decimal comma and formula-safe text when opts ask for them. It reports
 // false when a column has a type whose text DuckDB would write differently
 // (time zones, UUIDs, nested types): those exports take the row-by-row path.
-func (p *plan) textCopySQL(opts ExportOptions) (string, bool) {
+func (p *plan) textCopyList(opts ExportOptions) (string, bool) {
 	cols := make([]string, len(p.names))
 	for i, expr := range p.exprs {
 		var e string
@@ -360,41 +361,7 @@ func (p *plan) textCopySQL(opts ExportOptions) (string, bool) {
 	if list == "" {
 		list = "NULL AS empty"
 	}
-	q := "SELECT " + list + p.from() + p.where + p.orderBy
-	if p.limit >= 0 {
-		q += " LIMIT ?"
-	}
-	if p.offset > 0 {
-		q += " OFFSET ?"
-	}
-	return q, true
-}
-
-// copySQL is the query of the output columns alone, for COPY.
-func (p *plan) copySQL() string {
-	list := strings.TrimSuffix(strings.TrimSuffix(p.list, tableAlias+".rowid"), ", ")
-	if list == "" {
-		list = "NULL AS empty"
-	}
-	q := "SELECT " + list + p.from() + p.where + p.orderBy
-	if p.limit >= 0 {
-		q += " LIMIT ?"
-	}
-	if p.offset > 0 {
-		q += " OFFSET ?"
-	}
-	return q
-}
-
-func (p *plan) copyArgs() []any {
-	args := append([]any{}, p.args...)
-	if p.limit >= 0 {
-		args = append(args, int64(p.limit))
-	}
-	if p.offset > 0 {
-		args = append(args, int64(p.offset))
-	}
-	return args
+	return list, true
 }
 
 func quoteLiteral(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }

@@ -298,12 +298,12 @@ line', -1),
 		if err != nil {
 			t.Fatal(err)
 		}
-		sel, ok := p.textCopySQL(opts)
+		list, ok := p.textCopyList(opts)
 		if !ok {
-			t.Fatalf("textCopySQL refused the table")
+			t.Fatalf("textCopyList refused the table")
 		}
 		var fast, slow strings.Builder
-		if _, err := exportCopyCSV(t.Context(), db, p, sel, &fast, opts); err != nil {
+		if _, err := exportCopyCSV(t.Context(), db, p.rowsStmt(list, false), &fast, opts); err != nil {
 			t.Fatal(err)
 		}
 		enc, err := newEncoder(&slow, opts, p.names, p.kinds)
@@ -335,9 +335,9 @@ func TestCopyCSVMatchesRowsOnRandomDoubles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sel, _ := p.textCopySQL(ExportOptions{})
+	list, _ := p.textCopyList(ExportOptions{})
 	var fast, slow strings.Builder
-	if _, err := exportCopyCSV(t.Context(), db, p, sel, &fast, opts); err != nil {
+	if _, err := exportCopyCSV(t.Context(), db, p.rowsStmt(list, false), &fast, opts); err != nil {
 		t.Fatal(err)
 	}
 	enc, _ := newEncoder(&slow, opts, p.names, p.kinds)

@@ -38,12 +38,12 @@ func TestExportFormulaSafe(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		sel, ok := p.textCopySQL(tc.opts)
+		list, ok := p.textCopyList(tc.opts)
 		if !ok {
-			t.Fatal("textCopySQL refused the table")
+			t.Fatal("textCopyList refused the table")
 		}
 		var fast, slow strings.Builder
-		if _, err := exportCopyCSV(t.Context(), db, p, sel, &fast, tc.opts); err != nil {
+		if _, err := exportCopyCSV(t.Context(), db, p.rowsStmt(list, false), &fast, tc.opts); err != nil {
 			t.Fatal(err)
 		}
 		enc, err := newEncoder(&slow, tc.opts, p.names, p.kinds)

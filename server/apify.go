@@ -17,7 +17,7 @@ import (
 func (s *Server) handleApify(c *fiber.Ctx) error {
 	raw := strings.Clone(c.Query("url"))
 	if raw == "" {
-		return badRequest("missing_url", "Missing url query string variable.")
+		return badRequest(CodeMissingUrl, "Missing url query string variable.")
 	}
 	if err := validateURL(raw); err != nil {
 		return err
@@ -69,7 +69,7 @@ func yesNo(v, name string) (bool, error) {
 	case "yes", "true", "1":
 		return true, nil
 	}
-	return false, badRequest("invalid_parameter", "%s must be yes or no, not %q", name, v)
+	return false, badRequest(CodeInvalidParameter, "%s must be yes or no, not %q", name, v)
 }
 
 // options reads the options shared by /apify and /upload: conversion
@@ -83,7 +83,7 @@ func (s *Server) options(get func(string) string) (cache.Options, error) {
 	opts.Sheet, opts.File = get("sheet"), get("file")
 	for _, p := range []struct{ name, value string }{{"sheet", opts.Sheet}, {"file", opts.File}} {
 		if !convert.ValidChoice(p.value) {
-			return opts, &apiError{Status: http.StatusBadRequest, Code: "invalid_parameter",
+			return opts, &apiError{Status: http.StatusBadRequest, Code: CodeInvalidParameter,
 				Message: fmt.Sprintf("Invalid %s parameter: a name of at most 1024 bytes without control characters is expected.", p.name),
 				Details: map[string]string{"parameter": p.name}}
 		}
@@ -98,10 +98,10 @@ func (s *Server) handleUpload(c *fiber.Ctx) error {
 		fh, err = c.FormFile("filepond")
 	}
 	if err != nil {
-		return badRequest("missing_file", "Send the file as multipart/form-data in a field named file.")
+		return badRequest(CodeMissingFile, "Send the file as multipart/form-data in a field named file.")
 	}
 	if fh.Size > s.cfg.MaxUploadSize {
-		return &apiError{Status: http.StatusRequestEntityTooLarge, Code: "too_large", Message: "The upload is larger than the limit."}
+		return &apiError{Status: http.StatusRequestEntityTooLarge, Code: CodeTooLarge, Message: "The upload is larger than the limit."}
 	}
 	f, err := fh.Open()
 	if err != nil {
@@ -187,7 +187,7 @@ func validHost(h string) bool {
 func validateURL(raw string) error {
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Hostname() == "" {
-		return badRequest("invalid_url", "Malformed url parameter: an absolute http or https URL is expected.")
+		return badRequest(CodeInvalidUrl, "Malformed url parameter: an absolute http or https URL is expected.")
 	}
 	return nil
 }

@@ -28,7 +28,7 @@ func (x *exportParams) set(key, value string) (bool, error) {
 	case "format", "_format":
 		f := query.Format(strings.ToLower(value))
 		if !knownFormat(f) {
-			return true, badRequest("invalid_parameter", "format must be one of csv, tsv, json, ndjson, parquet, xlsx, not %q", value)
+			return true, badRequest(CodeInvalidParameter, "format must be one of csv, tsv, json, ndjson, parquet, xlsx, not %q", value)
 		}
 		x.opts.Format = f
 	case "bom":
@@ -38,7 +38,7 @@ func (x *exportParams) set(key, value string) (bool, error) {
 	case "sep", "separator":
 		sep, ok := separators[value]
 		if !ok {
-			return true, badRequest("invalid_parameter", `sep must be one of , ; | tab (or "\t"), not %q`, value)
+			return true, badRequest(CodeInvalidParameter, `sep must be one of , ; | tab (or "\t"), not %q`, value)
 		}
 		x.opts.Separator = sep
 	case "decimal":
@@ -48,7 +48,7 @@ func (x *exportParams) set(key, value string) (bool, error) {
 		case ".", "point", "dot":
 			x.opts.DecimalComma = false
 		default:
-			return true, badRequest("invalid_parameter", "decimal must be , or ., not %q", value)
+			return true, badRequest(CodeInvalidParameter, "decimal must be , or ., not %q", value)
 		}
 	default:
 		return false, nil
@@ -92,6 +92,16 @@ func (s *Server) handleExport(c *fiber.Ctx) error {
 	if opts.Format == "" {
 		opts.Format = query.FormatCSV
 	}
+	return s.streamExport(c, e, t, req, opts, exportName(e))
+}
+
+// streamExport streams the rows req selects in opts.Format as an
+// attachment named name.<format>, in one of the export slots. The entry
+// stays pinned until the last row is written.
+func (s *Server) streamExport(c *fiber.Ctx, e *cache.Entry, t query.Table, req query.Request, opts query.ExportOptions, name string) error {
+	if !safeName.MatchString(name) {
+		name = e.ID
+	}
 	opts.TempDir = s.cfg.ExportDir
 	done, err := s.exportSlot(c.UserContext())
 	if err != nil {
@@ -99,7 +109,7 @@ func (s *Server) handleExport(c *fiber.Ctx) error {
 	}
 	release := s.takeOver(c, e) // the stream outlives the handler
 	c.Set(fiber.HeaderContentType, opts.Format.ContentType())
-	c.Set(fiber.HeaderContentDisposition, `attachment; filename="`+exportName(e)+"."+string(opts.Format)+`"`)
+	c.Set(fiber.HeaderContentDisposition, `attachment; filename="`+name+"."+string(opts.Format)+`"`)
 	id, logger, timeout, db := e.ID, s.log, s.cfg.ExportTimeout, s.database()
 	conn, stall := c.Context().Conn(), s.cfg.ExportStallTimeout
 	// The stream writer runs after the handler returned, so it must not

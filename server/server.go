@@ -80,6 +80,10 @@ type Config struct {
 	// MaxBodySize is the largest request body of the routes other than
 	// POST /upload.
 	MaxBodySize int64
+	// ResourceURLTemplate turns a portal resource id (a UUID) in the
+	// api-tabular routes into the URL to convert, its "{id}" replaced, e.g.
+	// https://www.data.gouv.fr/fr/datasets/r/{id}; empty: csvapi ids only.
+	ResourceURLTemplate string
 }
 
 // Server serves the csvapi HTTP API.
@@ -97,6 +101,8 @@ type Server struct {
 	responses *responseCache
 	// search holds the folded shadows that make q fast on large tables.
 	search *query.SearchIndex
+	// started is when New ran, for /health/'s uptime.
+	started time.Time
 }
 
 // New returns a Server with its routes set up.
@@ -120,7 +126,7 @@ func New(cfg Config, c *cache.Cache, db *sql.DB, logger *slog.Logger) *Server {
 	cfg.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
 	s := &Server{cfg: cfg, cache: c, db: db, log: logger, search: query.NewSearchIndex(db),
 		queries: make(chan struct{}, cfg.MaxQueries), exports: make(chan struct{}, cfg.MaxQueries),
-		metrics: newMetrics(c)}
+		metrics: newMetrics(c), started: time.Now()}
 	if c != nil {
 		// A fresh instance has none of the old one's search shadows.
 		c.OnHeal = s.search.Reset
@@ -187,6 +193,7 @@ func (s *Server) routes() {
 	if len(s.cfg.Referrers) > 0 {
 		a.Use(s.checkReferrer)
 	}
+	s.tabularRoutes()
 	a.Get("/apify", s.handleApify)
 	a.Post("/upload", s.handleUpload)
 	a.Get("/cache", s.requireAdmin, s.handleCacheList)
@@ -196,7 +203,7 @@ func (s *Server) routes() {
 	a.Get("/api/:id", s.cached, s.handleData)
 	a.Get("/api/:id/export", s.handleExport)
 	a.Get("/api/:id/export.:format", s.handleExport)
-	a.Get("/api/:id/data", s.cached, s.handleTabular)
+	a.Get("/api/:id/data", s.cached, s.handleTabularData)
 	a.Get("/api/:id/aggregate", s.cached, s.handleAggregate)
 	a.Get("/api/:id/profile", s.cached, s.handleProfile)
 	a.Get("/openapi.json", s.handleOpenAPI)
@@ -208,7 +215,7 @@ func (s *Server) routes() {
 	a.Get("/explore/:id", s.handleExplore)
 	a.Get("/embed/:id", s.handleEmbed)
 	a.Use(func(c *fiber.Ctx) error {
-		return &apiError{Status: http.StatusNotFound, Code: "not_found", Message: "No such endpoint: " + c.Path()}
+		return &apiError{Status: http.StatusNotFound, Code: CodeNotFound, Message: "No such endpoint: " + c.Path()}
 	})
 }
 
@@ -260,11 +267,12 @@ func (s *Server) checkReferrer(c *fiber.Ctx) error {
 			}
 		}
 	}
-	return &apiError{Status: http.StatusForbidden, Code: "forbidden_referrer", Message: "This service only answers requests from its allowed referrers."}
+	return &apiError{Status: http.StatusForbidden, Code: CodeForbiddenReferrer, Message: "This service only answers requests from its allowed referrers."}
 }
 
 func (s *Server) handleError(c *fiber.Ctx, err error) error {
-	if id, ok := pendingID(err); ok {
+	tabular := strings.HasPrefix(c.Path(), tabularPrefix)
+	if id, ok := pendingID(err); ok && !tabular {
 		// Not an error for the client: the resource is on its way.
 		if serr := s.sendStatus(c, id, http.StatusAccepted); serr == nil {
 			return nil
@@ -274,13 +282,13 @@ func (s *Server) handleError(c *fiber.Ctx, err error) error {
 		s.log.Warn("DuckDB was invalidated by a query and has been replaced", "path", c.Path())
 	}
 	ae := classify(err)
-	rid, _ := c.Locals(requestid.ConfigDefault.ContextKey).(string)
-	switch {
-	case ae.Status == http.StatusInternalServerError:
-		s.log.Error("request failed", "request_id", rid, "method", c.Method(), "path", c.Path(), "err", err)
-	case ae.Status >= 500: // upstream trouble, not ours
-		s.log.Warn("request failed", "request_id", rid, "method", c.Method(), "path", c.Path(), "err", err)
+	if tabular {
+		s.logFailure(c, ae, err)
+		c.Response().ResetBody()
+		c.Context().SetBodyStream(nil, 0)
+		return tabularError(c, ae)
 	}
+	rid := s.logFailure(c, ae, err)
 	body := map[string]any{"ok": false, "error": ae.Message, "code": ae.Code, "request_id": rid}
 	if ae.Details != nil {
 		body["details"] = ae.Details
@@ -291,6 +299,19 @@ func (s *Server) handleError(c *fiber.Ctx, err error) error {
 		setRetryAfter(c, ae.RetryAfter)
 	}
 	return c.Status(ae.Status).JSON(body)
+}
+
+// logFailure logs errors that are ours (500) or upstream's (other 5xx),
+// and returns the request id.
+func (s *Server) logFailure(c *fiber.Ctx, ae *apiError, err error) string {
+	rid, _ := c.Locals(requestid.ConfigDefault.ContextKey).(string)
+	switch {
+	case ae.Status == http.StatusInternalServerError:
+		s.log.Error("request failed", "request_id", rid, "method", c.Method(), "path", c.Path(), "err", err)
+	case ae.Status >= 500: // upstream trouble, not ours
+		s.log.Warn("request failed", "request_id", rid, "method", c.Method(), "path", c.Path(), "err", err)
+	}
+	return rid
 }
 
 func (s *Server) accessLog(c *fiber.Ctx) error {

@@ -81,6 +81,9 @@ type Config struct {
 	MaxClientLoads     int
 	MinDownloadRate    int64
 	DownloadRateWindow time.Duration
+	// ResourceURLTemplate resolves portal resource ids on the api-tabular
+	// routes, e.g. https://www.data.gouv.fr/fr/datasets/r/{id}.
+	ResourceURLTemplate string
 }
 
 // Main is the running service: configuration, then the opened resources.
@@ -206,6 +209,7 @@ func (m *Main) ParseFlags(args []string, getenv func(string) (string, bool), std
 	fs.DurationVar(&c.FailureTTL, "failure-ttl", c.FailureTTL, "how long a failed load is remembered before the URL is tried again")
 	fs.IntVar(&c.MaxLoads, "max-loads", c.MaxLoads, "most conversions at once; the others wait in a queue")
 	fs.DurationVar(&c.ApifyWait, "apify-wait", c.ApifyWait, "how long /apify waits for a conversion before answering 202 with a status URL")
+	fs.StringVar(&c.ResourceURLTemplate, "resource-url-template", c.ResourceURLTemplate, "URL of a portal resource whose {id} is the resource id of the api-tabular routes, e.g. https://www.data.gouv.fr/fr/datasets/r/{id}; converted on first access (empty: csvapi ids only)")
 	fs.StringVar(&c.AdminToken, "admin-token", c.AdminToken, "bearer token of the admin routes (GET /cache, DELETE /api/<id>); empty: no admin routes. Prefer CSVAPI_ADMIN_TOKEN or --admin-token-file: flags show in ps")
 	fs.StringVar(&c.AdminTokenFile, "admin-token-file", c.AdminTokenFile, "file holding the admin token (surrounding white space ignored); exclusive with --admin-token")
 	fs.Var(listValue{&c.AllowedPorts}, "allowed-ports", "comma-separated ports resource URLs may use (not enforced with --allow-private)")
@@ -273,6 +277,8 @@ func (c *Config) validate() error {
 		return errors.New("--max-page-size must be positive")
 	case c.MaxGroups <= 0:
 		return errors.New("--max-groups must be positive")
+	case c.ResourceURLTemplate != "" && !validTemplate(c.ResourceURLTemplate):
+		return errors.New("--resource-url-template must be an http(s) URL holding {id}")
 	case c.Threads < 0:
 		return errors.New("--threads must not be negative")
 	case c.MaxEntries < 0, c.MaxAttached <= 0, c.MaxLoads <= 0:
@@ -424,8 +430,9 @@ func (m *Main) Run(ctx context.Context) error {
 		MaxGroups:         c.MaxGroups,
 		ExportDir:         filepath.Join(c.CacheDir, "tmp"),
 
-		ExportTimeout:      c.WriteTimeout, // --write-timeout covers exports
-		ExportStallTimeout: c.ExportStallTimeout,
+		ExportTimeout:       c.WriteTimeout, // --write-timeout covers exports
+		ExportStallTimeout:  c.ExportStallTimeout,
+		ResourceURLTemplate: c.ResourceURLTemplate,
 	}, store, db, m.Logger)
 
 	ln, err := net.Listen("tcp", c.Addr)
@@ -503,4 +510,10 @@ func printVersion(ctx context.Context, w io.Writer) error {
 	}
 	fmt.Fprintf(w, "csvapi %s (DuckDB %s)\n", version, v)
 	return nil
+}
+
+// validTemplate reports whether t is an http(s) URL holding {id}.
+func validTemplate(t string) bool {
+	u, err := url.Parse(strings.ReplaceAll(t, "{id}", "x"))
+	return err == nil && strings.Contains(t, "{id}") && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
 }
