@@ -49,6 +49,7 @@ var round2 = []fixture{
 	{name: "no_header_dates.csv", text: "2023-01-15;12,5;Paris\n2023-01-16;13;Lyon\n2023-01-17;11,25;Nantes\n"},
 	{name: "header_named_codes.csv", text: "commune;nom\n01001;L'Abergement\n2A004;Ajaccio\n"},
 	{name: "wide_row_after_header.csv", text: "a;b;c\n1;2;3;4\n"},
+	{name: "note_above_headerless.csv", text: "Source;INSEE 2023\n01001;832;15,95\n01002;267;9,15\n01004;14514;24,6\n"},
 	{name: "wide_rows_tie.csv", text: "nom;valeur\nx;1;extra\ny;2\n"},
 	{name: "preamble_repeated_header_cp1252.csv", text: "Export du 01/02/2023;;\n\ncommune;libellé;montant\ncommune;libellé;montant\n01001;Abergement;12,5\n01002;Ambérieu;3\ncommune;libellé;montant\n01004;Ambronay;4,25\n", enc: charmap.Windows1252},
 	{name: "repeated_header_crlf_last_lf.csv", text: "a;b\r\n1;x\r\na;b\r\n2;y\n"},

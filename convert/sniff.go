@@ -258,12 +258,25 @@ func headerAbove(recs []record, start, width int) int {
 			return start
 		}
 	}
+	typed := false
 	for _, f := range recs[start].fields {
-		if valueTyped(f) {
-			return p
+		typed = typed || valueTyped(f)
+	}
+	if !typed {
+		return start
+	}
+	// Several rows wider with values in their extra cells are a table
+	// without header below a note ("Source;INSEE" above "1;2;3").
+	var rows []record
+	for _, r := range recs[start:] {
+		if !r.blank {
+			rows = append(rows, r)
 		}
 	}
-	return start
+	if wider, blankExtra := widerRows(rows, len(recs[p].fields)); wider > 1 && !blankExtra {
+		return start
+	}
+	return p
 }
 
 // valueTyped reports whether a single value reads as a number, a date or
@@ -290,14 +303,21 @@ func nonBlankCells(fields []string) int {
 // column), or when most rows, and more than one, are wider (a header
 // missing its last names). A few wider rows do not widen the header.
 func widensHeader(rows []record, n int) bool {
-	wider, blankExtra := 0, true
+	wider, blankExtra := widerRows(rows, n)
+	return wider > 0 && (blankExtra || (wider > 1 && 2*wider > len(rows)))
+}
+
+// widerRows counts the rows with more than n fields, and reports whether
+// all their extra cells are blank.
+func widerRows(rows []record, n int) (wider int, blankExtra bool) {
+	blankExtra = true
 	for _, r := range rows {
 		if len(r.fields) > n {
 			wider++
 			blankExtra = blankExtra && nonBlankCells(r.fields[n:]) == 0
 		}
 	}
-	return wider > 0 && (blankExtra || (wider > 1 && 2*wider > len(rows)))
+	return wider, blankExtra
 }
 
 // hasHeader decides whether row start is a header: forced by o, else true

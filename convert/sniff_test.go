@@ -136,6 +136,7 @@ func TestSniffHeaderRound2(t *testing.T) {
 		{"wide row", "a;b;c\n1;2;3;4\n", 0, true, 3, 0},
 		{"trailing delimiters", "a;b\n1;2;\n3;4;\n", 0, true, 3, 0},
 		{"key value block", "Source\tINSEE\nUnité\tnombre\n\ncode\tnom\tpop\n01001\tx\t1\n01002\ty\t2\n", 3, true, 3, 0},
+		{"note above a table without header", "Source;INSEE\n1;2;3\n4;5;6\n", 1, false, 3, 0},
 		{"sparse header above data", "nom;;\nx;1;2\ny;3;4\n", 0, true, 3, 0},
 		{"title above years", "Emissions;;;\n;2019;2020;2021\nFrance;1,5;2;3\n", 1, true, 4, 0},
 		{"notes with fewer fields", "Note;voir annexe\nid;nom;val\n1;a;2\n2;b;3\n", 1, true, 3, 0},
