@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/xuri/excelize/v2"
 
@@ -378,7 +379,7 @@ func newEncoder(w io.Writer, opts ExportOptions, names []string, kinds []convert
 	case FormatJSON, FormatNDJSON:
 		return newJSONEncoder(w, opts.Format == FormatNDJSON, names), nil
 	case FormatXLSX:
-		return newXLSXEncoder(w, names)
+		return newXLSXEncoder(w, names, kinds)
 	}
 	return newCSVEncoder(w, opts, names, kinds)
 }
@@ -506,16 +507,21 @@ func (e *jsonEncoder) close() error {
 }
 
 // xlsxEncoder writes one sheet with excelize's stream writer, which keeps
-// rows in a temporary file past a small memory threshold.
+// rows in a temporary file past a small memory threshold. Dates and
+// timestamps are date cells (a serial number with a date format), so that
+// a spreadsheet sorts, filters and computes on them.
 type xlsxEncoder struct {
-	w    io.Writer
-	f    *excelize.File
-	sw   *excelize.StreamWriter
-	next int // next sheet row, 1-based
-	vals []any
+	w     io.Writer
+	f     *excelize.File
+	sw    *excelize.StreamWriter
+	next  int // next sheet row, 1-based
+	vals  []any
+	kinds []convert.Kind
+	// styles of date and timestamp cells; 0 before the header row is out
+	dateStyle, timeStyle int
 }
 
-func newXLSXEncoder(w io.Writer, names []string) (*xlsxEncoder, error) {
+func newXLSXEncoder(w io.Writer, names []string, kinds []convert.Kind) (*xlsxEncoder, error) {
 	f := excelize.NewFile()
 	sw, err := f.NewStreamWriter("Sheet1")
 	if err != nil {
@@ -525,14 +531,30 @@ func newXLSXEncoder(w io.Writer, names []string) (*xlsxEncoder, error) {
 	for i, n := range names {
 		e.vals[i] = n
 	}
-	return e, e.row(e.vals)
+	if err := e.row(e.vals); err != nil {
+		return nil, err
+	}
+	dateFmt, timeFmt := "yyyy-mm-dd", "yyyy-mm-dd hh:mm:ss"
+	if e.dateStyle, err = f.NewStyle(&excelize.Style{CustomNumFmt: &dateFmt}); err != nil {
+		return nil, fmt.Errorf("export: xlsx: %w", err)
+	}
+	if e.timeStyle, err = f.NewStyle(&excelize.Style{CustomNumFmt: &timeFmt}); err != nil {
+		return nil, fmt.Errorf("export: xlsx: %w", err)
+	}
+	e.kinds = kinds
+	return e, nil
 }
 
 func (e *xlsxEncoder) row(row []any) error {
 	for i, v := range row {
-		if n, ok := v.(json.Number); ok {
-			if x, err := strconv.ParseFloat(string(n), 64); err == nil {
-				v = x
+		switch x := v.(type) {
+		case json.Number:
+			if f, err := strconv.ParseFloat(string(x), 64); err == nil {
+				v = f
+			}
+		case string:
+			if i < len(e.kinds) {
+				v = e.dateCell(e.kinds[i], x)
 			}
 		}
 		e.vals[i] = v
@@ -543,6 +565,27 @@ func (e *xlsxEncoder) row(row []any) error {
 	}
 	e.next++
 	return e.sw.SetRow(cell, e.vals)
+}
+
+// dateCell returns the date cell of a date or timestamp column's value (as
+// a Page writes it: ISO 8601), or s unchanged for other columns and for
+// values it cannot read.
+func (e *xlsxEncoder) dateCell(k convert.Kind, s string) any {
+	switch k {
+	case convert.KindDate:
+		if t, err := time.Parse(time.DateOnly, s); err == nil {
+			return excelize.Cell{StyleID: e.dateStyle, Value: t}
+		}
+	case convert.KindTimestamp:
+		for _, layout := range []string{"2006-01-02T15:04:05.999999999", time.RFC3339Nano} {
+			if t, err := time.Parse(layout, s); err == nil {
+				// A spreadsheet has no time zones: the wall time as written.
+				wall := time.Date(t.Year(), t.Month(), t.Day(), t.Hour(), t.Minute(), t.Second(), t.Nanosecond(), time.UTC)
+				return excelize.Cell{StyleID: e.timeStyle, Value: wall}
+			}
+		}
+	}
+	return s
 }
 
 func (e *xlsxEncoder) flush() error { return nil }
