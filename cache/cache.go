@@ -199,6 +199,30 @@ type failure struct {
 	at  time.Time
 }
 
+// remembered returns the failure as answered from the negative cache, with
+// when a new request loads again.
+func (f *failure) remembered(ttl time.Duration) *RememberedError {
+	return &RememberedError{Err: f.err, At: f.at, RetryAt: f.at.Add(ttl)}
+}
+
+// RememberedError is a failed load answered from the negative cache: the
+// load that failed at At is not tried again before RetryAt (a request with
+// Options.Refresh retries at once). Unwrap returns the load's error, so
+// callers branch on it as on a fresh failure.
+type RememberedError struct {
+	Err     error
+	At      time.Time
+	RetryAt time.Time
+}
+
+func (e *RememberedError) Error() string {
+	return e.Err.Error() + " (remembered failure from " + e.At.UTC().Format(time.RFC3339) +
+		", retried after " + e.RetryAt.UTC().Format(time.RFC3339) + ")"
+}
+
+// Unwrap returns the load's error.
+func (e *RememberedError) Unwrap() error { return e.Err }
+
 // version is one loaded database file of a resource.
 type version struct {
 	rec      *record
@@ -319,7 +343,8 @@ func ValidID(id string) bool {
 // background; the current version is served meanwhile.
 //
 // It returns ErrNotFound for an unknown id, ErrPending while its first load
-// runs, and the load's error while a failed load is remembered.
+// runs, and a *RememberedError wrapping the load's error while a failed
+// load is remembered.
 func (c *Cache) Acquire(ctx context.Context, id string) (*Entry, error) {
 	if !ValidID(id) {
 		return nil, ErrNotFound
@@ -335,7 +360,7 @@ func (c *Cache) Acquire(ctx context.Context, id string) (*Entry, error) {
 	case rec.load != nil:
 		return nil, &PendingError{ID: id}
 	case rec.fail != nil && c.now().Sub(rec.fail.at) < c.failureTTL():
-		return nil, rec.fail.err
+		return nil, rec.fail.remembered(c.failureTTL())
 	}
 	return nil, ErrNotFound
 }
@@ -345,7 +370,8 @@ func (c *Cache) Acquire(ctx context.Context, id string) (*Entry, error) {
 // downloaded and converted; concurrent calls for one URL share a single
 // load, which runs on its own context: a caller that gives up gets ctx's
 // error while the load goes on for the others. A failed load is remembered
-// for FailureTTL and its error returned without downloading again. The id
+// for FailureTTL and its error returned, as a *RememberedError, without
+// downloading again (Options.Refresh retries at once). The id
 // is opts.URLID(rawURL): csvapi's MD5 of the URL unless opts pick a sheet
 // or member or force parsing options.
 //
@@ -378,7 +404,7 @@ func (c *Cache) Apify(ctx context.Context, rawURL string, opts Options) (*Entry,
 	if l == nil {
 		if f := rec.fail; f != nil && !opts.Refresh && c.now().Sub(f.at) < c.failureTTL() {
 			c.mu.Unlock()
-			return nil, f.err
+			return nil, f.remembered(c.failureTTL())
 		}
 		if err := c.admit(client); err != nil {
 			if rec.cur == nil && rec.fail == nil {
