@@ -133,6 +133,15 @@ type Cache struct {
 	OnHeal func(db *sql.DB)
 	// OnLoad, when set, is called after every load, for metrics.
 	OnLoad func(LoadEvent)
+	// Remote, when set, is the object store shared with other replicas
+	// (remote.go): loads publish there, misses are served from there, one
+	// load per id runs cluster-wide under a lease of LeaseTTL, and served
+	// ids are re-checked every CheckInterval. Replica names this process
+	// in leases and manifests.
+	Remote        Remote
+	Replica       string
+	LeaseTTL      time.Duration
+	CheckInterval time.Duration
 
 	now      func() time.Time // for tests
 	base     context.Context  // parent of every load; cancelled by Close
@@ -144,6 +153,7 @@ type Cache struct {
 	records  map[string]*record
 	attached map[*version]bool
 	stats    counters
+	remote   remoteState
 }
 
 // record is everything the cache knows about one resource id.
@@ -158,6 +168,7 @@ type record struct {
 	pinned    bool      // the current version was handed out since it became ready
 	checkedAt time.Time // last load or successful revalidation
 	staleErr  error     // why the last revalidation failed, nil if it did not
+	remote    remoteRec // its state in the shared store (remote.go)
 }
 
 type failure struct {
@@ -238,6 +249,7 @@ func New(dir string, db *sql.DB, fetcher *convert.Fetcher, logger *slog.Logger) 
 // knobs are set.
 func (c *Cache) Start() {
 	c.evict(nil)
+	c.startRemote()
 }
 
 // Close cancels the running loads (their temporary files are removed),
@@ -289,8 +301,12 @@ func (c *Cache) Acquire(ctx context.Context, id string) (*Entry, error) {
 		return nil, ErrNotFound
 	}
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	rec := c.records[id]
+	if rec == nil && c.Remote != nil {
+		c.mu.Unlock()
+		return c.acquireRemote(ctx, id) // another replica may have it
+	}
+	defer c.mu.Unlock()
 	switch {
 	case rec == nil:
 		return nil, ErrNotFound
@@ -470,10 +486,17 @@ func (c *Cache) pin(ctx context.Context, rec *record) (*Entry, error) {
 // running load is cancelled, and its files are deleted as soon as no request
 // uses them. It returns ErrNotFound for an unknown id.
 func (c *Cache) Purge(id string) error {
+	shared := ErrNotFound
+	if c.Remote != nil {
+		shared = c.purgeRemote(id)
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	rec := c.records[id]
 	if rec == nil || (rec.cur == nil && rec.load == nil) {
+		if shared == nil {
+			return nil
+		}
 		return ErrNotFound
 	}
 	c.drop(rec)
