@@ -14,8 +14,9 @@ func TestPackageDependencies(t *testing.T) {
 	allowed := map[string][]string{
 		"convert": {},
 		"query":   {"convert"},
-		"cache":   {"convert"},
-		"server":  {"cache", "query", "convert"},
+		"store":   {},
+		"cache":   {"convert", "store"},
+		"server":  {"cache", "query", "convert", "store"},
 	}
 	for pkg, ok := range allowed {
 		out, err := exec.Command("go", "list", "-deps", mod+pkg).Output()
