@@ -3,6 +3,9 @@ package main
 import (
 	"net/http"
 	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -232,4 +235,31 @@ func TestReplicasStoreDown(t *testing.T) {
 	eventually(t, "B to serve what A loaded while the store was down", func() bool {
 		return get(t, bases[1]+"/api/"+md5Hex(second)).status == 200
 	})
+}
+
+// TestNginxReplicasConfig checks the documented nginx configuration with
+// nginx -t, when nginx is installed (it is optional).
+func TestNginxReplicasConfig(t *testing.T) {
+	bin, err := exec.LookPath("nginx")
+	if err != nil {
+		t.Skip("nginx not installed: the example configuration is not checked")
+	}
+	b, err := os.ReadFile("../../deploy/replicas/nginx.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The compose service names do not resolve here.
+	conf := strings.NewReplacer("csvapi-a:8001", "127.0.0.1:1", "csvapi-b:8001", "127.0.0.1:2").Replace(string(b))
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "logs"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "nginx.conf")
+	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(bin, "-t", "-p", dir, "-c", path, "-g", "pid "+filepath.Join(dir, "nginx.pid")+"; error_log stderr;").CombinedOutput()
+	if err != nil {
+		t.Errorf("nginx -t: %v\n%s", err, out)
+	}
 }
