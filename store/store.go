@@ -250,6 +250,9 @@ func (s *S3) Download(ctx context.Context, key, dest, sum string) error {
 	if got := hex.EncodeToString(h.Sum(nil)); got != sum {
 		return fmt.Errorf("%s: %w: got %s, want %s", path.Base(key), ErrChecksum, got, sum)
 	}
+	if err := tmp.Chmod(0o644); err != nil { // as the files the cache writes itself
+		return err
+	}
 	if err := tmp.Close(); err != nil {
 		return err
 	}
