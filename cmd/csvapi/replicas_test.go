@@ -201,6 +201,38 @@ func TestReplicasRevalidateOnce(t *testing.T) {
 	}
 }
 
+// TestReplicasRefreshOnce sends refresh=yes to A and B while A's reload
+// hangs: B waits on A's lease and takes A's new version, so the upstream
+// serves one download for the two refreshes.
+func TestReplicasRefreshOnce(t *testing.T) {
+	up := newVersioned(t, "a,b\n1,2\n", "")
+	_, bases, _ := startReplicas(t, 2, "--apify-wait", "50ms")
+	fileURL := up.URL + "/x.csv"
+	id := md5Hex(fileURL)
+	apifyReady(t, bases[0], fileURL)
+	if r := get(t, bases[1]+"/api/"+id); r.status != 200 {
+		t.Fatalf("B: %d %s", r.status, r.raw)
+	}
+	gate := make(chan struct{})
+	up.set(func(v *versioned) { v.body, v.gate = "a,b\n1,2\n3,4\n", gate })
+	refresh := "/apify?refresh=yes&url=" + url.QueryEscape(fileURL)
+	get(t, bases[0]+refresh)
+	eventually(t, "A's reload to download", func() bool { return up.full.Load() == 2 })
+	get(t, bases[1]+refresh)
+	eventually(t, "B's status to say that A reloads", func() bool {
+		return get(t, bases[1]+"/api/"+id+"/status").body["replica"] == "A"
+	})
+	close(gate)
+	for _, base := range bases {
+		eventually(t, "the new version on every replica", func() bool {
+			return get(t, base+"/api/"+id).body["total"] == 2.0
+		})
+	}
+	if got := up.full.Load(); got != 2 {
+		t.Errorf("%d upstream downloads, want 2 (the first load, one refresh for both replicas)", got)
+	}
+}
+
 // TestReplicasStoreDown stops the store: the replicas keep serving their
 // copies, /ready says degraded, a new load runs locally and is published
 // when the store is back.
@@ -262,4 +294,38 @@ func TestNginxReplicasConfig(t *testing.T) {
 	if err != nil {
 		t.Errorf("nginx -t: %v\n%s", err, out)
 	}
+}
+
+// TestReplicasInProcess runs two replicas inside the test process, so that
+// the race detector sees the shared-store paths: publish, fetch on a miss,
+// the check loop, a purge seen by the other replica.
+func TestReplicasInProcess(t *testing.T) {
+	srv := storetest.Start(t)
+	for _, kv := range srv.Env() {
+		k, v, _ := strings.Cut(kv, "=")
+		t.Setenv(k, v)
+	}
+	up := newVersioned(t, "a,b\n1,2\n3,4\n", "")
+	var bases []string
+	for _, name := range []string{"A", "B"} {
+		_, base := startService(t, "--allow-private", "--admin-token", "secret",
+			"--store", "s3://"+storetest.Bucket+"/inproc", "--store-endpoint", srv.Endpoint,
+			"--store-path-style", "--store-replica", name, "--store-check", "100ms", "--store-lease", "2s")
+		bases = append(bases, base)
+	}
+	fileURL := up.URL + "/x.csv"
+	id := md5Hex(fileURL)
+	apify(t, bases[0], fileURL)
+	if r := get(t, bases[1]+"/api/"+id); r.status != 200 || r.body["total"] != 2.0 {
+		t.Fatalf("B: %d %s, want the 2 rows converted on A", r.status, r.raw)
+	}
+	if got := up.requests.Load(); got != 1 {
+		t.Errorf("%d upstream requests, want 1", got)
+	}
+	req, _ := http.NewRequest(http.MethodDelete, bases[0]+"/api/"+id, nil)
+	req.Header.Set("Authorization", "Bearer secret")
+	if r := do(t, req); r.status != 200 && r.status != 204 {
+		t.Fatalf("purge on A: %d %s", r.status, r.raw)
+	}
+	eventually(t, "B to drop the purged table", func() bool { return get(t, bases[1]+"/api/"+id).status == 404 })
 }
