@@ -33,7 +33,7 @@ func startReplicas(t *testing.T, n int, extra ...string) (*storetest.Server, []s
 		args := append([]string{
 			"--store", "s3://" + storetest.Bucket + "/replicas", "--store-endpoint", srv.Endpoint,
 			"--store-path-style", "--store-replica", name,
-			"--store-check", "200ms", "--store-lease", "2s", "--admin-token", "secret",
+			"--store-check", "200ms", "--store-lease", "5s", "--admin-token", "secret",
 		}, extra...)
 		base, kill, _ := startProcessArgs(t, t.TempDir(), args...)
 		bases = append(bases, base)
@@ -310,7 +310,7 @@ func TestReplicasInProcess(t *testing.T) {
 	for _, name := range []string{"A", "B"} {
 		_, base := startService(t, "--allow-private", "--admin-token", "secret",
 			"--store", "s3://"+storetest.Bucket+"/inproc", "--store-endpoint", srv.Endpoint,
-			"--store-path-style", "--store-replica", name, "--store-check", "100ms", "--store-lease", "2s")
+			"--store-path-style", "--store-replica", name, "--store-check", "100ms", "--store-lease", "5s")
 		bases = append(bases, base)
 	}
 	fileURL := up.URL + "/x.csv"
