@@ -59,7 +59,14 @@ type Worker struct {
 	// shown to clients); nil: discarded.
 	Logger *slog.Logger
 
+	// Spare keeps one worker started ahead of need (an idle process of a
+	// few tens of MB), hiding the process start from every conversion but
+	// the first. Close stops it.
+	Spare bool
+
 	noNetns atomic.Bool // the kernel refused a network namespace once: stop asking
+	spareMu sync.Mutex
+	spare   *workerProc
 }
 
 var _ Converter = (*Worker)(nil)
@@ -116,11 +123,16 @@ func (w *Worker) Convert(ctx context.Context, job Job) (*Meta, error) {
 	if err != nil {
 		return nil, err
 	}
-	cmd, out, errOut, err := w.start(req)
+	proc, err := w.take()
 	if err != nil {
 		return nil, fmt.Errorf("start conversion worker: %w", err)
 	}
+	cmd, out, errOut := proc.cmd, proc.out, proc.errOut
 	setCPULimit(cmd.Process.Pid, ctx)
+	// The worker blocks reading its request: a spare started in advance
+	// begins here. A write error means it died; Wait tells how.
+	proc.stdin.Write(req)
+	proc.stdin.Close()
 
 	var killed atomic.Value // string: why the parent killed it
 	var peak atomic.Int64
@@ -164,18 +176,64 @@ func (w *Worker) Convert(ctx context.Context, job Job) (*Meta, error) {
 	return resp.Meta, nil
 }
 
-// start starts a worker with req on its standard input, in a fresh network
-// namespace when the kernel allows it.
-func (w *Worker) start(req []byte) (*exec.Cmd, *bytes.Buffer, *cappedBuffer, error) {
+// workerProc is a started worker waiting for its request.
+type workerProc struct {
+	cmd    *exec.Cmd
+	stdin  io.WriteCloser
+	out    *bytes.Buffer
+	errOut *cappedBuffer
+}
+
+// take returns the spare worker, started ahead so that a conversion does
+// not wait for a process start and a network namespace, and starts the
+// next spare in the background. Without Spare, it starts one now.
+func (w *Worker) take() (*workerProc, error) {
+	if !w.Spare {
+		return w.start()
+	}
+	w.spareMu.Lock()
+	defer w.spareMu.Unlock()
+	p := w.spare
+	w.spare = nil
+	if p == nil {
+		var err error
+		if p, err = w.start(); err != nil {
+			return nil, err
+		}
+	}
+	if next, err := w.start(); err == nil {
+		w.spare = next
+	}
+	return p, nil
+}
+
+// Close stops the spare worker, if any.
+func (w *Worker) Close() error {
+	w.spareMu.Lock()
+	defer w.spareMu.Unlock()
+	if w.spare != nil {
+		w.spare.cmd.Process.Kill()
+		w.spare.cmd.Wait()
+		w.spare = nil
+	}
+	return nil
+}
+
+// start starts a worker, in a fresh network namespace when the kernel
+// allows it. The worker waits for its request on standard input.
+func (w *Worker) start() (*workerProc, error) {
 	for {
 		cmd := exec.Command(w.Command[0], w.Command[1:]...)
 		cmd.Env = append(os.Environ(), w.Env...)
-		cmd.Stdin = bytes.NewReader(req)
-		out, errOut := &bytes.Buffer{}, &cappedBuffer{max: 16 << 10}
-		cmd.Stdout, cmd.Stderr = out, errOut
+		stdin, err := cmd.StdinPipe()
+		if err != nil {
+			return nil, err
+		}
+		p := &workerProc{cmd: cmd, stdin: stdin, out: &bytes.Buffer{}, errOut: &cappedBuffer{max: 16 << 10}}
+		cmd.Stdout, cmd.Stderr = p.out, p.errOut
 		netns := !w.noNetns.Load()
 		cmd.SysProcAttr = workerAttrs(netns)
-		err := cmd.Start()
+		err = cmd.Start()
 		if err != nil && netns {
 			// No user or network namespaces here (a container without the
 			// privilege, another OS): run without, the child still has no
@@ -183,7 +241,10 @@ func (w *Worker) start(req []byte) (*exec.Cmd, *bytes.Buffer, *cappedBuffer, err
 			w.noNetns.Store(true)
 			continue
 		}
-		return cmd, out, errOut, err
+		if err != nil {
+			return nil, err
+		}
+		return p, nil
 	}
 }
 

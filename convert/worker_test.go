@@ -225,7 +225,10 @@ func BenchmarkProcessBoundary(b *testing.B) {
 	for _, c := range []struct {
 		name string
 		conv Converter
-	}{{"in-process", InProcess{DB: db}}, {"worker", testWorker("serve")}, {"worker-without-netns", noNetns(testWorker("serve"))}} {
+	}{{"in-process", InProcess{DB: db}}, {"worker", testWorker("serve")}, {"worker-without-netns", noNetns(testWorker("serve"))}, {"worker-with-spare", spare(testWorker("serve"))}} {
+		if w, ok := c.conv.(*Worker); ok {
+			defer w.Close()
+		}
 		b.Run(c.name, func(b *testing.B) {
 			for i := 0; b.Loop(); i++ {
 				if _, err := c.conv.Convert(context.Background(), job(i)); err != nil {
@@ -238,5 +241,10 @@ func BenchmarkProcessBoundary(b *testing.B) {
 
 func noNetns(w *Worker) *Worker {
 	w.noNetns.Store(true)
+	return w
+}
+
+func spare(w *Worker) *Worker {
+	w.Spare = true
 	return w
 }

@@ -43,7 +43,13 @@ func TestOverrides(t *testing.T) {
 	if r.status != http.StatusOK {
 		t.Fatalf("apify: status %d: %s", r.status, r.raw)
 	}
-	r = get(t, base+"/api/"+md5Hex(fileURL))
+	// Overrides make their own table: follow the endpoint, and check that
+	// the plain URL's id is not the forced table.
+	endpoint, _ := r.body["endpoint"].(string)
+	if endpoint == base+"/api/"+md5Hex(fileURL) {
+		t.Errorf("decimal=. got the plain URL's id %s", endpoint)
+	}
+	r = get(t, endpoint)
 	if !bytes.Contains(r.raw, []byte(`"overrides":{"decimal":"."}`)) || !bytes.Contains(r.raw, []byte(`"rows":[[1,"1,5","x"]`)) {
 		t.Errorf("decimal=. not applied or not reported: %s", r.raw)
 	}

@@ -85,6 +85,7 @@ type Main struct {
 	DB       *sql.DB
 	Cache    *cache.Cache
 	Server   *server.Server
+	worker   *convert.Worker // runs the conversions; keeps a spare process
 	listener net.Listener
 	done     chan error
 }
@@ -351,9 +352,10 @@ func (m *Main) Run(ctx context.Context) error {
 	store.TTL, store.FailureTTL, store.MaxLoads = c.TTL, c.FailureTTL, c.MaxLoads
 	store.MaxColumns = c.MaxColumns
 	store.Reopen = func() (*sql.DB, error) { return convert.OpenDB(dbConfig) }
-	if store.Converter, err = m.worker(); err != nil {
+	if m.worker, err = m.newWorker(); err != nil {
 		return err
 	}
+	store.Converter = m.worker
 	if c.TTL == 0 {
 		store.TTL = -1 // never revalidate
 	}
@@ -399,7 +401,7 @@ func (m *Main) Run(ctx context.Context) error {
 
 // worker returns the Converter that runs each load in a child process:
 // this binary's hidden conversion subcommand.
-func (m *Main) worker() (*convert.Worker, error) {
+func (m *Main) newWorker() (*convert.Worker, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, fmt.Errorf("find the csvapi binary for conversion workers: %w", err)
@@ -412,7 +414,7 @@ func (m *Main) worker() (*convert.Worker, error) {
 	}
 	return &convert.Worker{
 		Command: []string{exe, workerCommand}, MemoryLimit: limit, Threads: c.Threads,
-		Sandbox: c.CacheDir, Logger: m.Logger,
+		Sandbox: c.CacheDir, Logger: m.Logger, Spare: true,
 		OnExit: func(peak int64, killed string) {
 			m.Logger.Debug("conversion worker exited", "peak_rss", peak, "killed", killed)
 		},
@@ -434,6 +436,9 @@ func (m *Main) Close() error {
 	}
 	if m.Cache != nil {
 		m.Cache.Close() // cancels loads: no partial files are left
+	}
+	if m.worker != nil {
+		m.worker.Close()
 	}
 	if m.Cache != nil {
 		m.DB = m.Cache.ServingDB() // Heal may have replaced the first one
