@@ -146,6 +146,11 @@ func (c *Cache) runShared(ctx context.Context, rec *record, l *load, src source,
 	if src.file != "" {
 		defer os.Remove(src.file) // when the store's version is taken instead
 	}
+	if c.StoreErr() != nil && !src.stored {
+		// Known down: do not wait for its timeouts; the check loop
+		// notices when it is back.
+		return c.runLocal(ctx, rec, l, src, prev)
+	}
 	poll := min(max(c.leaseTTL()/8, 50*time.Millisecond), 2*time.Second)
 	for {
 		m, etag, err := c.readManifest(ctx, l.id, "")
@@ -378,6 +383,9 @@ func (c *Cache) touch(ctx context.Context, rec *record, v *version) {
 // it downloads the published version and pins it. It returns ErrNotFound
 // when the store has none.
 func (c *Cache) acquireRemote(ctx context.Context, id string) (*Entry, error) {
+	if c.StoreErr() != nil {
+		return nil, ErrNotFound // known down: answer now rather than after its timeout
+	}
 	m, _, err := c.readManifest(ctx, id, "")
 	if err != nil || m == nil {
 		return nil, ErrNotFound
