@@ -12,6 +12,11 @@
 // upstream by a conditional GET while the old version keeps being served),
 // and safe under concurrency (one load per resource at a time, at most
 // MaxLoads loads at once, each on its own context).
+//
+// With a Remote (remote.go), replicas share their versions through
+// S3-compatible storage: a load publishes its file and then a manifest, a
+// miss fetches the published file, and a lease makes one load per id run
+// in the whole cluster.
 package cache
 
 import (
