@@ -179,14 +179,16 @@ func TestReplicaPurgeSeenByOthers(t *testing.T) {
 // counts for B, which does not ask the upstream again.
 func TestReplicasRevalidateOnce(t *testing.T) {
 	up := newVersioned(t, "a,b\n1,2\n", `"v1"`)
-	_, bases, _ := startReplicas(t, 2, "--ttl", "2s")
+	_, bases, _ := startReplicas(t, 2, "--ttl", "4s")
 	fileURL := up.URL + "/x.csv"
 	id := md5Hex(fileURL)
 	apifyReady(t, bases[0], fileURL)
 	if r := get(t, bases[1]+"/api/"+id); r.status != 200 {
 		t.Fatalf("B: %d %s", r.status, r.raw)
 	}
-	time.Sleep(2100 * time.Millisecond) // let the TTL pass: what is tested is a count, not a duration
+	// Let the TTL pass (what is tested is a count, not a duration); a TTL
+	// of a few seconds leaves B time to see A's revalidation as fresh.
+	time.Sleep(4100 * time.Millisecond)
 	get(t, bases[0]+"/api/"+id)
 	eventually(t, "A's revalidation", func() bool { return up.notMod.Load() == 1 })
 	eventually(t, "A's revalidation to end", func() bool {
