@@ -180,6 +180,12 @@ func (c *Cache) runShared(ctx context.Context, rec *record, l *load, src source,
 			return nil, err
 		}
 		if tag != "" {
+			// The previous holder may have published and let go between
+			// the read above and the lease: decide again on what it did.
+			if m2, _, err := c.readManifest(ctx, l.id, ""); err == nil && m2 != nil && (m == nil || m2.Version != m.Version) {
+				c.releaseLease(ctx, l.id, tag)
+				continue
+			}
 			return c.runLeased(ctx, rec, l, src, prev, tag)
 		}
 		c.mu.Lock()
