@@ -387,7 +387,8 @@ func (c *Cache) touch(ctx context.Context, rec *record, v *version) {
 
 // acquireRemote serves an id this replica does not have from the store:
 // it downloads the published version and pins it. It returns ErrNotFound
-// when the store has none.
+// when the store has none, and the admission errors of Apify (the
+// download counts as a load).
 func (c *Cache) acquireRemote(ctx context.Context, id string) (*Entry, error) {
 	if c.StoreErr() != nil {
 		return nil, ErrNotFound // known down: answer now rather than after its timeout
@@ -407,6 +408,13 @@ func (c *Cache) acquireRemote(ctx context.Context, id string) (*Entry, error) {
 		defer c.mu.Unlock()
 		return c.pin(ctx, rec)
 	case rec.load == nil:
+		if err := c.admit(""); err != nil {
+			if rec.fail == nil {
+				delete(c.records, id)
+			}
+			c.mu.Unlock()
+			return nil, err
+		}
 		c.startLoad(rec, source{url: rec.url, stored: true})
 	}
 	l := rec.load
@@ -508,7 +516,7 @@ func (c *Cache) check(ctx context.Context, rec *record) {
 		c.mu.Unlock()
 	case m.Version != cur.name[33:]:
 		c.mu.Lock()
-		if c.records[rec.id] == rec && rec.load == nil {
+		if c.records[rec.id] == rec && rec.load == nil && c.admit("") == nil { // else at a later check
 			c.startLoad(rec, source{url: rec.url, stored: true})
 		}
 		c.mu.Unlock()

@@ -1,7 +1,11 @@
 package server
 
 import (
+	"bytes"
+	"compress/gzip"
+	"crypto/sha256"
 	"embed"
+	"encoding/hex"
 	"io/fs"
 	"mime"
 	"net/http"
@@ -17,21 +21,105 @@ import (
 //go:embed web/static
 var staticFiles embed.FS
 
-// handleStatic serves GET /static/<file>.
+// Cache lifetimes of the static files: a content-hashed name never changes
+// content, so it is cached for a year; the plain names (which other sites
+// use in their <script> tags) only briefly, so that an upgrade reaches them.
+const (
+	hashedCacheControl = "public, max-age=31536000, immutable"
+	plainCacheControl  = "public, max-age=300"
+)
+
+// asset is one static file, ready to serve: its bytes, their gzip form
+// (compressed once, at start-up), and its content-hashed name.
+type asset struct {
+	body, gz []byte
+	hashed   string // e.g. csvapi-preview.1a2b3c4d5e.js
+	etag     string
+	ctype    string
+}
+
+// assets maps both the plain and the hashed name of every static file.
+var assets, assetNames = loadAssets()
+
+// loadAssets hashes and compresses the embedded static files. The web
+// component's script names the stylesheet it links into its shadow root,
+// so the stylesheet is hashed first and its hashed name written into the
+// script before the script is hashed.
+func loadAssets() (map[string]*asset, map[string]string) {
+	byName, names := map[string]*asset{}, map[string]string{}
+	files, err := fs.ReadDir(staticFiles, "web/static")
+	if err != nil {
+		panic(err)
+	}
+	// Stylesheets first: scripts refer to them.
+	var order []string
+	for _, f := range files {
+		if strings.HasSuffix(f.Name(), ".css") {
+			order = append([]string{f.Name()}, order...)
+		} else {
+			order = append(order, f.Name())
+		}
+	}
+	for _, name := range order {
+		b, err := fs.ReadFile(staticFiles, "web/static/"+name)
+		if err != nil {
+			panic(err)
+		}
+		for plain, hashed := range names {
+			b = bytes.ReplaceAll(b, []byte("/static/"+plain+"'"), []byte("/static/"+hashed+"'"))
+		}
+		sum := sha256.Sum256(b)
+		h := hex.EncodeToString(sum[:5])
+		ext := path.Ext(name)
+		a := &asset{body: b, gz: gzipBest(b), hashed: strings.TrimSuffix(name, ext) + "." + h + ext, etag: `"` + h + `"`,
+			ctype: mime.TypeByExtension(ext)}
+		if a.ctype == "" {
+			a.ctype = "application/octet-stream"
+		}
+		byName[name], byName[a.hashed], names[name] = a, a, a.hashed
+	}
+	return byName, names
+}
+
+func gzipBest(b []byte) []byte {
+	var buf bytes.Buffer
+	w, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression)
+	w.Write(b)
+	w.Close()
+	return buf.Bytes()
+}
+
+// assetPath is the URL path of a static file under its content-hashed
+// name, for the pages' templates.
+func assetPath(name string) string {
+	if h, ok := assetNames[name]; ok {
+		return "/static/" + h
+	}
+	return "/static/" + name
+}
+
+// handleStatic serves GET /static/<file> (plain or content-hashed name),
+// gzipped for clients that accept it.
 func (s *Server) handleStatic(c *fiber.Ctx) error {
 	name := strings.Clone(c.Params("*"))
-	if name == "" || strings.Contains(name, "..") {
-		return &apiError{Status: http.StatusNotFound, Code: "not_found", Message: "No such file."}
+	a, ok := assets[name]
+	if !ok {
+		return &apiError{Status: http.StatusNotFound, Code: CodeNotFound, Message: "No such file: " + name}
 	}
-	b, err := fs.ReadFile(staticFiles, path.Join("web/static", name))
-	if err != nil {
-		return &apiError{Status: http.StatusNotFound, Code: "not_found", Message: "No such file: " + name}
+	c.Set(fiber.HeaderContentType, a.ctype)
+	c.Vary(fiber.HeaderAcceptEncoding)
+	c.Set(fiber.HeaderETag, a.etag)
+	if name == a.hashed {
+		c.Set(fiber.HeaderCacheControl, hashedCacheControl)
+	} else {
+		c.Set(fiber.HeaderCacheControl, plainCacheControl)
 	}
-	ct := mime.TypeByExtension(path.Ext(name))
-	if ct == "" {
-		ct = "application/octet-stream"
+	if c.Get(fiber.HeaderIfNoneMatch) == a.etag {
+		return c.SendStatus(http.StatusNotModified)
 	}
-	c.Set(fiber.HeaderContentType, ct)
-	c.Set(fiber.HeaderCacheControl, "public, max-age=3600")
-	return c.Send(b)
+	if wantsGzip(c) {
+		c.Set(fiber.HeaderContentEncoding, "gzip")
+		return c.Send(a.gz)
+	}
+	return c.Send(a.body)
 }

@@ -6,12 +6,12 @@
   const el = document.getElementById('table');
   if (!el) return;
   el.addEventListener('csvapi-load', e => {
-    const { id, title } = e.detail;
+    const { id, title, general_infos: gi } = e.detail;
     if (title) document.title = title + ' — csvapi';
     if (el.getAttribute('mode') !== 'explore') return;
     try {
       const list = JSON.parse(localStorage.getItem('csvapi.recent') || '[]').filter(r => r.id !== id);
-      list.unshift({ id, title, at: Date.now() });
+      list.unshift({ id, title, url: (gi && gi.url) || '', at: Date.now() });
       localStorage.setItem('csvapi.recent', JSON.stringify(list.slice(0, 10)));
     } catch { /* storage may be off: the list is a convenience */ }
   });

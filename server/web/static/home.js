@@ -31,6 +31,19 @@
     upload(e.dataTransfer.files[0]);
   });
 
+  // source tells apart tables of the same name: host and path of the file.
+  function source(url) {
+    const s = document.createElement('span');
+    s.className = 'src';
+    try {
+      const u = new URL(url);
+      const where = u.host + decodeURIComponent(u.pathname.replace(/\/[^/]*$/, '/'));
+      s.textContent = where.length > 60 ? where.slice(0, 28) + '…' + where.slice(-28) : where;
+      s.title = url;
+    } catch { /* an upload has no URL */ }
+    return s;
+  }
+
   const list = document.getElementById('recent');
   let recent = [];
   try { recent = JSON.parse(localStorage.getItem('csvapi.recent') || '[]'); } catch { /* storage off */ }
@@ -44,7 +57,7 @@
     t.className = 'when';
     t.textContent = when.format(new Date(r.at));
     const li = document.createElement('li');
-    li.append(a, t);
+    li.append(a, source(r.url), t);
     list.append(li);
   }
 })();
