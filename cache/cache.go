@@ -336,7 +336,9 @@ func ValidID(id string) bool {
 // background; the current version is served meanwhile.
 //
 // It returns ErrNotFound for an unknown id, ErrPending while its first load
-// runs, and the load's error while a failed load is remembered.
+// runs, and the load's error while a failed load is remembered. With a
+// Remote, an id unknown here is fetched from the store and waited for
+// (ctx's error, admission errors, store.ErrChecksum or the store's error).
 func (c *Cache) Acquire(ctx context.Context, id string) (*Entry, error) {
 	if !ValidID(id) {
 		return nil, ErrNotFound
