@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -204,11 +206,24 @@ func (c *Cache) runShared(ctx context.Context, rec *record, l *load, src source,
 func (c *Cache) runLocal(ctx context.Context, rec *record, l *load, src source, prev *version) (*version, error) {
 	v, err := c.runQueued(ctx, l, src, prev)
 	if err == nil {
-		c.mu.Lock()
-		rec.remote.unpublished = true
-		c.mu.Unlock()
+		c.unpublished(rec, v)
 	}
 	return v, err
+}
+
+// unpublishedExt is the extension of the marker of a version to publish.
+const unpublishedExt = ".unpublished"
+
+// unpublished records that v is to be published when the store answers,
+// in memory and with a marker file beside it, so that a restart in the
+// meantime does not forget it (startRemote reads the markers).
+func (c *Cache) unpublished(rec *record, v *version) {
+	if f, err := os.Create(c.file(v, unpublishedExt)); err == nil {
+		f.Close()
+	}
+	c.mu.Lock()
+	rec.remote.unpublished = true
+	c.mu.Unlock()
 }
 
 // runLeased runs the load under the lease whose ETag is tag, renewing it
@@ -229,9 +244,7 @@ func (c *Cache) runLeased(ctx context.Context, rec *record, l *load, src source,
 	case err == nil:
 		if perr := c.publish(pctx, rec, v); perr != nil {
 			c.Logger.Warn("publish failed: will retry", "id", l.id, "err", perr)
-			c.mu.Lock()
-			rec.remote.unpublished = true
-			c.mu.Unlock()
+			c.unpublished(rec, v)
 		}
 	case errors.Is(err, errUnchanged) && prev != nil:
 		c.touch(pctx, rec, prev)
@@ -348,6 +361,7 @@ func (c *Cache) publish(ctx context.Context, rec *record, v *version) error {
 	c.mu.Lock()
 	rec.remote = remoteRec{etag: tag}
 	c.mu.Unlock()
+	os.Remove(c.file(v, unpublishedExt))
 	if old != nil && old.Key != key {
 		c.observe(c.Remote.Delete(ctx, old.Key))
 	}
@@ -536,6 +550,25 @@ func (c *Cache) startRemote() {
 	if c.Remote == nil {
 		return
 	}
+	c.readMarkers()
 	c.loads.Add(1)
 	go c.checkLoop()
+}
+
+// readMarkers flags the versions found on disk that were loaded while the
+// store was unreachable and not published before a restart; markers of
+// versions that are gone are removed.
+func (c *Cache) readMarkers() {
+	markers, _ := filepath.Glob(filepath.Join(c.Dir, "*"+unpublishedExt))
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, m := range markers {
+		name := strings.TrimSuffix(filepath.Base(m), unpublishedExt)
+		rec := c.records[name[:min(32, len(name))]]
+		if rec == nil || rec.cur == nil || rec.cur.name != name {
+			os.Remove(m)
+			continue
+		}
+		rec.remote.unpublished = true
+	}
 }

@@ -5,13 +5,16 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/csvapi/csvapi/convert"
 	"github.com/csvapi/csvapi/store"
 	"github.com/csvapi/csvapi/store/storetest"
 )
@@ -123,5 +126,70 @@ func TestRemoteCorruptDownload(t *testing.T) {
 	defer got.Release()
 	if got.Version != e.Version || got.Meta.Rows != 1 {
 		t.Errorf("B serves version %s of %d rows, want A's %s of 1 row", got.Version, got.Meta.Rows, e.Version)
+	}
+}
+
+// TestRemotePublishAfterRestart: a version loaded while the store is down
+// is published when it returns, even if the replica restarted meanwhile.
+func TestRemotePublishAfterRestart(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "a,b\n1,2\n")
+	}))
+	defer up.Close()
+	srv := storetest.Start(t)
+	for _, kv := range srv.Env() {
+		k, v, _ := strings.Cut(kv, "=")
+		t.Setenv(k, v)
+	}
+	st, err := store.New(store.Config{Bucket: storetest.Bucket, Prefix: "restart", Endpoint: srv.Endpoint, PathStyle: true, Region: "us-east-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := convert.OpenDB(convert.DBConfig{Threads: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	dir := t.TempDir()
+	open := func() *Cache {
+		c, err := New(dir, db, &convert.Fetcher{AllowPrivate: true, MaxSize: 1 << 20}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Remote, c.CheckInterval = st, 50*time.Millisecond
+		return c
+	}
+
+	srv.Stop()
+	a := open()
+	e, err := a.Apify(t.Context(), up.URL+"/x.csv", Options{})
+	if err != nil {
+		t.Fatalf("Apify with the store down: %v, want a local load", err)
+	}
+	id := e.ID
+	e.Release()
+	if a.StoreErr() == nil {
+		t.Errorf("StoreErr() = nil with the store down")
+	}
+	a.Close()
+	// Detach what the first cache attached: the second attaches it again.
+	db.Exec("DETACH DATABASE IF EXISTS " + e.v.alias())
+
+	b := open()
+	b.Start()
+	t.Cleanup(func() { b.Close() })
+	srv.Restart()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if _, _, err := st.Get(context.Background(), id+"/manifest.json", ""); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the version loaded while the store was down was never published")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, "*"+unpublishedExt)); len(left) != 0 {
+		t.Errorf("markers left after publishing: %v", left)
 	}
 }
