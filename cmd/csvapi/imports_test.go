@@ -12,11 +12,12 @@ import (
 func TestPackageDependencies(t *testing.T) {
 	const mod = "github.com/csvapi/csvapi/"
 	allowed := map[string][]string{
-		"convert": {},
-		"query":   {"convert"},
-		"store":   {},
-		"cache":   {"convert", "store"},
-		"server":  {"cache", "query", "convert", "store"},
+		"convert":   {},
+		"query":     {"convert"},
+		"store":     {},
+		"cache":     {"convert", "store"},
+		"assistant": {"cache", "query", "convert", "store"},
+		"server":    {"assistant", "cache", "query", "convert", "store"},
 	}
 	for pkg, ok := range allowed {
 		out, err := exec.Command("go", "list", "-deps", mod+pkg).Output()
