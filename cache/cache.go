@@ -12,6 +12,11 @@
 // upstream by a conditional GET while the old version keeps being served),
 // and safe under concurrency (one load per resource at a time, at most
 // MaxLoads loads at once, each on its own context).
+//
+// With a Remote (remote.go), replicas share their versions through
+// S3-compatible storage: a load publishes its file and then a manifest, a
+// miss fetches the published file, and a lease makes one load per id run
+// in the whole cluster.
 package cache
 
 import (
@@ -162,6 +167,15 @@ type Cache struct {
 	OnHeal func(db *sql.DB)
 	// OnLoad, when set, is called after every load, for metrics.
 	OnLoad func(LoadEvent)
+	// Remote, when set, is the object store shared with other replicas
+	// (remote.go): loads publish there, misses are served from there, one
+	// load per id runs cluster-wide under a lease of LeaseTTL, and served
+	// ids are re-checked every CheckInterval. Replica names this process
+	// in leases and manifests.
+	Remote        Remote
+	Replica       string
+	LeaseTTL      time.Duration
+	CheckInterval time.Duration
 
 	now      func() time.Time // for tests
 	base     context.Context  // parent of every load; cancelled by Close
@@ -173,6 +187,7 @@ type Cache struct {
 	records  map[string]*record
 	attached map[*version]bool
 	stats    counters
+	remote   remoteState
 
 	// Admission of new loads (admit).
 	freeSpace func(dir string) (uint64, error) // for tests
@@ -192,6 +207,7 @@ type record struct {
 	pinned    bool      // the current version was handed out since it became ready
 	checkedAt time.Time // last load or successful revalidation
 	staleErr  error     // why the last revalidation failed, nil if it did not
+	remote    remoteRec // its state in the shared store (remote.go)
 }
 
 type failure struct {
@@ -298,6 +314,7 @@ func New(dir string, db *sql.DB, fetcher *convert.Fetcher, logger *slog.Logger) 
 // knobs are set.
 func (c *Cache) Start() {
 	c.evict(nil)
+	c.startRemote()
 }
 
 // Close cancels the running loads (their temporary files are removed),
@@ -344,14 +361,20 @@ func ValidID(id string) bool {
 //
 // It returns ErrNotFound for an unknown id, ErrPending while its first load
 // runs, and a *RememberedError wrapping the load's error while a failed
-// load is remembered.
+// load is remembered. With a Remote, an id unknown here is fetched from the
+// store and waited for (ctx's error, admission errors, store.ErrChecksum or
+// the store's error).
 func (c *Cache) Acquire(ctx context.Context, id string) (*Entry, error) {
 	if !ValidID(id) {
 		return nil, ErrNotFound
 	}
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	rec := c.records[id]
+	if rec == nil && c.Remote != nil {
+		c.mu.Unlock()
+		return c.acquireRemote(ctx, id) // another replica may have it
+	}
+	defer c.mu.Unlock()
 	switch {
 	case rec == nil:
 		return nil, ErrNotFound
@@ -606,10 +629,17 @@ func (c *Cache) pin(ctx context.Context, rec *record) (*Entry, error) {
 // running load is cancelled, and its files are deleted as soon as no request
 // uses them. It returns ErrNotFound for an unknown id.
 func (c *Cache) Purge(id string) error {
+	shared := ErrNotFound
+	if c.Remote != nil {
+		shared = c.purgeRemote(id)
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	rec := c.records[id]
 	if rec == nil || (rec.cur == nil && rec.load == nil) {
+		if shared == nil {
+			return nil
+		}
 		return ErrNotFound
 	}
 	c.drop(rec)

@@ -14,9 +14,10 @@ func TestPackageDependencies(t *testing.T) {
 	allowed := map[string][]string{
 		"convert":   {},
 		"query":     {"convert"},
-		"cache":     {"convert"},
-		"assistant": {"cache", "query", "convert"},
-		"server":    {"assistant", "cache", "query", "convert"},
+		"store":     {},
+		"cache":     {"convert", "store"},
+		"assistant": {"cache", "query", "convert", "store"},
+		"server":    {"assistant", "cache", "query", "convert", "store"},
 	}
 	for pkg, ok := range allowed {
 		out, err := exec.Command("go", "list", "-deps", mod+pkg).Output()

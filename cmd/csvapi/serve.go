@@ -73,6 +73,7 @@ type Config struct {
 	IdleTimeout   time.Duration
 	MinFreeDisk   int64
 	ResponseCache int64
+	Store         StoreConfig // replicas sharing converted tables (replicas.go)
 
 	AdminTokenFile string
 	// Limits against slow or greedy clients and upstreams.
@@ -131,6 +132,7 @@ func NewMain() *Main {
 		IdleTimeout:   server.DefaultIdleTimeout,
 		MinFreeDisk:   server.DefaultMinFreeDisk,
 		ResponseCache: server.DefaultResponseCacheSize,
+		Store:         StoreConfig{Check: cache.DefaultCheckInterval, Lease: cache.DefaultLeaseTTL},
 
 		ExportStallTimeout: server.DefaultExportStallTimeout,
 		MaxQueuedLoads:     cache.DefaultMaxQueue,
@@ -231,6 +233,7 @@ func (m *Main) ParseFlags(args []string, getenv func(string) (string, bool), std
 	fs.DurationVar(&c.IdleTimeout, "idle-timeout", c.IdleTimeout, "how long an idle keep-alive connection is kept")
 	fs.Var(byteSize{&c.MinFreeDisk}, "min-free-disk", "free space on the cache disk below which /ready fails and loads are refused")
 	fs.Var(byteSize{&c.ResponseCache}, "response-cache-size", "memory for rendered answers of repeated queries (served with ETag and 304)")
+	c.Store.flags(fs)
 	fs.BoolVar(&m.showVersion, "version", false, "print the version and exit")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: csvapi [serve] [flags]\n\nEvery flag has an environment twin: --max-file-size is CSVAPI_MAX_FILE_SIZE; a flag given on the command line wins.\n\nFlags:\n")
@@ -304,6 +307,9 @@ func (c *Config) validate() error {
 		return fmt.Errorf("--log-level must be debug, info, warn or error, not %q", c.LogLevel)
 	}
 	if _, err := c.ports(); err != nil {
+		return err
+	}
+	if err := c.Store.validate(); err != nil {
 		return err
 	}
 	if err := c.readAdminToken(); err != nil {
@@ -404,6 +410,9 @@ func (m *Main) Run(ctx context.Context) error {
 	store.Converter = m.worker
 	if c.TTL == 0 {
 		store.TTL = -1 // never revalidate
+	}
+	if err := c.Store.share(store); err != nil {
+		return err
 	}
 	m.Cache = store
 	store.Start()
