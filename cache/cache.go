@@ -12,6 +12,11 @@
 // upstream by a conditional GET while the old version keeps being served),
 // and safe under concurrency (one load per resource at a time, at most
 // MaxLoads loads at once, each on its own context).
+//
+// With a Remote (remote.go), replicas share their versions through
+// S3-compatible storage: a load publishes its file and then a manifest, a
+// miss fetches the published file, and a lease makes one load per id run
+// in the whole cluster.
 package cache
 
 import (
@@ -163,6 +168,15 @@ type Cache struct {
 	OnHeal func(db *sql.DB)
 	// OnLoad, when set, is called after every load, for metrics.
 	OnLoad func(LoadEvent)
+	// Remote, when set, is the object store shared with other replicas
+	// (remote.go): loads publish there, misses are served from there, one
+	// load per id runs cluster-wide under a lease of LeaseTTL, and served
+	// ids are re-checked every CheckInterval. Replica names this process
+	// in leases and manifests.
+	Remote        Remote
+	Replica       string
+	LeaseTTL      time.Duration
+	CheckInterval time.Duration
 
 	now      func() time.Time // for tests
 	base     context.Context  // parent of every load; cancelled by Close
@@ -174,6 +188,7 @@ type Cache struct {
 	records  map[string]*record
 	attached map[*version]bool
 	stats    counters
+	remote   remoteState
 
 	// Admission of new loads (admit).
 	freeSpace func(dir string) (uint64, error) // for tests
@@ -193,12 +208,37 @@ type record struct {
 	pinned    bool      // the current version was handed out since it became ready
 	checkedAt time.Time // last load or successful revalidation
 	staleErr  error     // why the last revalidation failed, nil if it did not
+	remote    remoteRec // its state in the shared store (remote.go)
 }
 
 type failure struct {
 	err error
 	at  time.Time
 }
+
+// remembered returns the failure as answered from the negative cache, with
+// when a new request loads again.
+func (f *failure) remembered(ttl time.Duration) *RememberedError {
+	return &RememberedError{Err: f.err, At: f.at, RetryAt: f.at.Add(ttl)}
+}
+
+// RememberedError is a failed load answered from the negative cache: the
+// load that failed at At is not tried again before RetryAt (a request with
+// Options.Refresh retries at once). Unwrap returns the load's error, so
+// callers branch on it as on a fresh failure.
+type RememberedError struct {
+	Err     error
+	At      time.Time
+	RetryAt time.Time
+}
+
+func (e *RememberedError) Error() string {
+	return e.Err.Error() + " (remembered failure from " + e.At.UTC().Format(time.RFC3339) +
+		", retried after " + e.RetryAt.UTC().Format(time.RFC3339) + ")"
+}
+
+// Unwrap returns the load's error.
+func (e *RememberedError) Unwrap() error { return e.Err }
 
 // version is one loaded database file of a resource.
 type version struct {
@@ -276,6 +316,7 @@ func New(dir string, db *sql.DB, fetcher *convert.Fetcher, logger *slog.Logger) 
 // knobs are set.
 func (c *Cache) Start() {
 	c.evict(nil)
+	c.startRemote()
 }
 
 // Close cancels the running loads (their temporary files are removed),
@@ -321,14 +362,21 @@ func ValidID(id string) bool {
 // background; the current version is served meanwhile.
 //
 // It returns ErrNotFound for an unknown id, ErrPending while its first load
-// runs, and the load's error while a failed load is remembered.
+// runs, and a *RememberedError wrapping the load's error while a failed
+// load is remembered. With a Remote, an id unknown here is fetched from the
+// store and waited for (ctx's error, admission errors, store.ErrChecksum or
+// the store's error).
 func (c *Cache) Acquire(ctx context.Context, id string) (*Entry, error) {
 	if !ValidID(id) {
 		return nil, ErrNotFound
 	}
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	rec := c.records[id]
+	if rec == nil && c.Remote != nil {
+		c.mu.Unlock()
+		return c.acquireRemote(ctx, id) // another replica may have it
+	}
+	defer c.mu.Unlock()
 	switch {
 	case rec == nil:
 		return nil, ErrNotFound
@@ -337,7 +385,7 @@ func (c *Cache) Acquire(ctx context.Context, id string) (*Entry, error) {
 	case rec.load != nil:
 		return nil, &PendingError{ID: id}
 	case rec.fail != nil && c.now().Sub(rec.fail.at) < c.failureTTL():
-		return nil, rec.fail.err
+		return nil, rec.fail.remembered(c.failureTTL())
 	}
 	return nil, ErrNotFound
 }
@@ -347,7 +395,8 @@ func (c *Cache) Acquire(ctx context.Context, id string) (*Entry, error) {
 // downloaded and converted; concurrent calls for one URL share a single
 // load, which runs on its own context: a caller that gives up gets ctx's
 // error while the load goes on for the others. A failed load is remembered
-// for FailureTTL and its error returned without downloading again. The id
+// for FailureTTL and its error returned, as a *RememberedError, without
+// downloading again (Options.Refresh retries at once). The id
 // is opts.URLID(rawURL): csvapi's MD5 of the URL unless opts pick a sheet
 // or member or force parsing options.
 //
@@ -380,7 +429,7 @@ func (c *Cache) Apify(ctx context.Context, rawURL string, opts Options) (*Entry,
 	if l == nil {
 		if f := rec.fail; f != nil && !opts.Refresh && c.now().Sub(f.at) < c.failureTTL() {
 			c.mu.Unlock()
-			return nil, f.err
+			return nil, f.remembered(c.failureTTL())
 		}
 		if err := c.admit(client); err != nil {
 			if rec.cur == nil && rec.fail == nil {
@@ -582,10 +631,17 @@ func (c *Cache) pin(ctx context.Context, rec *record) (*Entry, error) {
 // running load is cancelled, and its files are deleted as soon as no request
 // uses them. It returns ErrNotFound for an unknown id.
 func (c *Cache) Purge(id string) error {
+	shared := ErrNotFound
+	if c.Remote != nil {
+		shared = c.purgeRemote(id)
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	rec := c.records[id]
 	if rec == nil || (rec.cur == nil && rec.load == nil) {
+		if shared == nil {
+			return nil
+		}
 		return ErrNotFound
 	}
 	c.drop(rec)

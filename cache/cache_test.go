@@ -521,3 +521,46 @@ func TestZeroTTLNeverRevalidates(t *testing.T) {
 		}
 	}
 }
+
+// TestRememberedFailure checks that a failure answered from the negative
+// cache says when it happened and when a retry is allowed, without
+// downloading again, and that Refresh retries at once.
+func TestRememberedFailure(t *testing.T) {
+	var hits atomic.Int32
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		http.Error(w, "busy", http.StatusServiceUnavailable)
+	}))
+	defer up.Close()
+	c := newTestCache(t)
+	c.FailureTTL = time.Minute
+	clock := time.Unix(1_700_000_000, 0)
+	c.now = func() time.Time { return clock }
+	u := up.URL + "/a.csv"
+
+	_, err := c.Apify(t.Context(), u, Options{})
+	var rem *RememberedError
+	if err == nil || errors.As(err, &rem) {
+		t.Fatalf("first load: %v, want a fresh failure", err)
+	}
+	_, err = c.Apify(t.Context(), u, Options{})
+	var fe *convert.FetchError
+	if !errors.As(err, &rem) || !errors.As(err, &fe) || fe.Status != http.StatusServiceUnavailable {
+		t.Fatalf("second request: %v, want a remembered upstream 503", err)
+	}
+	if !rem.At.Equal(clock) || !rem.RetryAt.Equal(clock.Add(time.Minute)) {
+		t.Errorf("remembered at %v, retry at %v; want %v and %v", rem.At, rem.RetryAt, clock, clock.Add(time.Minute))
+	}
+	if _, err := c.Acquire(t.Context(), Options{}.URLID(u)); !errors.As(err, &rem) {
+		t.Errorf("Acquire: %v, want a remembered failure", err)
+	}
+	if n := hits.Load(); n != 1 {
+		t.Errorf("%d downloads, want 1: the failure is remembered", n)
+	}
+	if _, err := c.Apify(t.Context(), u, Options{Refresh: true}); err == nil || errors.As(err, &rem) {
+		t.Errorf("refresh: %v, want a fresh failure", err)
+	}
+	if n := hits.Load(); n != 2 {
+		t.Errorf("%d downloads, want 2: refresh=yes retries at once", n)
+	}
+}

@@ -42,6 +42,7 @@ type source struct {
 	hash        string // of an upload: the MD5 that is its id
 	opts        Options
 	conditional bool // a revalidation: conditional GET, keep the version if unchanged
+	stored      bool // only take the version published in the shared store
 }
 
 // load is a conversion in progress. Its fields other than the atomics are
@@ -74,11 +75,12 @@ func (c *Cache) startLoad(rec *record, src source) *load {
 	if src.conditional {
 		prev = rec.cur
 	}
+	cur := rec.cur
 	c.loads.Add(1)
 	go func() {
 		defer c.loads.Done()
 		defer cancel()
-		v, err := c.runQueued(ctx, l, src, prev)
+		v, err := c.runShared(ctx, rec, l, src, prev, cur)
 		c.finish(rec, l, v, err)
 	}()
 	return l
@@ -317,8 +319,9 @@ type Status struct {
 	BytesTotal      int64 // -1 when the upstream did not say
 	Rows            int64
 	Elapsed         time.Duration
-	Err             error // of a failed load
-	Refreshing      bool  // a ready resource being reloaded
+	Err             error  // of a failed load
+	Refreshing      bool   // a ready resource being reloaded
+	Replica         string // with a shared store: the replica whose load this one waits for
 }
 
 // Status reports where the load of id stands. It returns ErrNotFound for an
@@ -337,6 +340,7 @@ func (c *Cache) Status(id string) (Status, error) {
 		s.State = l.state.Load().(State)
 		s.BytesDownloaded, s.BytesTotal = l.bytes.Load(), l.total.Load()
 		s.Elapsed = c.now().Sub(l.started)
+		s.Replica = rec.remote.holder
 		if rec.cur != nil {
 			s.State, s.Refreshing = StateReady, true
 			s.Rows = rec.cur.meta.Rows

@@ -225,6 +225,7 @@ func (c *Cache) destroy(v *version) {
 	c.detach(v)
 	removeFiles(c.file(v, ".duckdb"))
 	os.Remove(c.file(v, ".json"))
+	os.Remove(c.file(v, unpublishedExt)) // with a shared store (remote.go)
 }
 
 // evict removes least recently used entries until the cache fits MaxBytes

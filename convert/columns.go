@@ -1,6 +1,7 @@
 package convert
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"slices"
@@ -21,18 +22,52 @@ type reader struct {
 // rawName is the name of column i in read_csv's output.
 func rawName(i int) string { return "c" + strconv.Itoa(i) }
 
-// sql returns the read_csv call (the path is the first bound argument)
-// with extra options appended. Dialect values are csvapi's own (validated
-// single characters), so they are written as literals.
+// args are the values bound to the placeholders of sql: the path, then
+// the header's names when repeated header rows are filtered out.
+func (r reader) args() []any {
+	a := []any{r.path}
+	if r.skipsRepeats() {
+		for _, n := range r.d.Names {
+			a = append(a, n)
+		}
+	}
+	return a
+}
+
+// skipsRepeats reports whether rows equal to the header are filtered out:
+// always for a header of several columns (an export's page breaks may
+// come beyond the head), and for a single column only when the head shows
+// a repeat (a one-column value equal to its name is otherwise plausible).
+func (r reader) skipsRepeats() bool {
+	return r.d.Header && (len(r.d.Names) >= 2 || r.d.RepeatedHeaders > 0)
+}
+
+// sql returns the table expression that reads the file: a read_csv call
+// (the path is the first bound argument, see args) with extra options
+// appended, wrapped in a filter of repeated header rows when skipsRepeats.
+// Dialect values are csvapi's own (validated single characters), so they
+// are written as literals.
 func (r reader) sql(extra string) string {
+	rc := r.readCSV(extra)
+	if !r.skipsRepeats() {
+		return rc
+	}
+	conds := make([]string, len(r.d.Names))
+	for i := range r.d.Names {
+		conds[i] = "coalesce(" + QuoteIdent(rawName(i)) + ", '') = ?"
+	}
+	return "(SELECT * FROM " + rc + " WHERE NOT coalesce(" + strings.Join(conds, " AND ") + ", false))"
+}
+
+func (r reader) readCSV(extra string) string {
 	var b strings.Builder
 	b.WriteString("read_csv(?, auto_detect = false, header = false, null_padding = true")
 	b.WriteString(", delim = " + QuoteLiteral(string(r.d.Delimiter)))
-	q := ""
+	q, e := "", ""
 	if r.d.Quote != 0 {
-		q = string(r.d.Quote)
+		q, e = string(r.d.Quote), string(cmp.Or(r.d.Escape, r.d.Quote))
 	}
-	b.WriteString(", quote = " + QuoteLiteral(q) + ", escape = " + QuoteLiteral(q))
+	b.WriteString(", quote = " + QuoteLiteral(q) + ", escape = " + QuoteLiteral(e))
 	nl := strings.NewReplacer("\r", `\r`, "\n", `\n`).Replace(r.d.NewLine)
 	b.WriteString(", new_line = " + QuoteLiteral(nl))
 	b.WriteString(", skip = " + strconv.Itoa(r.d.Start+btoi(r.d.Header)))
@@ -366,7 +401,7 @@ func checkColumns(ctx context.Context, conn *sql.Conn, r *reader, checks [][]col
 	for i, d := range dests {
 		ptrs[i] = d
 	}
-	err := conn.QueryRowContext(ctx, q, r.path).Scan(ptrs...)
+	err := conn.QueryRowContext(ctx, q, r.args()...).Scan(ptrs...)
 	if err != nil && ctx.Err() == nil && !r.serial {
 		// Quoted line ends beyond the head make the parallel reader give
 		// up (any error does, its text is not read): read serially.
@@ -393,6 +428,7 @@ func (o Options) applied() map[string]string {
 	set("encoding", o.Encoding)
 	set("delimiter", o.Delimiter)
 	set("quote", o.Quote)
+	set("escape", o.Escape)
 	set("header", o.Header)
 	set("decimal", o.Decimal)
 	if o.SkipSet {

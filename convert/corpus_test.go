@@ -136,8 +136,10 @@ var corpus = []fixture{
 type golden struct {
 	Error        string           `json:"error,omitempty"`
 	Encoding     string           `json:"encoding,omitempty"`
+	Confidence   int              `json:"encoding_confidence,omitempty"` // when not 100
 	Separator    string           `json:"separator,omitempty"`
 	Quote        string           `json:"quote,omitempty"`
+	Escape       string           `json:"escape,omitempty"` // when not the quote
 	NewLine      string           `json:"newline,omitempty"`
 	HasHeader    bool             `json:"has_header,omitempty"`
 	HeaderRowIdx int              `json:"header_row_idx,omitempty"`
@@ -246,7 +248,7 @@ func readOptions(t *testing.T, f string) convert.Options {
 		t.Fatal(err)
 	}
 	o := convert.Options{Encoding: q.Get("encoding"), Delimiter: q.Get("delimiter"), Quote: q.Get("quote"),
-		Header: q.Get("header"), Decimal: q.Get("decimal")}
+		Header: q.Get("header"), Decimal: q.Get("decimal"), Escape: q.Get("escape")}
 	if s := q.Get("skip"); s != "" {
 		if o.Skip, err = convert.ParseSkip(s); err != nil {
 			t.Fatal(err)
@@ -283,6 +285,12 @@ func loadGolden(t *testing.T, db *sqlDB, f string) golden {
 	g := golden{Encoding: n.Encoding, Separator: m.Delimiter, Quote: m.Quote, NewLine: m.NewLine,
 		HasHeader: m.HasHeader, HeaderRowIdx: m.HeaderRowIdx, Decimal: m.DecimalSeparator,
 		Rows: m.Rows, Rejected: m.RejectedRows, Columns: m.Columns}
+	if n.EncodingConfidence != 100 {
+		g.Confidence = n.EncodingConfidence
+	}
+	if m.Escape != m.Quote {
+		g.Escape = m.Escape
+	}
 	alias := fmt.Sprintf("corpus_%d", len(dir)) + strings.Map(func(r rune) rune {
 		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' {
 			return r

@@ -44,12 +44,17 @@ type Prepared struct {
 	Sheet       string // the sheet loaded, if any
 	Encoding    string // encoding of the source text (CSV only)
 	Size        int64  // bytes at Path
+
+	// EncodingConfidence is how sure the detection of Encoding is (0–100,
+	// CSV only; 0 when forced).
+	EncodingConfidence int
 }
 
 // Apply records in m what Prepare found, so that Load dispatches on
 // m.Filetype and general_infos reports it.
 func (p *Prepared) Apply(m *Meta) {
 	m.Filetype, m.Compression, m.File, m.Sheet, m.Encoding = p.Filetype, p.Compression, p.File, p.Sheet, p.Encoding
+	m.EncodingConfidence = p.EncodingConfidence
 }
 
 // ChoiceError reports that the file holds several tables and the request
@@ -162,6 +167,7 @@ func (p *Prepared) text(dir, encodingName string, maxSize int64) (*Prepared, err
 		return nil, err
 	}
 	p.Path, p.Encoding, p.Size, p.Filetype = n.Path, n.Encoding, n.Size, FiletypeCSV
+	p.EncodingConfidence = n.EncodingConfidence
 	if n.Compression != "" && p.Compression == "" {
 		p.Compression = n.Compression
 	}

@@ -2,6 +2,7 @@ package convert
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"database/sql"
@@ -48,6 +49,14 @@ type Meta struct {
 	Rejects      bool          `json:"rejects_table"` // the file has a rejects table (loads before it existed do not)
 	LoadedAt     time.Time     `json:"loaded_at"`
 	LoadTime     time.Duration `json:"load_time_ns"`
+
+	// RepeatedHeaders counts the header's repetitions skipped in the
+	// sniffer's head (the first MB): rows equal to the header are skipped
+	// in the whole file, but counted only there.
+	RepeatedHeaders int `json:"repeated_headers,omitempty"`
+	// EncodingConfidence is how sure the detection of Encoding is, 0–100
+	// (0 when it was forced or not detected).
+	EncodingConfidence int `json:"encoding_confidence,omitempty"`
 }
 
 // Load reads the UTF-8 delimited text file at csvPath into a new database
@@ -145,7 +154,7 @@ func createTables(ctx context.Context, conn *sql.Conn, r *reader, alias string, 
 	defer conn.ExecContext(context.WithoutCancel(ctx), "DROP TABLE IF EXISTS "+rej+"; DROP TABLE IF EXISTS "+scan)
 	src := r.sql("store_rejects = true, rejects_table = " + QuoteLiteral(rej) + ", rejects_scan = " + QuoteLiteral(scan))
 	create := "CREATE TABLE " + alias + ".data AS SELECT " + strings.Join(sel, ", ") + " FROM " + src
-	if _, err := conn.ExecContext(ctx, create, r.path); err != nil {
+	if _, err := conn.ExecContext(ctx, create, r.args()...); err != nil {
 		return loadError(ctx, err, r.path)
 	}
 	if err := conn.QueryRowContext(ctx, "SELECT count(*) FROM "+alias+".data").Scan(&m.Rows); err != nil {
@@ -168,9 +177,9 @@ func (m *Meta) describeDialect(d *Dialect, cols []typedColumn, o Options) {
 	m.Delimiter, m.NewLine = string(d.Delimiter), d.NewLine
 	m.Quote, m.Escape = "", ""
 	if d.Quote != 0 {
-		m.Quote, m.Escape = string(d.Quote), string(d.Quote)
+		m.Quote, m.Escape = string(d.Quote), string(cmp.Or(d.Escape, d.Quote))
 	}
-	m.HasHeader, m.HeaderRowIdx = d.Header, d.Start
+	m.HasHeader, m.HeaderRowIdx, m.RepeatedHeaders = d.Header, d.Start, d.RepeatedHeaders
 	m.DecimalSeparator = "."
 	if o.Decimal != "" {
 		m.DecimalSeparator = o.Decimal

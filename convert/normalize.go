@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -32,10 +34,13 @@ const sniffLen = 8 << 10
 
 // Normalized describes the UTF-8 file Normalize produced.
 type Normalized struct {
-	Path        string // UTF-8 text DuckDB can read; may be the source itself
-	Encoding    string // encoding of the source text, e.g. "utf-8", "windows-1252"
-	Compression string // "gzip" or ""
-	Size        int64  // bytes of UTF-8 text at Path
+	Path     string // UTF-8 text DuckDB can read; may be the source itself
+	Encoding string // encoding of the source text, e.g. "utf-8", "windows-1252"
+	// EncodingConfidence is how sure the detection of Encoding is, 0–100
+	// (0 when it was forced).
+	EncodingConfidence int
+	Compression        string // "gzip" or ""
+	Size               int64  // bytes of UTF-8 text at Path
 }
 
 // Normalize turns the downloaded file at src into UTF-8 text that DuckDB can
@@ -75,10 +80,11 @@ func Normalize(src, dir, encodingName string, maxSize int64) (*Normalized, error
 		}
 	}
 
-	enc, name, nul, err := detectEncoding(n.Path, head)
+	det, err := detectEncoding(n.Path, head)
 	if err != nil {
 		return nil, err
 	}
+	enc, name := det.enc, det.name
 	if encodingName != "" {
 		if forced == nil && enc != nil {
 			// UTF-8 forced on bytes that are not: decode them as UTF-8 all
@@ -92,8 +98,29 @@ func Normalize(src, dir, encodingName string, maxSize int64) (*Normalized, error
 		return nil, err
 	}
 	n.Encoding = name
-	if enc != nil || nul || needsCleaning(head) {
-		out, err := transcodeFile(n.Path, dir, enc)
+	if encodingName == "" {
+		n.EncodingConfidence = det.confidence
+	}
+	if enc != nil && det.ends == nil && asciiCompatible(name) {
+		// The scan stopped at the first invalid UTF-8 byte: count the line
+		// ends of the whole file for the cleaner.
+		if det.ends, err = countLineEnds(n.Path); err != nil {
+			return nil, err
+		}
+	}
+	clean := cleaner{}
+	if det.ends != nil {
+		clean = det.ends.cleaner()
+	}
+	if enc != nil || det.nul || needsCleaning(head) || clean.unify {
+		out, err := transcodeFile(n.Path, dir, enc, clean)
+		if err != nil {
+			return nil, err
+		}
+		n.Path = out
+	}
+	if det.ends != nil && det.ends.quotes%2 == 1 {
+		out, err := writeTemp(dir, "resync-*.csv", func(w io.Writer) error { return resyncFile(n.Path, w) })
 		if err != nil {
 			return nil, err
 		}
@@ -153,45 +180,68 @@ func readHead(path string) ([]byte, error) {
 	return buf[:n], nil
 }
 
-// detectEncoding returns the decoder needed to turn the file into UTF-8 (nil
-// when it already is), the name of its encoding, and whether a UTF-8 file
-// holds NUL bytes. Only a full scan can tell UTF-8 from Windows-1252: one
-// accented byte on the last line decides.
-func detectEncoding(path string, head []byte) (encoding.Encoding, string, bool, error) {
-	switch {
-	case bytes.HasPrefix(head, []byte{0xEF, 0xBB, 0xBF}):
-		valid, nul, err := isUTF8File(path)
-		if err != nil || valid {
-			return nil, EncodingUTF8BOM, nul, err
-		}
-		// A BOM does not make the rest UTF-8: decoding turns invalid
-		// sequences into U+FFFD.
-		return unicode.UTF8, EncodingUTF8BOM, nul, nil
-	case bytes.HasPrefix(head, []byte{0xFF, 0xFE}):
-		return unicode.UTF16(unicode.LittleEndian, unicode.ExpectBOM), EncodingUTF16LE, false, nil
-	case bytes.HasPrefix(head, []byte{0xFE, 0xFF}):
-		return unicode.UTF16(unicode.BigEndian, unicode.ExpectBOM), EncodingUTF16BE, false, nil
-	}
-	valid, nul, err := isUTF8File(path)
-	if err != nil {
-		return nil, "", false, err
-	}
-	if valid {
-		return nil, EncodingUTF8, nul, nil
-	}
-	enc, name, _ := LookupEncoding(EncodingCP1252)
-	return enc, name, false, nil
+// detection is what detectEncoding learned of a file.
+type detection struct {
+	enc  encoding.Encoding // nil: UTF-8 already
+	name string
+	nul  bool       // a UTF-8 file holds NUL bytes
+	ends *textStats // line ends of the whole file, when a full scan counted them
+	// confidence (0–100) in name: 100 for a BOM or a whole file of valid
+	// UTF-8, the detector's for other encodings (see charset.go).
+	confidence int
 }
 
-// isUTF8File reports whether the whole file is valid UTF-8, and whether it
-// holds NUL bytes, reading it in large chunks and carrying an incomplete
-// trailing rune to the next one.
-func isUTF8File(path string) (valid, nul bool, err error) {
+// detectEncoding returns the decoder needed to turn the file into UTF-8 (nil
+// when it already is), the name of its encoding, whether a UTF-8 file
+// holds NUL bytes, and the line ends of a UTF-8 file. Only a full scan can
+// tell UTF-8 from Windows-1252: one accented byte on the last line decides.
+func detectEncoding(path string, head []byte) (detection, error) {
+	switch {
+	case bytes.HasPrefix(head, []byte{0xEF, 0xBB, 0xBF}):
+		valid, nul, ends, err := isUTF8File(path)
+		d := detection{name: EncodingUTF8BOM, nul: nul, ends: ends, confidence: 100}
+		if err != nil || !valid {
+			d.ends = nil // the line ends of a partial scan are not the file's
+		}
+		if err == nil && !valid {
+			// A BOM does not make the rest UTF-8: decoding turns invalid
+			// sequences into U+FFFD rather than let them reach DuckDB.
+			d.enc = unicode.UTF8
+		}
+		return d, err
+	case bytes.HasPrefix(head, []byte{0xFF, 0xFE}):
+		return detection{enc: unicode.UTF16(unicode.LittleEndian, unicode.ExpectBOM), name: EncodingUTF16LE, confidence: 100}, nil
+	case bytes.HasPrefix(head, []byte{0xFE, 0xFF}):
+		return detection{enc: unicode.UTF16(unicode.BigEndian, unicode.ExpectBOM), name: EncodingUTF16BE, confidence: 100}, nil
+	}
+	if enc, name := detectUTF16(head); enc != nil {
+		return detection{enc: enc, name: name, confidence: 90}, nil
+	}
+	valid, nul, ends, err := isUTF8File(path)
+	if err != nil {
+		return detection{}, err
+	}
+	if valid {
+		return detection{name: EncodingUTF8, nul: nul, ends: ends, confidence: 100}, nil
+	}
+	big, _, err := readHeadN(path, headLen)
+	if err != nil {
+		return detection{}, err
+	}
+	enc, name, confidence := detectLegacy(big)
+	return detection{enc: enc, name: name, confidence: confidence}, nil
+}
+
+// isUTF8File reports whether the whole file is valid UTF-8, whether it
+// holds NUL bytes, and its line ends, reading it in large chunks and
+// carrying an incomplete trailing rune to the next one.
+func isUTF8File(path string) (valid, nul bool, ends *textStats, err error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return false, false, err
+		return false, false, nil, err
 	}
 	defer f.Close()
+	ends = &textStats{}
 	buf := make([]byte, 1<<20)
 	carry := 0
 	for {
@@ -203,18 +253,45 @@ func isUTF8File(path string) (valid, nul bool, err error) {
 			end = completeRunes(buf[:n])
 		}
 		if !utf8.Valid(buf[:end]) {
-			return false, false, nil
+			return false, false, nil, nil
 		}
 		nul = nul || bytes.IndexByte(buf[:end], 0) >= 0
+		ends.add(buf[:end])
 		carry = copy(buf, buf[end:n])
 		if errors.Is(err, io.EOF) {
-			return carry == 0 || utf8.Valid(buf[:carry]), nul, nil
+			return carry == 0 || utf8.Valid(buf[:carry]), nul, ends, nil
 		}
 		if err != nil {
-			return false, false, err
+			return false, false, nil, err
 		}
 	}
 }
+
+// countLineEnds counts the line ends of a file in an ASCII-compatible
+// encoding (CR and LF bytes are line ends in all of them).
+func countLineEnds(path string) (*textStats, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	ends := &textStats{}
+	buf := make([]byte, 1<<20)
+	for {
+		n, err := f.Read(buf)
+		ends.add(buf[:n])
+		if errors.Is(err, io.EOF) {
+			return ends, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+}
+
+// asciiCompatible reports whether the bytes CR and LF are line ends in
+// text of the encoding (not in UTF-16).
+func asciiCompatible(name string) bool { return !strings.HasPrefix(name, "utf-16") }
 
 // completeRunes returns the length of b without a trailing incomplete UTF-8
 // sequence.
@@ -244,7 +321,9 @@ func checkTabular(head []byte, encodingName string) error {
 		return fmt.Errorf("%w: the file is empty", ErrNotTabular)
 	case bytes.HasPrefix(lower, []byte("<!doctype")), bytes.HasPrefix(lower, []byte("<html")),
 		bytes.HasPrefix(lower, []byte("<?xml")), bytes.HasPrefix(lower, []byte("<head")), bytes.HasPrefix(lower, []byte("<body")):
-		return fmt.Errorf("%w: the content is an HTML or XML page, not a table", ErrNotTabular)
+		return fmt.Errorf("%w: the content is an HTML or XML page (it starts with %s), not a table", ErrNotTabular, firstTag(h))
+	case markupKind(lower) != "":
+		return fmt.Errorf("%w: the content is %s (it starts with %s), not a table", ErrNotTabular, markupKind(lower), firstTag(h))
 	case (h[0] == '{' || h[0] == '[') && jsonStart(h): // not "[Code],[Nom]" headers
 		return fmt.Errorf("%w: the content looks like JSON", ErrNotTabular)
 	case bytes.HasPrefix(h, []byte("PK\x03\x04")):
@@ -255,6 +334,52 @@ func checkTabular(head []byte, encodingName string) error {
 		return fmt.Errorf("%w: the content is binary", ErrNotTabular)
 	}
 	return nil
+}
+
+// htmlTags are the elements that start an HTML fragment served instead of
+// a file (an error message, a table copied from a page).
+var htmlTags = []string{"table", "div", "tr", "td", "th", "thead", "tbody", "p", "span", "a", "ul", "li", "form", "script", "style", "meta", "link", "title", "h1", "h2", "h3", "pre", "br", "img", "iframe"}
+
+// markupKind names the markup the lowercase head starts with: an HTML
+// fragment, an HTML comment, an RSS or Atom feed, or XML (a tag closed
+// further on); "" for anything else. A header such as "<id>;<nom>" is not
+// markup: it has no closing tag.
+func markupKind(lower []byte) string {
+	if len(lower) < 2 || lower[0] != '<' {
+		return ""
+	}
+	if bytes.HasPrefix(lower, []byte("<!--")) {
+		return "an HTML or XML comment"
+	}
+	name := lower[1:]
+	end := bytes.IndexFunc(name, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == ':' || r == '-' || r == '_')
+	})
+	if end <= 0 || (name[end] != '>' && name[end] != ' ' && name[end] != '/' && name[end] != '\n' && name[end] != '\r' && name[end] != '\t') {
+		return ""
+	}
+	tag := string(name[:end])
+	closed := bytes.Contains(lower, []byte("</")) || bytes.Contains(lower, []byte("/>"))
+	switch {
+	case tag == "rss" || tag == "feed" || tag == "rdf:rdf":
+		return "an RSS or Atom feed"
+	case !closed:
+		return ""
+	case slices.Contains(htmlTags, tag):
+		return "an HTML fragment"
+	}
+	return "XML"
+}
+
+// firstTag returns the first line of h, cut to 60 bytes and quoted, to say
+// what was received.
+func firstTag(h []byte) string {
+	line, _, _ := bytes.Cut(h, []byte("\n"))
+	line = bytes.TrimRight(line, "\r")
+	if len(line) > 60 {
+		line = append(line[:completeRunes(line[:60]):completeRunes(line[:60])], "…"...)
+	}
+	return strconv.Quote(string(line))
 }
 
 // looksBinary reports whether the head of a file is binary: many NUL bytes
@@ -297,16 +422,16 @@ func gunzipFile(src, dir string, maxSize int64) (string, error) {
 }
 
 // transcodeFile decodes src with enc (nil: UTF-8 already) into a UTF-8
-// file, without NUL bytes and CR CR LF line ends (see cleaner).
-func transcodeFile(src, dir string, enc encoding.Encoding) (string, error) {
+// file, cleaned by clean (NUL bytes, CR CR LF, mixed line ends).
+func transcodeFile(src, dir string, enc encoding.Encoding, clean cleaner) (string, error) {
 	in, err := os.Open(src)
 	if err != nil {
 		return "", err
 	}
 	defer in.Close()
-	var t transform.Transformer = cleaner{}
+	var t transform.Transformer = clean
 	if enc != nil {
-		t = transform.Chain(enc.NewDecoder(), cleaner{})
+		t = transform.Chain(enc.NewDecoder(), clean)
 	}
 	return writeTemp(dir, "utf8-*.csv", func(w io.Writer) error {
 		r := transform.NewReader(bufio.NewReaderSize(in, 1<<20), t)

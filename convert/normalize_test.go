@@ -172,6 +172,13 @@ func FuzzNormalize(f *testing.F) {
 	f.Add([]byte("a,b\n\xe9\xff\n"), "utf-8")           // UTF-8 forced on bytes that are not
 	f.Add([]byte("\xfe\xffa,b\n1,2\n"), "")             // a UTF-16 BOM on 8-bit text
 	f.Add([]byte("a,b\n1,\x00\x002\n"), "windows-1252") // NUL bytes
+	// Round 2: mixed line ends, stray CR, unterminated quotes, markup, UTF-16 without BOM, Big5.
+	f.Add([]byte("a;b\r\n1;x\r\n2;y\n"), "")
+	f.Add([]byte("a;b;c\n1;x\ry;2\n\n\r\n"), "")
+	f.Add([]byte("a;b\n1;\"open\n2;y\n"), "")
+	f.Add([]byte("<table border=1><tr><td>a</td></tr></table>"), "")
+	f.Add([]byte("a\x00;\x00b\x00\n\x001\x00;\x002\x00\n\x00"), "")
+	f.Add([]byte("\xab\xb0\xa5\xab;\xa4H\xa4f\n\xa5x\xa5_;1\n"), "")
 	f.Fuzz(func(t *testing.T, in []byte, force string) {
 		dir := t.TempDir()
 		src := writeFile(t, dir, "src", in)

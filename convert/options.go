@@ -17,6 +17,10 @@ type Options struct {
 	Encoding  string // source encoding label, e.g. "latin1"; empty: detect
 	Delimiter string // one character, or "tab"; empty: detect among , ; tab |
 	Quote     string // one character, or "none"; empty: "
+	// Escape is the character that escapes a quote inside a quoted field:
+	// one character (\ for \"); empty: detected, the quote itself ("")
+	// unless the head escapes quotes with backslashes consistently.
+	Escape string
 	// Header is "none" (no header row: columns are named column1…), or the
 	// 0-based index of the header row (the rows above it are skipped);
 	// empty: detect.
@@ -37,7 +41,7 @@ type Options struct {
 // OptionError names the option that is invalid. Its Unwrap returns
 // ErrInvalidOption.
 type OptionError struct {
-	Option  string // "delimiter", "quote", "header", "skip", "decimal", "encoding"
+	Option  string // "delimiter", "quote", "escape", "header", "skip", "decimal", "encoding"
 	Message string
 }
 
@@ -70,6 +74,11 @@ func (o Options) Validate() error {
 	}
 	if o.Quote != "" {
 		if _, err := o.quote(); err != nil {
+			return err
+		}
+	}
+	if o.Escape != "" {
+		if _, err := o.escape(); err != nil {
 			return err
 		}
 	}
@@ -112,6 +121,26 @@ func (o Options) quote() (byte, error) {
 		return q[0], nil
 	}
 	return 0, &OptionError{"quote", fmt.Sprintf(`expects one ASCII punctuation character or "none", got %q`, o.Quote)}
+}
+
+// escape returns the forced escape byte, 0 when not forced.
+func (o Options) escape() (byte, error) {
+	if e := o.Escape; e == "" || len(e) == 1 && validSeparator(e[0]) {
+		if e == "" {
+			return 0, nil
+		}
+		return e[0], nil
+	}
+	return 0, &OptionError{"escape", fmt.Sprintf(`expects one ASCII punctuation character, such as \ or ", got %q`, o.Escape)}
+}
+
+// escapeFor returns the escape character for quote: the forced one, else
+// the quote itself (RFC 4180 doubled quotes), and whether it was forced.
+func (o Options) escapeFor(quote byte) (byte, bool) {
+	if e, _ := o.escape(); e != 0 {
+		return e, true
+	}
+	return quote, false
 }
 
 // header returns the forced header row index (-1 for "none") and whether

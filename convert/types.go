@@ -31,7 +31,9 @@ const (
 	kindInt       // 42, -7; no leading zero, |v| ≤ 2^53
 	kindIntSpaced // 1 234 567 (space, NBSP or narrow NBSP thousands)
 	kindDecDot    // 12.5
+	kindDecExp    // 1e5, 2.5E-3 (and plain decimals beside them)
 	kindDecComma  // 12,5 and 1 234,56
+	kindDecDotGrp // 1.234,56: dot thousands, comma decimals
 	kindDateYMD8  // 20230115, only in a column named like a date
 	kindDateISO   // 2023-01-15
 	kindDateDMY   // 15/01/2023
@@ -39,6 +41,7 @@ const (
 	kindDateMDY // 01/15/2023, only when no value fits day-first
 	kindTimestampISO
 	kindTimestampDMY
+	kindTimestampTZ // 2023-01-15T10:30:00+02:00, 2023-01-15 10:30:00Z
 	kindText
 )
 
@@ -48,9 +51,9 @@ const (
 // month-first.
 var ladder = []colKind{
 	kindBoolTrueFalse, kindBoolOuiNon, kindBoolVraiFaux, kindBoolYesNo,
-	kindDateYMD8, kindInt, kindIntSpaced, kindDecDot, kindDecComma,
+	kindDateYMD8, kindInt, kindIntSpaced, kindDecDot, kindDecExp, kindDecComma, kindDecDotGrp,
 	kindDateISO, kindDateDMY, kindDateDMYDash, kindDateMDY,
-	kindTimestampISO, kindTimestampDMY,
+	kindTimestampISO, kindTimestampDMY, kindTimestampTZ,
 }
 
 // maxSafeInt is 2^53: integers beyond it lose digits in JavaScript, so a
@@ -65,6 +68,9 @@ var (
 	reIntSpaced = regexp.MustCompile(`^-?[1-9][0-9]{0,2}([ \x{a0}\x{202f}][0-9]{3})+$`)
 	reDecDot    = regexp.MustCompile(`^(?:` + sqlDecDot + `)$`)
 	reDecComma  = regexp.MustCompile(`^(?:` + sqlDecComma + `)$`)
+	reDecExp    = regexp.MustCompile(`^(?:` + sqlDecExp + `)$`)
+	reDecDotGrp = regexp.MustCompile(`^(?:` + sqlDecDotGrp + `)$`)
+	reTsTZ      = regexp.MustCompile(`^(?:` + sqlTsTZ + `)$`)
 	reYMD8      = regexp.MustCompile(`^(19|20)[0-9]{6}$`)
 	reDateISO   = regexp.MustCompile(`^[0-9]{4}-[0-9]{2}-[0-9]{2}$`)
 	reDateSlash = regexp.MustCompile(`^[0-9]{1,2}/[0-9]{1,2}/[0-9]{4}$`)
@@ -79,8 +85,14 @@ const (
 	sqlIntSpaced = `-?[1-9][0-9]{0,2}([ \x{a0}\x{202f}][0-9]{3})+`
 	// Decimals: no leading zero (01400 is a code), at most 15 digits without
 	// a fraction (beyond, a float64 changes the integer).
-	sqlDecDot    = `-?(0|[1-9][0-9]*)\.[0-9]+|-?(0|[1-9][0-9]{0,14})`
-	sqlDecComma  = `-?([1-9][0-9]{0,2}([ \x{a0}\x{202f}][0-9]{3})+|0|[1-9][0-9]*),[0-9]+|-?([1-9][0-9]{0,2}([ \x{a0}\x{202f}][0-9]{3})+|0|[1-9][0-9]{0,14})`
+	sqlDecDot   = `-?(0|[1-9][0-9]*)\.[0-9]+|-?(0|[1-9][0-9]{0,14})`
+	sqlDecComma = `-?([1-9][0-9]{0,2}([ \x{a0}\x{202f}][0-9]{3})+|0|[1-9][0-9]*),[0-9]+|-?([1-9][0-9]{0,2}([ \x{a0}\x{202f}][0-9]{3})+|0|[1-9][0-9]{0,14})`
+	// Exponents: the mantissa as sqlDecDot, one exponent of up to 3 digits.
+	sqlDecExp = `-?(0|[1-9][0-9]*)(\.[0-9]+)?[eE][+-]?[0-9]{1,3}|` + sqlDecDot
+	// Dot thousands, comma decimals (1.234,56); plain 12,5 and 1234 beside
+	// them. 1.234 alone reads as a decimal dot first (kindDecDot).
+	sqlDecDotGrp = `-?([1-9][0-9]{0,2}(\.[0-9]{3})+|0|[1-9][0-9]{0,14})(,[0-9]+)?`
+	sqlTsTZ      = `[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)? ?(Z|[+-][0-9]{2}(:?[0-9]{2})?)`
 	sqlYMD8      = `(19|20)[0-9]{6}`
 	sqlDateISO   = `[0-9]{4}-[0-9]{2}-[0-9]{2}`
 	sqlDateSlash = `[0-9]{1,2}/[0-9]{1,2}/[0-9]{4}`
@@ -110,6 +122,13 @@ func (k colKind) fits(s string) bool {
 		return reDecDot.MatchString(s)
 	case kindDecComma:
 		return reDecComma.MatchString(s)
+	case kindDecExp:
+		_, err := strconv.ParseFloat(s, 64) // 1e999 overflows
+		return reDecExp.MatchString(s) && err == nil
+	case kindDecDotGrp:
+		return reDecDotGrp.MatchString(s)
+	case kindTimestampTZ:
+		return reTsTZ.MatchString(s) && validDate(s[:10], "2006-01-02")
 	case kindDateYMD8:
 		return reYMD8.MatchString(s) && validDate(s, "20060102")
 	case kindDateISO:
@@ -155,9 +174,9 @@ func (k colKind) allowed(name, dec string) bool {
 	switch k {
 	case kindDateYMD8:
 		return namedLikeDate(name) // 8 digits are an integer unless the name says date
-	case kindDecDot:
+	case kindDecDot, kindDecExp:
 		return dec != ","
-	case kindDecComma:
+	case kindDecComma, kindDecDotGrp:
 		return dec != "."
 	}
 	return true
@@ -222,6 +241,12 @@ func (k colKind) sqlPredicate(x string) string {
 		return re(sqlDecDot)
 	case kindDecComma:
 		return re(sqlDecComma)
+	case kindDecExp:
+		return re(sqlDecExp) + " AND coalesce(isfinite(TRY_CAST(" + x + " AS DOUBLE)), false)"
+	case kindDecDotGrp:
+		return re(sqlDecDotGrp)
+	case kindTimestampTZ:
+		return re(sqlTsTZ) + " AND TRY_CAST(" + x + " AS TIMESTAMPTZ) IS NOT NULL"
 	case kindDateYMD8:
 		return re(sqlYMD8) + " AND try_strptime(" + x + ", '%Y%m%d') IS NOT NULL"
 	case kindDateISO:
@@ -252,6 +277,12 @@ func (k colKind) sqlCast(x string) string {
 		return "CAST(" + x + " AS DOUBLE)"
 	case kindDecComma:
 		return "CAST(replace(" + stripThousandsSQL(x) + ", ',', '.') AS DOUBLE)"
+	case kindDecExp:
+		return "CAST(" + x + " AS DOUBLE)"
+	case kindDecDotGrp:
+		return "CAST(replace(replace(" + x + ", '.', ''), ',', '.') AS DOUBLE)"
+	case kindTimestampTZ:
+		return "CAST(" + x + " AS TIMESTAMPTZ)"
 	case kindDateISO:
 		return "CAST(" + x + " AS DATE)"
 	case kindDateYMD8, kindDateDMY, kindDateDMYDash, kindDateMDY:
@@ -277,12 +308,14 @@ func (k colKind) sqlType() string {
 		return "BOOLEAN"
 	case kindInt, kindIntSpaced:
 		return "BIGINT"
-	case kindDecDot, kindDecComma:
+	case kindDecDot, kindDecExp, kindDecComma, kindDecDotGrp:
 		return "DOUBLE"
 	case kindDateYMD8, kindDateISO, kindDateDMY, kindDateDMYDash, kindDateMDY:
 		return "DATE"
 	case kindTimestampISO, kindTimestampDMY:
 		return "TIMESTAMP"
+	case kindTimestampTZ:
+		return "TIMESTAMPTZ"
 	}
 	return "VARCHAR"
 }
@@ -305,6 +338,8 @@ func (k colKind) format() string {
 		return "%Y-%m-%dT%H:%M:%S"
 	case kindTimestampDMY:
 		return "%d/%m/%Y %H:%M:%S"
+	case kindTimestampTZ:
+		return "%Y-%m-%dT%H:%M:%S%z"
 	}
 	return ""
 }
@@ -312,9 +347,9 @@ func (k colKind) format() string {
 // decimal is the decimal separator of a number reading.
 func (k colKind) decimal() string {
 	switch k {
-	case kindDecDot:
+	case kindDecDot, kindDecExp:
 		return "."
-	case kindDecComma:
+	case kindDecComma, kindDecDotGrp:
 		return ","
 	}
 	return ""

@@ -100,6 +100,13 @@ func TestOperators(t *testing.T) {
 
 		{"n", "in", "1,3", []int64{1, 3}, ""},
 		{"n", "in", "1.5", nil, ""}, // no integer equals 1.5
+		{"n", "in", "1.0,3", []int64{1, 3}, ""},
+		{"n", "exact", "1.0", []int64{1}, ""}, // as in csvapi
+		{"n", "exact", "2,0", []int64{2}, ""},
+		{"n", "exact", "1.5", nil, ""},
+		{"n", "not", "1.5", []int64{1, 2, 3, 4, 5, 6, 7}, ""},
+		{"n", "not", "7.0", []int64{1, 2, 3, 4, 5, 6}, ""},
+		{"n", "exact", "abc", nil, "expects an integer"},
 		{"n", "between", "6,100", []int64{6, 7}, ""},
 		{"rowid", "gt", "5", []int64{6, 7}, ""},
 	}

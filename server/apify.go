@@ -122,12 +122,12 @@ func (s *Server) handleUpload(c *fiber.Ctx) error {
 }
 
 // parseOptions reads the conversion overrides (encoding, delimiter, quote,
-// header, skip, decimal) with get and validates them all before any
+// escape, header, skip, decimal) with get and validates them all before any
 // download, so that a bad value is a 400 naming its parameter.
 func parseOptions(get func(string) string) (cache.Options, error) {
 	var o cache.Options
 	o.Encoding, o.Delimiter, o.Quote = get("encoding"), get("delimiter"), get("quote")
-	o.Header, o.Decimal = get("header"), get("decimal")
+	o.Header, o.Decimal, o.Escape = get("header"), get("decimal"), get("escape")
 	if s := get("skip"); s != "" {
 		n, err := convert.ParseSkip(s)
 		if err != nil {

@@ -69,6 +69,7 @@ type statusBody struct {
 	Rows            int64       `json:"rows"`
 	ElapsedMS       int64       `json:"elapsed_ms"`
 	Error           *statusErr  `json:"error,omitempty"`
+	Replica         string      `json:"replica,omitempty"` // with a shared store: where the load runs
 }
 
 type statusErr struct {
@@ -88,6 +89,7 @@ func (s *Server) sendStatus(c *fiber.Ctx, id string, status int) error {
 		OK: true, ID: id, Status: st.State, Refreshing: st.Refreshing,
 		Endpoint: base, StatusURL: base + "/status",
 		BytesDownloaded: st.BytesDownloaded, Rows: st.Rows, ElapsedMS: st.Elapsed.Milliseconds(),
+		Replica: st.Replica,
 	}
 	if st.BytesTotal >= 0 {
 		body.BytesTotal = &st.BytesTotal

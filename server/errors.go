@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -93,7 +94,10 @@ func classify(err error) *apiError {
 	var invalid *query.InvalidError
 	var optErr *convert.OptionError
 	var choice *convert.ChoiceError
+	var remembered *cache.RememberedError
 	switch {
+	case errors.As(err, &remembered):
+		return rememberedError(classify(remembered.Err), remembered)
 	case errors.As(err, &ae):
 		return ae
 	case errors.As(err, &fe) && fe.Code == http.StatusRequestEntityTooLarge:
@@ -173,6 +177,33 @@ func classify(err error) *apiError {
 		return &apiError{Status: http.StatusInternalServerError, Code: CodeInternalError,
 			Message: "Internal error. The administrators can find it in the logs with the request id."}
 	}
+}
+
+// rememberedError is ae, the answer to a load's failure, when the failure
+// comes from the negative cache: the message and details say when it
+// happened and when a retry is allowed, and Retry-After carries the wait.
+func rememberedError(ae *apiError, r *cache.RememberedError) *apiError {
+	out := *ae
+	details := map[string]any{}
+	switch d := ae.Details.(type) {
+	case map[string]any:
+		maps.Copy(details, d)
+	case map[string]string:
+		for k, v := range d {
+			details[k] = v
+		}
+	case map[string]int:
+		for k, v := range d {
+			details[k] = v
+		}
+	}
+	details["failed_at"] = r.At.UTC().Format(time.RFC3339)
+	details["retry_at"] = r.RetryAt.UTC().Format(time.RFC3339)
+	out.Details = details
+	out.RetryAfter = max(time.Until(r.RetryAt), time.Second)
+	out.Message = strings.TrimSuffix(ae.Message, ".") + ". This failure was remembered at " + details["failed_at"].(string) +
+		"; a new attempt is made after " + details["retry_at"].(string) + ", or at once with refresh=yes."
+	return &out
 }
 
 // choiceError answers a load that needs a sheet or file parameter, or got

@@ -93,6 +93,7 @@ type generalInfos struct {
 	Sheet            string            `json:"sheet,omitempty"`
 	File             string            `json:"file,omitempty"`
 	Encoding         string            `json:"encoding"`
+	EncodingConf     int               `json:"encoding_confidence,omitempty"`
 	Compression      string            `json:"compression,omitempty"`
 	Separator        string            `json:"separator"`
 	Quote            string            `json:"quote"`
@@ -104,6 +105,7 @@ type generalInfos struct {
 	Overrides        map[string]string `json:"overrides,omitempty"`
 	TotalLines       int64             `json:"total_lines"`
 	RejectedRows     int64             `json:"rejected_rows"`
+	RepeatedHeaders  int               `json:"repeated_headers,omitempty"`
 	NbColumns        int               `json:"nb_columns"`
 	Size             int64             `json:"size"`
 	FetchedAt        time.Time         `json:"fetched_at"`
@@ -140,10 +142,10 @@ func renderInfos(m *convert.Meta, analysis *query.TableProfile) renderedInfos {
 	}
 	general := []byte(`,"general_infos":`)
 	general = appendJSON(general, generalInfos{
-		URL: m.URL, Filename: m.Filename, Filetype: m.Filetype, Sheet: m.Sheet, File: m.File, Encoding: m.Encoding, Compression: m.Compression,
+		URL: m.URL, Filename: m.Filename, Filetype: m.Filetype, Sheet: m.Sheet, File: m.File, Encoding: m.Encoding, EncodingConf: m.EncodingConfidence, Compression: m.Compression,
 		Separator: m.Delimiter, Quote: m.Quote, HeaderRowIdx: m.HeaderRowIdx, HasHeader: m.HasHeader,
 		DecimalSeparator: m.DecimalSeparator, TotalLines: m.Rows, NbColumns: len(m.Columns),
-		NewLine: m.NewLine, DateFormats: dateFormats(m.Columns), Overrides: m.Overrides, RejectedRows: m.RejectedRows,
+		NewLine: m.NewLine, DateFormats: dateFormats(m.Columns), Overrides: m.Overrides, RejectedRows: m.RejectedRows, RepeatedHeaders: m.RepeatedHeaders,
 		Size: m.SourceSize, FetchedAt: m.FetchedAt, LoadMS: float64(m.LoadTime.Microseconds()) / 1000,
 	})
 	general = general[:len(general)-1] // drop "}"

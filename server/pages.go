@@ -108,7 +108,7 @@ func (s *Server) handleEmbed(c *fiber.Ctx) error {
 
 // apifyParams are the parameters of /explore?url=… that belong to /apify
 // (the conversion); the others describe the view.
-var apifyParams = []string{"url", "encoding", "delimiter", "quote", "header", "skip", "decimal", "sheet", "file", "refresh"}
+var apifyParams = []string{"url", "encoding", "delimiter", "quote", "escape", "header", "skip", "decimal", "sheet", "file", "refresh"}
 
 // apifyQuery is the /apify query string of an /explore?url=… request.
 func apifyQuery(c *fiber.Ctx) string {

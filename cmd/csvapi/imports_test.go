@@ -17,9 +17,10 @@ func TestPackageDependencies(t *testing.T) {
 	allowed := map[string][]string{
 		"convert":   internal,
 		"query":     append([]string{"convert"}, internal...),
-		"cache":     append([]string{"convert"}, internal...),
-		"assistant": append([]string{"cache", "query", "convert"}, internal...),
-		"server":    append([]string{"assistant", "cache", "query", "convert"}, internal...),
+		"store":     {},
+		"cache":     append([]string{"convert", "store"}, internal...),
+		"assistant": append([]string{"cache", "query", "convert", "store"}, internal...),
+		"server":    append([]string{"assistant", "cache", "query", "convert", "store"}, internal...),
 	}
 	for _, pkg := range internal {
 		allowed[pkg] = []string{"convert/internal/numfmt"}

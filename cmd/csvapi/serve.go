@@ -74,6 +74,7 @@ type Config struct {
 	IdleTimeout   time.Duration
 	MinFreeDisk   int64
 	ResponseCache int64
+	Store         StoreConfig // replicas sharing converted tables (replicas.go)
 
 	AdminTokenFile string
 	// Limits against slow or greedy clients and upstreams.
@@ -132,6 +133,7 @@ func NewMain() *Main {
 		IdleTimeout:   server.DefaultIdleTimeout,
 		MinFreeDisk:   server.DefaultMinFreeDisk,
 		ResponseCache: server.DefaultResponseCacheSize,
+		Store:         StoreConfig{Check: cache.DefaultCheckInterval, Lease: cache.DefaultLeaseTTL},
 
 		ExportStallTimeout: server.DefaultExportStallTimeout,
 		MaxQueuedLoads:     cache.DefaultMaxQueue,
@@ -285,6 +287,7 @@ func (m *Main) ParseFlags(args []string, getenv func(string) (string, bool), std
 	fs.DurationVar(&c.IdleTimeout, "idle-timeout", c.IdleTimeout, "how long an idle keep-alive connection is kept")
 	fs.Var(byteSize{&c.MinFreeDisk}, "min-free-disk", "free space on the cache disk below which /ready fails and loads are refused")
 	fs.Var(byteSize{&c.ResponseCache}, "response-cache-size", "memory for rendered answers of repeated queries (served with ETag and 304)")
+	c.Store.flags(fs)
 	fs.BoolVar(&m.showVersion, "version", false, "print the version and exit")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: csvapi [serve] [flags]\n\nEvery flag has an environment twin: --max-file-size is CSVAPI_MAX_FILE_SIZE; a flag given on the command line wins.\n\nFlags:\n")
@@ -352,6 +355,9 @@ func (c *Config) validate() error {
 		if _, err := humanize.ParseBytes(c.MemoryLimit); err != nil {
 			return fmt.Errorf("--memory-limit: invalid size %q", c.MemoryLimit)
 		}
+	}
+	if err := c.Store.validate(); err != nil {
+		return err
 	}
 	if err := c.readAdminToken(); err != nil {
 		return err
@@ -428,6 +434,9 @@ func (m *Main) Run(ctx context.Context) error {
 		return err
 	}
 	store.Converter = m.worker
+	if err := c.Store.share(store); err != nil {
+		return err
+	}
 	m.Cache = store
 	store.Start()
 	m.Server = server.New(server.Config{
