@@ -1,0 +1,353 @@
+package linkcheck
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/csvapi/csvapi/convert"
+)
+
+func TestHashes(t *testing.T) {
+	// Values computed with croquemort's hashlib.md5(value).hexdigest()[:8].
+	if got, want := URLHash("http://example.org/data.csv"), "u:d3d28f4f"; got != want {
+		t.Errorf("URLHash = %q, want %q", got, want)
+	}
+	if got, want := GroupHash("datasets"), "g:a6530558"; got != want {
+		t.Errorf("GroupHash = %q, want %q", got, want)
+	}
+}
+
+// upstream serves the cases of TestCheck.
+func upstream(t *testing.T) *httptest.Server {
+	t.Helper()
+	mux := http.NewServeMux()
+	mux.HandleFunc("/ok", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/csv; charset=UTF-8")
+		w.Header().Set("ETag", `"v1"`)
+		w.Header().Set("Last-Modified", "Tue, 01 Dec 2026 10:00:00 GMT")
+		w.Header().Set("Content-Disposition", `attachment; filename="a.csv"`)
+		w.Header().Set("Cache-Control", "max-age=60")
+		w.Header().Set("Content-Length", "4")
+		if r.Method == http.MethodGet {
+			io.WriteString(w, "a,b\n")
+		}
+	})
+	mux.HandleFunc("/missing", http.NotFound)
+	mux.HandleFunc("/r1", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/r2", http.StatusMovedPermanently)
+	})
+	mux.HandleFunc("/r2", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/ok", http.StatusFound)
+	})
+	mux.HandleFunc("/loop", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/loop", http.StatusFound)
+	})
+	mux.HandleFunc("/nohead", func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodHead {
+			w.WriteHeader(http.StatusMethodNotAllowed)
+			return
+		}
+		if r.Header.Get("Range") != "bytes=0-1023" {
+			http.Error(w, "want a ranged GET", http.StatusTeapot)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusPartialContent)
+		io.WriteString(w, "{}")
+	})
+	mux.HandleFunc("/slow", func(w http.ResponseWriter, r *http.Request) {
+		<-r.Context().Done() // answers only when the client gives up
+	})
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func TestCheck(t *testing.T) {
+	srv := upstream(t)
+	open := &Checker{Fetcher: &convert.Fetcher{AllowPrivate: true}, Timeout: 500 * time.Millisecond}
+	guarded := &Checker{Fetcher: &convert.Fetcher{AllowedPorts: []int{80, 443}}}
+	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name    string
+		checker *Checker
+		url     string
+		want    map[string]string
+		absent  []string
+	}{
+		{"200", open, srv.URL + "/ok", map[string]string{"final-status-code": "200", "final-url": srv.URL + "/ok",
+			"content-type": "text/csv", "charset": "utf-8", "etag": `"v1"`, "content-length": "4",
+			"last-modified": "Tue, 01 Dec 2026 10:00:00 GMT", "content-disposition": `attachment; filename="a.csv"`,
+			"cache-control": "max-age=60", "updated": "2026-12-01T12:00:00Z"}, []string{"redirect-url", "error"}},
+		{"404", open, srv.URL + "/missing", map[string]string{"final-status-code": "404"}, []string{"error"}},
+		{"redirect chain", open, srv.URL + "/r1", map[string]string{"final-status-code": "200", "final-url": srv.URL + "/ok",
+			"redirect-url": srv.URL + "/r2", "redirect-status-code": "301", "etag": `"v1"`}, nil},
+		{"redirect loop", open, srv.URL + "/loop", map[string]string{"error": "too_many_redirects", "final-status-code": "302"}, nil},
+		{"HEAD refused", open, srv.URL + "/nohead", map[string]string{"final-status-code": "206", "content-type": "application/json"}, nil},
+		{"slow", open, srv.URL + "/slow", map[string]string{"error": "timeout", "final-status-code": "503"}, nil},
+		{"forbidden address", guarded, srv.URL + "/ok", map[string]string{"error": "forbidden_address"}, []string{"final-status-code"}},
+		{"metadata address", guarded, "http://169.254.169.254/latest/meta-data/", map[string]string{"error": "forbidden_address"}, []string{"final-status-code"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := tt.checker.Check(context.Background(), tt.url, now)
+			if r["checked-url"] != tt.url || r["url-hash"] != URLHash(tt.url) {
+				t.Errorf("checked-url, url-hash = %q, %q; want %q, %q", r["checked-url"], r["url-hash"], tt.url, URLHash(tt.url))
+			}
+			for k, want := range tt.want {
+				if got := r[k]; got != want {
+					t.Errorf("%s = %q, want %q (result %v)", k, got, want, r)
+				}
+			}
+			for _, k := range tt.absent {
+				if v, ok := r[k]; ok {
+					t.Errorf("%s = %q, want no such key", k, v)
+				}
+			}
+		})
+	}
+}
+
+// testService starts a Service on dir with a settable clock.
+func testService(t *testing.T, dir string, fetcher *convert.Fetcher) (*Service, *fakeClock) {
+	t.Helper()
+	store, err := OpenStore(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock := &fakeClock{t: time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)}
+	s := NewService(&Checker{Fetcher: fetcher, Timeout: 2 * time.Second}, store, nil)
+	s.Now = clock.Now
+	s.HostDelay = time.Millisecond
+	s.WebhookDelay = time.Millisecond
+	s.Tick = time.Hour // the tests call Recheck themselves
+	s.Start(context.Background())
+	t.Cleanup(func() { s.Close(); store.Close() })
+	return s, clock
+}
+
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *fakeClock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+func wait(t *testing.T, s *Service) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := s.Wait(ctx); err != nil {
+		t.Fatalf("checks not done: %v", err)
+	}
+}
+
+func TestWebhookRetries(t *testing.T) {
+	srv := upstream(t)
+	var calls atomic.Int32
+	var got struct{ Data Result }
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if calls.Add(1) <= 2 {
+			w.WriteHeader(http.StatusBadGateway)
+			return
+		}
+		json.NewDecoder(r.Body).Decode(&got)
+	}))
+	defer hook.Close()
+	s, _ := testService(t, t.TempDir(), &convert.Fetcher{AllowPrivate: true})
+	if err := s.Submit(Request{URLs: []string{srv.URL + "/ok"}, CallbackURL: hook.URL}); err != nil {
+		t.Fatal(err)
+	}
+	wait(t, s)
+	if n := calls.Load(); n != 3 {
+		t.Errorf("webhook called %d times, want 3 (two failures, one success)", n)
+	}
+	if got.Data["checked-url"] != srv.URL+"/ok" || got.Data["final-status-code"] != "200" {
+		t.Errorf("webhook got %v, want the result of %s/ok", got.Data, srv.URL)
+	}
+}
+
+func TestWebhookGivesUp(t *testing.T) {
+	srv := upstream(t)
+	var calls atomic.Int32
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		w.WriteHeader(http.StatusInternalServerError)
+	}))
+	defer hook.Close()
+	s, _ := testService(t, t.TempDir(), &convert.Fetcher{AllowPrivate: true})
+	s.WebhookTries = 3
+	if err := s.Submit(Request{URLs: []string{srv.URL + "/ok"}, CallbackURL: hook.URL}); err != nil {
+		t.Fatal(err)
+	}
+	wait(t, s)
+	if n := calls.Load(); n != 3 {
+		t.Errorf("webhook called %d times, want WebhookTries = 3", n)
+	}
+}
+
+func TestCallbackGuarded(t *testing.T) {
+	s, _ := testService(t, t.TempDir(), &convert.Fetcher{})
+	err := s.Submit(Request{URLs: []string{"http://example.org/a.csv"}, CallbackURL: "http://127.0.0.1/hook"})
+	if err == nil || !errorsIs(err, ErrForbidden) {
+		t.Errorf("Submit with a loopback callback: err = %v, want ErrForbidden", err)
+	}
+}
+
+func TestRecheckFrequency(t *testing.T) {
+	var hits atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hits.Add(1) }))
+	defer srv.Close()
+	s, clock := testService(t, t.TempDir(), &convert.Fetcher{AllowPrivate: true})
+	if err := s.Submit(Request{URLs: []string{srv.URL + "/a"}, Group: "g", Frequency: "daily"}); err != nil {
+		t.Fatal(err)
+	}
+	wait(t, s)
+	steps := []struct {
+		advance    time.Duration
+		wantQueued int
+		wantHits   int32
+	}{
+		{time.Hour, 0, 1},
+		{23 * time.Hour, 1, 2},
+		{time.Hour, 0, 2},
+		{24 * time.Hour, 1, 3},
+	}
+	for i, st := range steps {
+		clock.Add(st.advance)
+		n, err := s.Recheck()
+		if err != nil {
+			t.Fatal(err)
+		}
+		wait(t, s)
+		if n != st.wantQueued || hits.Load() != st.wantHits {
+			t.Errorf("step %d: queued %d, upstream hits %d; want %d, %d", i, n, hits.Load(), st.wantQueued, st.wantHits)
+		}
+	}
+	r, _ := s.URL(URLHash(srv.URL + "/a"))
+	if want := clock.Now().UTC().Format(time.RFC3339); r["updated"] != want {
+		t.Errorf("updated = %q, want %q (the injected clock)", r["updated"], want)
+	}
+}
+
+func TestRestartKeepsResults(t *testing.T) {
+	srv := upstream(t)
+	dir := t.TempDir()
+	store, err := OpenStore(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := NewService(&Checker{Fetcher: &convert.Fetcher{AllowPrivate: true}}, store, nil)
+	s.HostDelay = time.Millisecond
+	s.Start(context.Background())
+	urls := []string{srv.URL + "/ok", srv.URL + "/missing"}
+	if err := s.Submit(Request{URLs: urls, Group: "datasets", Frequency: "monthly"}); err != nil {
+		t.Fatal(err)
+	}
+	wait(t, s)
+	s.Close()
+	store.Close()
+
+	s2, _ := testService(t, dir, &convert.Fetcher{AllowPrivate: true})
+	name, results, ok := s2.Group(GroupHash("datasets"))
+	if !ok || name != "datasets" || len(results) != 2 {
+		t.Fatalf("after restart: group %q ok=%v with %d results, want datasets with 2", name, ok, len(results))
+	}
+	want := map[string]string{urls[0]: "200", urls[1]: "404"}
+	for _, r := range results {
+		if r["final-status-code"] != want[r["checked-url"]] || r["frequency"] != "monthly" || r["group"] != GroupHash("datasets") {
+			t.Errorf("after restart: %v, want status %s, monthly, group %s", r, want[r["checked-url"]], GroupHash("datasets"))
+		}
+	}
+}
+
+func TestPerHostPoliteness(t *testing.T) {
+	var cur, peak atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := cur.Add(1)
+		for {
+			p := peak.Load()
+			if n <= p || peak.CompareAndSwap(p, n) {
+				break
+			}
+		}
+		time.Sleep(20 * time.Millisecond) // widen the window in which overlaps would show
+		cur.Add(-1)
+	}))
+	defer srv.Close()
+	s, _ := testService(t, t.TempDir(), &convert.Fetcher{AllowPrivate: true})
+	s.PerHost = 1
+	var urls []string
+	for i := range 6 {
+		urls = append(urls, fmt.Sprintf("%s/%d", srv.URL, i))
+	}
+	if err := s.Submit(Request{URLs: urls}); err != nil {
+		t.Fatal(err)
+	}
+	wait(t, s)
+	if p := peak.Load(); p != 1 {
+		t.Errorf("peak concurrent requests to one host = %d, want PerHost = 1", p)
+	}
+}
+
+func TestSubmitValidates(t *testing.T) {
+	s, _ := testService(t, t.TempDir(), &convert.Fetcher{AllowPrivate: true})
+	for _, req := range []Request{
+		{},
+		{URLs: []string{"ftp://example.org/a"}},
+		{URLs: []string{"http://user:pw@example.org/a"}},
+		{URLs: []string{"http://example.org/a"}, Group: "g", Frequency: "weekly"},
+		{URLs: []string{"http://example.org/a"}, Frequency: "daily"},
+	} {
+		if err := s.Submit(req); !errorsIs(err, ErrInvalidRequest) {
+			t.Errorf("Submit(%+v) = %v, want ErrInvalidRequest", req, err)
+		}
+	}
+}
+
+func TestFilter(t *testing.T) {
+	rs := []Result{
+		{"checked-url": "http://a.org/1", "final-status-code": "200", "content-type": "text/csv"},
+		{"checked-url": "http://b.org/2", "final-status-code": "404"},
+		{"checked-url": "http://a.org/3", "final-status-code": "404", "content-type": "text/html"},
+	}
+	tests := []struct {
+		name              string
+		filters, excludes map[string]string
+		want              []string
+	}{
+		{"none", nil, nil, []string{"http://a.org/1", "http://b.org/2", "http://a.org/3"}},
+		{"status", map[string]string{"final-status-code": "404"}, nil, []string{"http://b.org/2", "http://a.org/3"}},
+		{"domain", map[string]string{"domain": "a.org"}, nil, []string{"http://a.org/1", "http://a.org/3"}},
+		{"exclude", nil, map[string]string{"content-type": "text/html"}, []string{"http://a.org/1", "http://b.org/2"}},
+		{"both", map[string]string{"final-status-code": "404"}, map[string]string{"domain": "b.org"}, []string{"http://a.org/3"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := Filter(rs, tt.filters, tt.excludes)
+			var urls []string
+			for _, r := range got {
+				urls = append(urls, r["checked-url"])
+			}
+			if fmt.Sprint(urls) != fmt.Sprint(tt.want) {
+				t.Errorf("got %v, want %v", urls, tt.want)
+			}
+		})
+	}
+}
+
+func errorsIs(err, target error) bool { return errors.Is(err, target) }
