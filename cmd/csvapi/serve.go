@@ -73,6 +73,8 @@ type Config struct {
 	IdleTimeout   time.Duration
 	MinFreeDisk   int64
 	ResponseCache int64
+	Checks        bool   // croquemort-compatible link checker routes
+	ChecksToken   string // bearer token of the link checker routes
 }
 
 // Main is the running service: configuration, then the opened resources.
@@ -87,6 +89,7 @@ type Main struct {
 	worker   *convert.Worker // runs the conversions; keeps a spare process
 	listener net.Listener
 	done     chan error
+	checks   *linkChecks // nil unless --checks
 }
 
 // NewMain returns a Main with the default configuration.
@@ -207,6 +210,8 @@ func (m *Main) ParseFlags(args []string, getenv func(string) (string, bool), std
 	fs.DurationVar(&c.IdleTimeout, "idle-timeout", c.IdleTimeout, "how long an idle keep-alive connection is kept")
 	fs.Var(byteSize{&c.MinFreeDisk}, "min-free-disk", "free space on the cache disk below which /ready fails and loads are refused")
 	fs.Var(byteSize{&c.ResponseCache}, "response-cache-size", "memory for rendered answers of repeated queries (served with ETag and 304)")
+	fs.BoolVar(&c.Checks, "checks", c.Checks, "serve the croquemort-compatible link checker (POST /check/one, /check/many, GET /url, /group)")
+	fs.StringVar(&c.ChecksToken, "checks-token", c.ChecksToken, "bearer token the link checker routes require (empty: none; the per-client caps apply either way)")
 	fs.BoolVar(&m.showVersion, "version", false, "print the version and exit")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: csvapi [serve] [flags]\n\nEvery flag has an environment twin: --max-file-size is CSVAPI_MAX_FILE_SIZE; a flag given on the command line wins.\n\nFlags:\n")
@@ -355,6 +360,13 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	m.Cache = store
 	store.Start()
+	var checks server.ChecksConfig
+	if c.Checks {
+		if m.checks, err = startLinkChecks(c, fetcher, m.Logger); err != nil {
+			return err
+		}
+		checks = m.checks.config(c)
+	}
 	m.Server = server.New(server.Config{
 		BaseURL:           c.BaseURL,
 		CORSOrigins:       c.CORSOrigins,
@@ -377,6 +389,7 @@ func (m *Main) Run(ctx context.Context) error {
 		ResponseCacheSize: int(c.ResponseCache),
 		MaxGroups:         c.MaxGroups,
 		ExportDir:         filepath.Join(c.CacheDir, "tmp"),
+		Checks:            checks,
 	}, store, db, m.Logger)
 
 	ln, err := net.Listen("tcp", c.Addr)
@@ -424,6 +437,9 @@ func (m *Main) Close() error {
 		defer cancel()
 		err = m.Server.Shutdown(ctx)
 		<-m.done
+	}
+	if m.checks != nil {
+		m.checks.close()
 	}
 	if m.Cache != nil {
 		m.Cache.Close() // cancels loads: no partial files are left
