@@ -263,6 +263,9 @@ func (s *Service) acquireHost(host string) (func(), error) {
 	s.mu.Lock()
 	slot := s.hosts[host]
 	if slot == nil {
+		if len(s.hosts) >= maxHosts {
+			s.pruneHosts(time.Now())
+		}
 		slot = &hostSlot{sem: make(chan struct{}, positiveInt(s.PerHost, DefaultPerHost))}
 		s.hosts[host] = slot
 	}
@@ -290,6 +293,19 @@ func (s *Service) acquireHost(host string) (func(), error) {
 		}
 	}
 	return func() { <-slot.sem }, nil
+}
+
+// maxHosts bounds the politeness map: past it, idle hosts are forgotten.
+const maxHosts = 10000
+
+// pruneHosts forgets the hosts with no check running whose delay is over;
+// the caller holds s.mu.
+func (s *Service) pruneHosts(now time.Time) {
+	for h, slot := range s.hosts {
+		if len(slot.sem) == 0 && now.After(slot.next) {
+			delete(s.hosts, h)
+		}
+	}
 }
 
 func hostOf(raw string) string {
