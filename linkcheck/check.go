@@ -36,7 +36,8 @@ const (
 // redirect-status-code, updated and the headers of Headers. csvapi adds
 // url-hash, group (a group hash) and frequency as croquemort did, and error
 // (a stable code: forbidden_address, invalid_url, timeout, unreachable,
-// too_many_redirects) when no answer was had.
+// too_many_redirects) when no answer was had, and unreachable-since (the
+// updated of the first failed check in a row) while a URL fails.
 type Result map[string]string
 
 // Headers are the response headers kept in a Result, croquemort's list.

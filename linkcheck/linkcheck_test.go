@@ -351,3 +351,34 @@ func TestFilter(t *testing.T) {
 }
 
 func errorsIs(err, target error) bool { return errors.Is(err, target) }
+
+func TestUnreachableSince(t *testing.T) {
+	var status atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(int(status.Load()))
+	}))
+	defer srv.Close()
+	s, clock := testService(t, t.TempDir(), &convert.Fetcher{AllowPrivate: true})
+	start := clock.Now().UTC().Format(time.RFC3339)
+	steps := []struct {
+		status int32
+		want   string // unreachable-since; "" for none
+	}{
+		{500, start},
+		{404, start},
+		{200, ""},
+		{503, clock.Now().Add(3 * time.Hour).UTC().Format(time.RFC3339)},
+	}
+	for i, st := range steps {
+		status.Store(st.status)
+		if err := s.Submit(Request{URLs: []string{srv.URL}}); err != nil {
+			t.Fatal(err)
+		}
+		wait(t, s)
+		r, _ := s.URL(URLHash(srv.URL))
+		if got := r["unreachable-since"]; got != st.want || r["final-status-code"] != fmt.Sprint(st.status) {
+			t.Errorf("step %d (HTTP %d): unreachable-since %q, status %s; want %q, %d", i, st.status, got, r["final-status-code"], st.want, st.status)
+		}
+		clock.Add(time.Hour)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"sync"
 	"time"
 )
@@ -195,6 +196,14 @@ func (s *Store) setResult(h string, r Result) error {
 	} else {
 		e = e.clone()
 	}
+	if failed(r) {
+		// Keep the start of the outage: "unreachable since …".
+		since := e.Result["unreachable-since"]
+		if since == "" || !failed(e.Result) {
+			since = r["updated"]
+		}
+		r["unreachable-since"] = since
+	}
 	e.Result = r
 	s.urls[h] = e
 	return s.append(record{Hash: h, URL: e})
@@ -282,4 +291,17 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// failed reports whether r records a URL that did not answer with a
+// success: an error, or a status of 400 or more.
+func failed(r Result) bool {
+	if r == nil {
+		return false
+	}
+	if r["error"] != "" {
+		return true
+	}
+	code, _ := strconv.Atoi(r["final-status-code"])
+	return code >= 400
 }

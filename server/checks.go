@@ -258,3 +258,16 @@ func (q *checkQuota) prune(now time.Time) {
 		}
 	}
 }
+
+// lastCheck returns the last check of rawURL, or nil when the link checker
+// is off or has not checked it.
+func (s *Server) lastCheck(rawURL string) linkcheck.Result {
+	if s.cfg.Checks.Service == nil || rawURL == "" {
+		return nil
+	}
+	r, ok := s.cfg.Checks.Service.URL(linkcheck.URLHash(rawURL))
+	if !ok || r["updated"] == "" {
+		return nil
+	}
+	return r
+}

@@ -45,6 +45,13 @@ func TestLinkChecks(t *testing.T) {
 		t.Fatalf("GET /url: %d %s, want final-status-code 200 and url-hash %s", r.status, r.raw, hash)
 	}
 
+	// The status of a table made from the URL shows the last check.
+	ep := apify(t, base, fileURL)
+	r = get(t, ep+"/status")
+	if lc, _ := r.body["link_check"].(map[string]any); lc["final-status-code"] != "200" || lc["checked-url"] != fileURL {
+		t.Errorf("GET /api/<id>/status: %s, want link_check with the 200 of %s", r.raw, fileURL)
+	}
+
 	if err := m.Close(); err != nil {
 		t.Fatal(err)
 	}
