@@ -382,3 +382,41 @@ func TestUnreachableSince(t *testing.T) {
 		clock.Add(time.Hour)
 	}
 }
+
+func TestViewMatch(t *testing.T) {
+	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	ok := Result{"checked-url": "https://a.org/1", "final-status-code": "200", "content-type": "text/csv", "updated": now.Format(time.RFC3339)}
+	moved := Result{"checked-url": "http://b.org/2", "final-status-code": "200", "redirect-url": "https://b.org/2", "updated": now.Add(-72 * time.Hour).Format(time.RFC3339)}
+	gone := Result{"checked-url": "http://a.org/3", "final-status-code": "404", "updated": now.Format(time.RFC3339)}
+	down := Result{"checked-url": "https://c.org/4", "final-status-code": "503", "error": "timeout", "updated": now.Format(time.RFC3339)}
+	fresh := Result{"checked-url": "https://c.org/5"}
+	all := []Result{ok, moved, gone, down, fresh}
+	tests := []struct {
+		view View
+		want []Result
+	}{
+		{View{}, all},
+		{View{Status: StatusOK}, []Result{ok, moved}},
+		{View{Status: StatusRedirected}, []Result{moved}},
+		{View{Status: StatusClientError}, []Result{gone}},
+		{View{Status: StatusServerError}, nil},
+		{View{Status: StatusUnreachable}, []Result{down}},
+		{View{Status: StatusUnchecked}, []Result{fresh}},
+		{View{Status: "404"}, []Result{gone}},
+		{View{Scheme: "http"}, []Result{moved, gone}},
+		{View{Domain: "A.org"}, []Result{ok, gone}},
+		{View{ContentType: "text/csv"}, []Result{ok}},
+		{View{CheckedBefore: now.Add(-24 * time.Hour)}, []Result{moved, fresh}},
+	}
+	for _, tt := range tests {
+		var got []Result
+		for _, r := range all {
+			if tt.view.Match(r) {
+				got = append(got, r)
+			}
+		}
+		if fmt.Sprint(got) != fmt.Sprint(tt.want) {
+			t.Errorf("%+v: got %v, want %v", tt.view, got, tt.want)
+		}
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -452,11 +453,13 @@ func (s *Service) Group(h string) (name string, results []Result, ok bool) {
 	return g.Name, results, true
 }
 
+// sortedValues returns the values of m, sorted.
 func sortedValues(m map[string]string) []string {
 	out := make([]string, 0, len(m))
-	for _, k := range sortedKeys(m) {
-		out = append(out, m[k])
+	for _, v := range m {
+		out = append(out, v)
 	}
+	sort.Strings(out)
 	return out
 }
 

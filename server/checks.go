@@ -54,6 +54,8 @@ func (s *Server) checkRoutes(a *fiber.App) {
 	a.Get("/url/:hash", guard, s.handleCheckedURL)
 	a.Get("/group", guard, s.handleCheckedGroup)
 	a.Get("/group/:hash", guard, s.handleCheckedGroup)
+	a.Get("/checks", guard, s.handleChecksPage)
+	a.Get("/checks.csv", guard, s.handleChecksCSV)
 }
 
 // checkGuard applies the token and the per-client request rate.

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -190,5 +191,40 @@ func TestCheckRoutesGuardCallback(t *testing.T) {
 	status, got := call(t, s, "POST", "/check/one", `{"url": "http://example.org/a", "callback_url": "http://169.254.169.254/hook"}`, "")
 	if status != 403 || got["code"] != "forbidden_address" {
 		t.Errorf("callback to the metadata address: %d %v, want 403 forbidden_address", status, got)
+	}
+}
+
+func TestChecksDashboard(t *testing.T) {
+	s, svc, up := checkServer(t, ChecksConfig{}, &convert.Fetcher{AllowPrivate: true})
+	if status, got := call(t, s, "POST", "/check/many", `{"urls": ["`+up+`/ok", "`+up+`/missing"], "group": "g"}`, ""); status != 200 {
+		t.Fatalf("POST /check/many: %d %v", status, got)
+	}
+	waitChecks(t, svc)
+	fetch := func(path string) (*http.Response, string) {
+		t.Helper()
+		resp, err := s.App().Test(httptest.NewRequest("GET", path, nil), -1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		return resp, string(b)
+	}
+	resp, page := fetch("/checks?status=client&lang=en")
+	if resp.StatusCode != 200 || !strings.Contains(page, up+"/missing") || strings.Contains(page, ">"+up+"/ok<") {
+		t.Errorf("GET /checks?status=client: %d, want /missing and not /ok in\n%s", resp.StatusCode, page)
+	}
+	if !strings.Contains(page, `href="/checks.csv?status=client"`) {
+		t.Errorf("GET /checks?status=client: no CSV link of the same view in\n%s", page)
+	}
+	if m := regexp.MustCompile(`<script>|<style|\sstyle=|\son[a-z]+=`).FindString(page); m != "" {
+		t.Errorf("GET /checks: %q would be blocked by the CSP", m)
+	}
+	resp, body := fetch("/checks.csv?status=ok&scheme=http")
+	lines := strings.Split(strings.TrimSpace(body), "\n")
+	if resp.StatusCode != 200 || len(lines) != 2 || !strings.HasPrefix(lines[1], up+"/ok,200,") {
+		t.Errorf("GET /checks.csv?status=ok: %d %q, want the header and the /ok row", resp.StatusCode, body)
+	}
+	if resp, _ := fetch("/checks?stale=soon"); resp.StatusCode != 400 {
+		t.Errorf("GET /checks?stale=soon: %d, want 400", resp.StatusCode)
 	}
 }
