@@ -1,6 +1,7 @@
 package linkcheck
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -8,6 +9,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -418,5 +421,32 @@ func TestViewMatch(t *testing.T) {
 		if fmt.Sprint(got) != fmt.Sprint(tt.want) {
 			t.Errorf("%+v: got %v, want %v", tt.view, got, tt.want)
 		}
+	}
+}
+
+func TestStoreCompacts(t *testing.T) {
+	dir := t.TempDir()
+	store, err := OpenStore(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, _ := store.addURL("http://example.org/a", "")
+	for i := range 3000 {
+		if err := store.setResult(h, Result{"checked-url": "http://example.org/a", "final-status-code": fmt.Sprint(200 + i%2)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	store.Close()
+	b, _ := os.ReadFile(filepath.Join(dir, StoreFile))
+	if n := bytes.Count(b, []byte("\n")); n > 1010 {
+		t.Errorf("store file has %d lines for one URL, want it compacted", n)
+	}
+	store, err = OpenStore(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	if e, _ := store.url(h); e.Result["final-status-code"] != "201" {
+		t.Errorf("after reopening: %v, want the last result (201)", e.Result)
 	}
 }

@@ -47,6 +47,7 @@ type Store struct {
 	mu     sync.Mutex
 	path   string
 	f      *os.File
+	lines  int // in the file, to know when to compact it
 	urls   map[string]*urlEntry
 	groups map[string]*groupEntry
 }
@@ -119,10 +120,14 @@ func (s *Store) compact() error {
 	if err := os.Rename(tmp, s.path); err != nil {
 		return fmt.Errorf("link store: %w", err)
 	}
+	if s.f != nil {
+		s.f.Close()
+	}
 	s.f, err = os.OpenFile(s.path, os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return fmt.Errorf("link store: %w", err)
 	}
+	s.lines = len(s.urls) + len(s.groups)
 	return nil
 }
 
@@ -141,6 +146,12 @@ func (s *Store) append(rec record) error {
 	}
 	if _, err := s.f.Write(append(b, '\n')); err != nil {
 		return fmt.Errorf("link store: %w", err)
+	}
+	s.lines++
+	// Re-checks append a line per URL each time: compact once most lines
+	// are stale.
+	if s.lines > 4*(len(s.urls)+len(s.groups))+1000 {
+		return s.compact()
 	}
 	return nil
 }
