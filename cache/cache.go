@@ -28,6 +28,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/csvapi/csvapi/convert"
@@ -40,6 +41,12 @@ const (
 	DefaultFailureTTL  = time.Minute
 	DefaultMaxAttached = 256
 	DefaultMaxColumns  = 2000
+	// DefaultMaxQueue is how many loads may wait for a slot; past it new
+	// loads are refused with ErrBusy.
+	DefaultMaxQueue = 100
+	// DefaultMaxClientLoads is how many loads one client may have queued
+	// or running; past it its new loads are refused with ErrClientBusy.
+	DefaultMaxClientLoads = 4
 )
 
 // Errors returned by the cache; conversion errors come from convert.
@@ -56,6 +63,17 @@ var (
 	// ErrConflict is returned by Upload for content whose id is held by a
 	// URL's resource (the content is that URL's text).
 	ErrConflict = errors.New("resource id in use")
+	// ErrBusy is returned by Apify and Upload when a new load would need
+	// a place in the load queue and MaxQueue loads already wait.
+	ErrBusy = errors.New("too many loads waiting")
+	// ErrClientBusy is returned by Apify and Upload when a new load is
+	// asked for by a client (Options.Client) that already has
+	// MaxClientLoads loads queued or running.
+	ErrClientBusy = errors.New("too many loads for this client")
+	// ErrInsufficientStorage is returned by Apify and Upload when a new
+	// load is asked for while the cache directory's disk has less than
+	// MinFreeDisk bytes free.
+	ErrInsufficientStorage = errors.New("not enough free disk space")
 )
 
 // PendingError is the error of a resource still loading; it wraps
@@ -76,6 +94,9 @@ type Options struct {
 	Wait    time.Duration // how long Apify waits for a load; 0: until ctx is done
 	Sheet   string        // spreadsheet sheet, by name or 1-based index
 	File    string        // member of a zip archive
+	// Client identifies who asks (the client's address), for the
+	// per-client limit on loads; "" is not limited.
+	Client string
 }
 
 // URLID returns the id Apify gives the resource of rawURL loaded with o:
@@ -121,6 +142,14 @@ type Cache struct {
 	MaxAttached int           // most database files attached at once
 	MaxLoads    int           // most conversions at once; default: number of cores
 	MaxColumns  int           // most columns in a table
+	// MaxQueue is how many loads may wait for a slot (DefaultMaxQueue when
+	// zero); MaxClientLoads how many one client may have queued or running
+	// (DefaultMaxClientLoads when zero).
+	MaxQueue       int
+	MaxClientLoads int
+	// MinFreeDisk refuses new loads while the disk of Dir has less free
+	// space, in bytes; 0: no check.
+	MinFreeDisk int64
 	// Converter runs the conversions: a *convert.Worker in the service, so
 	// that hostile files are parsed in a child process; nil converts in
 	// this process with DB.
@@ -144,6 +173,11 @@ type Cache struct {
 	records  map[string]*record
 	attached map[*version]bool
 	stats    counters
+
+	// Admission of new loads (admit).
+	freeSpace func(dir string) (uint64, error) // for tests
+	pending   int                              // loads started and not finished
+	byClient  map[string]int                   // pending loads by Options.Client
 }
 
 // record is everything the cache knows about one resource id.
@@ -221,6 +255,8 @@ func New(dir string, db *sql.DB, fetcher *convert.Fetcher, logger *slog.Logger) 
 		Logger:      logger,
 		MaxFileSize: fetcher.MaxSize,
 		now:         time.Now,
+		freeSpace:   freeSpace,
+		byClient:    map[string]int{},
 		records:     map[string]*record{},
 		attached:    map[*version]bool{},
 	}
@@ -313,11 +349,14 @@ func (c *Cache) Acquire(ctx context.Context, id string) (*Entry, error) {
 // is opts.URLID(rawURL): csvapi's MD5 of the URL unless opts pick a sheet
 // or member or force parsing options.
 //
-// Errors: ErrPending when Options.Wait elapsed first; convert's errors
-// (ErrInvalidURL, ErrForbiddenAddress, *FetchError, ErrTooLarge,
-// ErrNotTabular, ErrUnreadable, ErrUnsupportedEncoding, *ChoiceError);
-// ctx's error.
+// Errors: ErrPending when Options.Wait elapsed first; ErrBusy,
+// ErrClientBusy or ErrInsufficientStorage when a new load is refused (see
+// admit); convert's errors (ErrInvalidURL, ErrForbiddenAddress,
+// *FetchError, ErrTooLarge, ErrNotTabular, ErrUnreadable,
+// ErrUnsupportedEncoding, *ChoiceError); ctx's error.
 func (c *Cache) Apify(ctx context.Context, rawURL string, opts Options) (*Entry, error) {
+	client := opts.Client
+	opts.Client = "" // not an option of the load, which is shared
 	id := opts.URLID(rawURL)
 	c.mu.Lock()
 	rec := c.records[id]
@@ -341,6 +380,13 @@ func (c *Cache) Apify(ctx context.Context, rawURL string, opts Options) (*Entry,
 			c.mu.Unlock()
 			return nil, f.err
 		}
+		if err := c.admit(client); err != nil {
+			if rec.cur == nil && rec.fail == nil {
+				delete(c.records, id)
+			}
+			c.mu.Unlock()
+			return nil, err
+		}
 		c.stats.misses.Add(1)
 		src := source{url: rawURL, opts: opts}
 		if rec.cur != nil {
@@ -349,6 +395,7 @@ func (c *Cache) Apify(ctx context.Context, rawURL string, opts Options) (*Entry,
 			src.opts = rec.cur.opts
 		}
 		l = c.startLoad(rec, src)
+		c.count(l, client)
 	}
 	c.mu.Unlock()
 	return c.await(ctx, l, opts.Wait)
@@ -359,8 +406,17 @@ func (c *Cache) Apify(ctx context.Context, rawURL string, opts Options) (*Entry,
 // never the id of a URL.
 // Like Apify, it returns the entry pinned (Release it) or ErrPending when
 // opts.Wait elapsed first. It returns convert.ErrTooLarge when r holds more
-// than MaxFileSize bytes, and the conversion errors of Apify.
+// than MaxFileSize bytes, and the admission and conversion errors of Apify
+// (the admission is checked before r is read, too).
 func (c *Cache) Upload(ctx context.Context, r io.Reader, filename string, opts Options) (*Entry, error) {
+	client := opts.Client
+	opts.Client = ""
+	c.mu.Lock()
+	err := c.admit(client)
+	c.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
 	raw, err := os.CreateTemp(c.tmpDir(), "upload-*")
 	if err != nil {
 		return nil, err
@@ -402,12 +458,66 @@ func (c *Cache) Upload(ctx context.Context, r io.Reader, filename string, opts O
 	}
 	l := rec.load
 	if l == nil {
+		if err := c.admit(client); err != nil {
+			if rec.fail == nil {
+				delete(c.records, sum)
+			}
+			c.mu.Unlock()
+			return nil, err
+		}
 		keep = true // the load owns the file now
 		c.stats.misses.Add(1)
 		l = c.startLoad(rec, source{file: raw.Name(), filename: filepath.Base(filename), size: n, hash: sum, opts: opts})
+		c.count(l, client)
 	}
 	c.mu.Unlock()
 	return c.await(ctx, l, opts.Wait)
+}
+
+// admit decides whether a new load may start for client: it returns
+// ErrInsufficientStorage while the disk has less than MinFreeDisk bytes
+// free, ErrBusy when MaxQueue loads already wait for a slot, and
+// ErrClientBusy when client already has MaxClientLoads loads queued or
+// running. Requests that join a running load or find the resource loaded
+// are never refused. Called with c.mu held.
+func (c *Cache) admit(client string) error {
+	if c.MinFreeDisk > 0 {
+		if free, err := c.freeSpace(c.Dir); err == nil && free < uint64(c.MinFreeDisk) {
+			return fmt.Errorf("%w: %d MB free, the minimum is %d MB", ErrInsufficientStorage, free>>20, c.MinFreeDisk>>20)
+		}
+	}
+	if c.pending >= c.maxLoads()+orDefault(c.MaxQueue, DefaultMaxQueue) {
+		return fmt.Errorf("%w: %d loads pending", ErrBusy, c.pending)
+	}
+	if client != "" && c.byClient[client] >= orDefault(c.MaxClientLoads, DefaultMaxClientLoads) {
+		return fmt.Errorf("%w: %d loads pending", ErrClientBusy, c.byClient[client])
+	}
+	return nil
+}
+
+// count charges l to client until it finishes. Called with c.mu held.
+func (c *Cache) count(l *load, client string) {
+	if client != "" {
+		l.client = client
+		c.byClient[client]++
+	}
+}
+
+// freeSpace returns the bytes available to unprivileged users on dir's
+// file system.
+func freeSpace(dir string) (uint64, error) {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err != nil {
+		return 0, err
+	}
+	return st.Bavail * uint64(st.Bsize), nil
+}
+
+func orDefault(v, def int) int {
+	if v <= 0 {
+		return def
+	}
+	return v
 }
 
 // await waits for l, then pins the loaded entry.

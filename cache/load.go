@@ -48,6 +48,7 @@ type source struct {
 // written before done is closed and read after.
 type load struct {
 	id      string
+	client  string // charged with the load (Options.Client), "" for none
 	started time.Time
 	cancel  context.CancelFunc
 	done    chan struct{}
@@ -68,6 +69,7 @@ func (c *Cache) startLoad(rec *record, src source) *load {
 	l.state.Store(StateQueued)
 	l.total.Store(-1)
 	rec.load = l
+	c.pending++
 	var prev *version
 	if src.conditional {
 		prev = rec.cur
@@ -109,6 +111,12 @@ func (c *Cache) finish(rec *record, l *load, v *version, err error) {
 	now := c.now()
 	purged := c.records[rec.id] != rec
 	rec.load = nil
+	c.pending--
+	if l.client != "" {
+		if c.byClient[l.client]--; c.byClient[l.client] <= 0 {
+			delete(c.byClient, l.client)
+		}
+	}
 	switch {
 	case errors.Is(err, errUnchanged):
 		err = nil
@@ -269,6 +277,9 @@ func (p progress) Write(b []byte) (int, error) {
 func (c *Cache) maybeRevalidate(rec *record) {
 	if rec.url == "" || rec.load != nil || c.TTL < 0 || c.now().Sub(rec.checkedAt) < c.ttl() {
 		return
+	}
+	if c.admit("") != nil {
+		return // no room now: a later access tries again
 	}
 	c.stats.revalidations.Add(1)
 	// The options the resource was loaded with (sheet, file, encoding,

@@ -37,6 +37,10 @@ var (
 	ErrTooManyColumns = errors.New("too many columns")
 	// ErrUnsupportedEncoding is returned for an unknown ?encoding= value.
 	ErrUnsupportedEncoding = errors.New("unsupported encoding")
+	// ErrTooSlow is wrapped by the *FetchError of a download cut because
+	// the upstream sent less than Fetcher.MinRate bytes a second over a
+	// Fetcher.RateWindow.
+	ErrTooSlow = errors.New("download too slow")
 	// ErrInvalidOption is the category of *OptionError: an override such
 	// as delimiter or header that cannot be used.
 	ErrInvalidOption = errors.New("invalid option")

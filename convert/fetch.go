@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dustin/go-humanize"
@@ -24,6 +25,12 @@ const (
 	DefaultFetchTimeout  = 10 * time.Minute
 	DefaultMaxRedirects  = 5
 	DefaultUserAgent     = "csvapi (+https://github.com/csvapi/csvapi)"
+
+	// DefaultMinRate and DefaultRateWindow cut a download that brings
+	// less than 10 KB a second over 30 seconds: a stalled upstream must
+	// not hold a load slot until the fetch timeout.
+	DefaultMinRate    = 10 << 10
+	DefaultRateWindow = 30 * time.Second
 )
 
 // Fetcher downloads resource files over HTTP(S) with the limits a public
@@ -51,6 +58,14 @@ type Fetcher struct {
 	// Timeout bounds the whole download, body included
 	// (DefaultFetchTimeout when zero).
 	Timeout time.Duration
+	// MinRate is the slowest transfer accepted, in bytes a second, averaged
+	// over each RateWindow of the body: a slower download is cut with a
+	// *FetchError wrapping ErrTooSlow (DefaultMinRate when zero; negative
+	// turns the check off).
+	MinRate int64
+	// RateWindow is the span over which MinRate is measured
+	// (DefaultRateWindow when zero).
+	RateWindow time.Duration
 	// MaxRedirects is how many redirects are followed (DefaultMaxRedirects
 	// when zero; negative follows none).
 	MaxRedirects int
@@ -105,8 +120,9 @@ type Download struct {
 // chain holds ErrForbiddenAddress: test errors.Is(err, ErrForbiddenAddress)
 // before errors.As(err, &fetchErr). Cancelling ctx or exceeding Timeout
 // aborts the download with an error for which errors.Is(err,
-// context.Canceled) or errors.Is(err, context.DeadlineExceeded) holds. An
-// error from dst is returned wrapped.
+// context.Canceled) or errors.Is(err, context.DeadlineExceeded) holds. A body
+// that arrives slower than MinRate is cut with a *FetchError wrapping
+// ErrTooSlow. An error from dst is returned wrapped.
 func (f *Fetcher) Fetch(ctx context.Context, rawURL string, dst io.Writer) (*Download, error) {
 	return f.FetchWith(ctx, rawURL, dst, FetchOptions{})
 }
@@ -140,6 +156,9 @@ func (f *Fetcher) FetchWith(ctx context.Context, rawURL string, dst io.Writer, o
 
 	ctx, cancel := context.WithTimeout(ctx, positive(f.Timeout, DefaultFetchTimeout))
 	defer cancel()
+	// The transfer-rate watchdog cuts the request through this context.
+	ctx, abort := context.WithCancelCause(ctx)
+	defer abort(nil)
 	// rawURL is sent as given: the resource id is the MD5 of this exact string
 	// and re-encoding it could fetch something else.
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
@@ -178,7 +197,10 @@ func (f *Fetcher) FetchWith(ctx context.Context, rawURL string, dst io.Writer, o
 	if opts.OnResponse != nil {
 		opts.OnResponse(resp.ContentLength)
 	}
-	n, err := f.copyBody(ctx, dst, resp.Body, limit)
+	var received atomic.Int64
+	stop := f.watchRate(ctx, abort, &received)
+	n, err := f.copyBody(ctx, dst, resp.Body, limit, &received)
+	stop()
 	if err != nil {
 		var rerr *readError
 		if errors.As(err, &rerr) {
@@ -206,7 +228,8 @@ func (e *readError) Error() string { return e.err.Error() }
 // copyBody copies body to dst and stops with ErrTooLarge once more than
 // limit bytes arrive. It never reads more than one byte past the limit, so an
 // endless body costs limit+1 bytes, and never writes more than limit bytes.
-func (f *Fetcher) copyBody(ctx context.Context, dst io.Writer, body io.Reader, limit int64) (int64, error) {
+// received follows n for the rate watchdog.
+func (f *Fetcher) copyBody(ctx context.Context, dst io.Writer, body io.Reader, limit int64, received *atomic.Int64) (int64, error) {
 	buf := make([]byte, 64<<10)
 	var n int64
 	for {
@@ -223,6 +246,7 @@ func (f *Fetcher) copyBody(ctx context.Context, dst io.Writer, body io.Reader, l
 				return n, fmt.Errorf("write download: %w", werr)
 			}
 			n += int64(k)
+			received.Store(n)
 			if f.Progress != nil {
 				f.Progress(n)
 			}
@@ -236,13 +260,55 @@ func (f *Fetcher) copyBody(ctx context.Context, dst io.Writer, body io.Reader, l
 	}
 }
 
-// interrupted names the context's error when ctx is done: the transport
-// reports a cancelled or timed-out request in several ways ("request
-// canceled", "use of closed network connection" …), and callers need
-// errors.Is(err, context.DeadlineExceeded) to tell a timeout apart.
+// watchRate cuts the download of ctx, through abort, when fewer than
+// MinRate × RateWindow bytes arrived during a RateWindow, as received
+// counts them. Call the returned function when the body is read.
+func (f *Fetcher) watchRate(ctx context.Context, abort context.CancelCauseFunc, received *atomic.Int64) (stop func()) {
+	rate := f.MinRate
+	if rate == 0 {
+		rate = DefaultMinRate
+	}
+	if rate < 0 {
+		return func() {}
+	}
+	window := positive(f.RateWindow, DefaultRateWindow)
+	need := int64(float64(rate) * window.Seconds())
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(window)
+		defer t.Stop()
+		var last int64
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				n := received.Load()
+				if n-last < need {
+					abort(fmt.Errorf("%w: %s in %v, the minimum is %s a second", ErrTooSlow,
+						humanize.Bytes(uint64(n-last)), window, humanize.Bytes(uint64(rate))))
+					return
+				}
+				last = n
+			}
+		}
+	}()
+	return func() { close(done) }
+}
+
+// interrupted names the context's error (or the cause it was cancelled
+// with) when ctx is done: the transport reports a cancelled or timed-out
+// request in several ways ("request canceled", "use of closed network
+// connection" …), and callers need errors.Is(err,
+// context.DeadlineExceeded) or ErrTooSlow to tell why.
 func interrupted(ctx context.Context, err error) error {
-	if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
-		return fmt.Errorf("%w (%v)", cerr, err)
+	if ctx.Err() == nil {
+		return err
+	}
+	if cause := context.Cause(ctx); !errors.Is(err, cause) {
+		return fmt.Errorf("%w (%v)", cause, err)
 	}
 	return err
 }

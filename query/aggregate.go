@@ -61,9 +61,12 @@ const DefaultMaxGroups = 10_000
 // Facets are not used.
 type AggRequest struct {
 	Request
-	GroupBy   []string
-	Aggs      []Agg // count of rows when empty
-	MaxGroups int   // more groups than this is an *InvalidError
+	GroupBy []string
+	Aggs    []Agg // count of rows when empty, unless GroupsOnly
+	// GroupsOnly, with no Aggs, returns the groups alone: the distinct
+	// values of GroupBy (api-tabular's col__groupby without aggregate).
+	GroupsOnly bool
+	MaxGroups  int // more groups than this is an *InvalidError
 }
 
 // Aggregate validates r, then returns one row per group of r.GroupBy (one
@@ -177,7 +180,7 @@ func compileAggregate(t Table, r AggRequest) (*aggPlan, error) {
 		page.Kinds = append(page.Kinds, c.kind)
 	}
 	aggs := r.Aggs
-	if len(aggs) == 0 {
+	if len(aggs) == 0 && !(r.GroupsOnly && len(r.GroupBy) > 0) {
 		aggs = []Agg{{Func: AggCount}}
 	}
 	for _, a := range aggs {

@@ -49,3 +49,17 @@ func ExampleRun() {
 	// [rowid code insee commune population] 2
 	// [[1,"75056","Paris",2133111],[3,"13055","Marseille",873076]]
 }
+
+// api-tabular offers comparisons on every type but booleans, and contains
+// on text and dates only; its routes in csvapi refuse the others.
+func ExampleTabularAllows() {
+	fmt.Println(query.TabularAllows(convert.KindInteger, "strictly_greater"))
+	fmt.Println(query.TabularAllows(convert.KindInteger, query.OpContains))
+	fmt.Println(query.TabularAllows(convert.KindBoolean, query.OpLess))
+	fmt.Println(query.TabularOps(convert.KindBoolean))
+	// Output:
+	// true
+	// false
+	// false
+	// [isnull isnotnull differs exact]
+}

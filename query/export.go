@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/xuri/excelize/v2"
 
@@ -68,6 +69,12 @@ type ExportOptions struct {
 	DecimalComma bool   // write numbers with a decimal comma in CSV and TSV
 	BatchSize    int    // rows per query; DefaultExportBatch when 0
 	TempDir      string // where Parquet is built before it is sent; os.TempDir() when empty
+
+	// FormulaSafe makes CSV and TSV safe to open in a spreadsheet: a text
+	// cell that starts with = + - @ a tab or a carriage return, which a
+	// spreadsheet would run as a formula, gets a leading single quote
+	// (OWASP's rule for CSV injection). Number columns are left alone.
+	FormulaSafe bool
 }
 
 // Export validates r, then writes to w every row of t that r selects, in
@@ -101,8 +108,8 @@ func Export(ctx context.Context, db *sql.DB, t Table, r Request, w io.Writer, op
 		return exportParquet(ctx, db, p, w, opts.TempDir)
 	}
 	if opts.Format == FormatCSV || opts.Format == FormatTSV {
-		if sel, ok := p.textCopySQL(opts.DecimalComma); ok {
-			return exportCopyCSV(ctx, db, p, sel, w, opts)
+		if list, ok := p.textCopyList(opts); ok {
+			return exportCopyCSV(ctx, db, p.rowsStmt(list, false), w, opts)
 		}
 	}
 	if opts.Format == FormatXLSX && (r.Limit < 0 || r.Limit > MaxXLSXRows) {
@@ -206,7 +213,8 @@ func exportBatches(ctx context.Context, db *sql.DB, t Table, r Request, batch in
 
 func checkXLSXRows(ctx context.Context, db *sql.DB, p *plan) error {
 	var n int64
-	if err := db.QueryRowContext(ctx, p.countSQL(), p.args...).Scan(&n); err != nil {
+	c := p.countStmt()
+	if err := db.QueryRowContext(ctx, c.sql, c.args...).Scan(&n); err != nil {
 		return dbError(ctx, "export", err)
 	}
 	if n-int64(p.offset) > MaxXLSXRows {
@@ -218,7 +226,7 @@ func checkXLSXRows(ctx context.Context, db *sql.DB, p *plan) error {
 // exportParquet has DuckDB write the rows into a temporary Parquet file,
 // then copies it to w.
 func exportParquet(ctx context.Context, db *sql.DB, p *plan, w io.Writer, dir string) (int64, error) {
-	f, rows, err := copyToTemp(ctx, db, p.copySQL(), p.copyArgs(), "(FORMAT parquet, COMPRESSION zstd)", dir)
+	f, rows, err := copyToTemp(ctx, db, p.rowsStmt(p.outputList(), false), "(FORMAT parquet, COMPRESSION zstd)", dir)
 	if err != nil {
 		return 0, err
 	}
@@ -232,12 +240,12 @@ func exportParquet(ctx context.Context, db *sql.DB, p *plan, w io.Writer, dir st
 // exportCopyCSV has DuckDB write CSV (or TSV) into a temporary file with
 // its parallel writer, then copies the file to w: six to ten times faster
 // than scanning rows through database/sql, with the same text for every
-// value (textCopySQL; integral doubles beyond 2^53 are written in full
+// value (textCopyList; integral doubles beyond 2^53 are written in full
 // rather than in shortest digits padded with zeros: the same number).
-func exportCopyCSV(ctx context.Context, db *sql.DB, p *plan, sel string, w io.Writer, opts ExportOptions) (int64, error) {
+func exportCopyCSV(ctx context.Context, db *sql.DB, s stmt, w io.Writer, opts ExportOptions) (int64, error) {
 	// The separator is one of , ; | tab (validated).
 	format := "(FORMAT csv, HEADER true, DELIMITER " + quoteLiteral(string(opts.Separator)) + ", QUOTE '\"', ESCAPE '\"', NULL '')"
-	f, rows, err := copyToTemp(ctx, db, sel, p.copyArgs(), format, opts.TempDir)
+	f, rows, err := copyToTemp(ctx, db, s, format, opts.TempDir)
 	if err != nil {
 		return 0, err
 	}
@@ -255,10 +263,10 @@ func exportCopyCSV(ctx context.Context, db *sql.DB, p *plan, sel string, w io.Wr
 	return rows, nil
 }
 
-// copyToTemp runs COPY (query) TO a new temporary file in dir with the
+// copyToTemp runs COPY (s) TO a new temporary file in dir with the
 // given options, and returns the file open for reading (closeAndRemove it)
 // with the number of rows written.
-func copyToTemp(ctx context.Context, db *sql.DB, query string, args []any, options, dir string) (*os.File, int64, error) {
+func copyToTemp(ctx context.Context, db *sql.DB, s stmt, options, dir string) (*os.File, int64, error) {
 	f, err := os.CreateTemp(dir, "export-*")
 	if err != nil {
 		return nil, 0, fmt.Errorf("export: %w", err)
@@ -266,8 +274,8 @@ func copyToTemp(ctx context.Context, db *sql.DB, query string, args []any, optio
 	path := f.Name()
 	f.Close()
 	// COPY overwrites the file; its name is ours, never user text.
-	q := "COPY (" + query + ") TO " + quoteLiteral(filepath.ToSlash(path)) + " " + options
-	res, err := db.ExecContext(ctx, q, args...)
+	q := "COPY (" + s.sql + ") TO " + quoteLiteral(filepath.ToSlash(path)) + " " + options
+	res, err := db.ExecContext(ctx, q, s.args...)
 	if err != nil {
 		os.Remove(path)
 		return nil, 0, dbError(ctx, "export", err)
@@ -310,13 +318,13 @@ func copyLines(ctx context.Context, w io.Writer, r io.Reader) (int64, error) {
 	}
 }
 
-// textCopySQL is copySQL with every column turned into the text Export
+// textCopyList is outputList with every column turned into the text Export
 // writes for it (the text of a Page's values): ISO timestamps with a T,
 // integral doubles without ".0", NaN and infinities as empty fields, and a
-// decimal comma when asked. It reports false when a column has a type whose
-// text DuckDB would write differently (time zones, UUIDs, nested types):
-// those exports take the row-by-row path.
-func (p *plan) textCopySQL(decimalComma bool) (string, bool) {
+// decimal comma and formula-safe text when opts ask for them. It reports
+// false when a column has a type whose text DuckDB would write differently
+// (time zones, UUIDs, nested types): those exports take the row-by-row path.
+func (p *plan) textCopyList(opts ExportOptions) (string, bool) {
 	cols := make([]string, len(p.names))
 	for i, expr := range p.exprs {
 		var e string
@@ -325,6 +333,9 @@ func (p *plan) textCopySQL(decimalComma bool) (string, bool) {
 			// COPY quotes an empty string to tell it from NULL; a Page's
 			// text (and the row-by-row writer) does not.
 			e = "NULLIF(" + expr + ", '')"
+			if opts.FormulaSafe {
+				e = "CASE WHEN left(" + e + ", 1) IN ('=', '+', '-', '@', chr(9), chr(13)) THEN '''' || " + e + " ELSE " + e + " END"
+			}
 		case t == "BOOLEAN" || t == "DATE":
 			e = expr
 		case p.kinds[i] == convert.KindInteger:
@@ -342,7 +353,7 @@ func (p *plan) textCopySQL(decimalComma bool) (string, bool) {
 		default:
 			return "", false
 		}
-		if decimalComma && p.kinds[i] == convert.KindNumber {
+		if opts.DecimalComma && p.kinds[i] == convert.KindNumber {
 			e = "replace(" + e + ", '.', ',')"
 		}
 		cols[i] = e + " AS " + quoteIdent(p.names[i])
@@ -351,41 +362,7 @@ func (p *plan) textCopySQL(decimalComma bool) (string, bool) {
 	if list == "" {
 		list = "NULL AS empty"
 	}
-	q := "SELECT " + list + p.from() + p.where + p.orderBy
-	if p.limit >= 0 {
-		q += " LIMIT ?"
-	}
-	if p.offset > 0 {
-		q += " OFFSET ?"
-	}
-	return q, true
-}
-
-// copySQL is the query of the output columns alone, for COPY.
-func (p *plan) copySQL() string {
-	list := strings.TrimSuffix(strings.TrimSuffix(p.list, tableAlias+".rowid"), ", ")
-	if list == "" {
-		list = "NULL AS empty"
-	}
-	q := "SELECT " + list + p.from() + p.where + p.orderBy
-	if p.limit >= 0 {
-		q += " LIMIT ?"
-	}
-	if p.offset > 0 {
-		q += " OFFSET ?"
-	}
-	return q
-}
-
-func (p *plan) copyArgs() []any {
-	args := append([]any{}, p.args...)
-	if p.limit >= 0 {
-		args = append(args, int64(p.limit))
-	}
-	if p.offset > 0 {
-		args = append(args, int64(p.offset))
-	}
-	return args
+	return list, true
 }
 
 func quoteLiteral(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
@@ -402,7 +379,7 @@ func newEncoder(w io.Writer, opts ExportOptions, names []string, kinds []convert
 	case FormatJSON, FormatNDJSON:
 		return newJSONEncoder(w, opts.Format == FormatNDJSON, names), nil
 	case FormatXLSX:
-		return newXLSXEncoder(w, names)
+		return newXLSXEncoder(w, names, kinds)
 	}
 	return newCSVEncoder(w, opts, names, kinds)
 }
@@ -414,6 +391,7 @@ type csvEncoder struct {
 	record       []string
 	numeric      []bool // columns whose decimal point becomes a comma
 	decimalComma bool
+	text         []bool // columns whose cells are made formula-safe; nil: none
 	buf          []byte
 }
 
@@ -428,6 +406,12 @@ func newCSVEncoder(w io.Writer, opts ExportOptions, names []string, kinds []conv
 	for i, k := range kinds {
 		e.numeric[i] = k == convert.KindNumber
 	}
+	if opts.FormulaSafe {
+		e.text = make([]bool, len(kinds))
+		for i, k := range kinds {
+			e.text[i] = k == convert.KindString
+		}
+	}
 	if err := e.cw.Write(names); err != nil {
 		return nil, fmt.Errorf("export: write: %w", err)
 	}
@@ -440,8 +424,17 @@ func (e *csvEncoder) row(row []any) error {
 		if e.decimalComma && e.numeric[i] {
 			e.record[i] = strings.Replace(e.record[i], ".", ",", 1)
 		}
+		if e.text != nil && e.text[i] && formulaLike(e.record[i]) {
+			e.record[i] = "'" + e.record[i]
+		}
 	}
 	return e.cw.Write(e.record)
+}
+
+// formulaLike reports whether a spreadsheet would read cell as a formula
+// (or as the start of one): it starts with = + - @, a tab or a CR.
+func formulaLike(cell string) bool {
+	return cell != "" && strings.IndexByte("=+-@\t\r", cell[0]) >= 0
 }
 
 func (e *csvEncoder) flush() error {
@@ -514,16 +507,21 @@ func (e *jsonEncoder) close() error {
 }
 
 // xlsxEncoder writes one sheet with excelize's stream writer, which keeps
-// rows in a temporary file past a small memory threshold.
+// rows in a temporary file past a small memory threshold. Dates and
+// timestamps are date cells (a serial number with a date format), so that
+// a spreadsheet sorts, filters and computes on them.
 type xlsxEncoder struct {
-	w    io.Writer
-	f    *excelize.File
-	sw   *excelize.StreamWriter
-	next int // next sheet row, 1-based
-	vals []any
+	w     io.Writer
+	f     *excelize.File
+	sw    *excelize.StreamWriter
+	next  int // next sheet row, 1-based
+	vals  []any
+	kinds []convert.Kind
+	// styles of date and timestamp cells; 0 before the header row is out
+	dateStyle, timeStyle int
 }
 
-func newXLSXEncoder(w io.Writer, names []string) (*xlsxEncoder, error) {
+func newXLSXEncoder(w io.Writer, names []string, kinds []convert.Kind) (*xlsxEncoder, error) {
 	f := excelize.NewFile()
 	sw, err := f.NewStreamWriter("Sheet1")
 	if err != nil {
@@ -533,14 +531,30 @@ func newXLSXEncoder(w io.Writer, names []string) (*xlsxEncoder, error) {
 	for i, n := range names {
 		e.vals[i] = n
 	}
-	return e, e.row(e.vals)
+	if err := e.row(e.vals); err != nil {
+		return nil, err
+	}
+	dateFmt, timeFmt := "yyyy-mm-dd", "yyyy-mm-dd hh:mm:ss"
+	if e.dateStyle, err = f.NewStyle(&excelize.Style{CustomNumFmt: &dateFmt}); err != nil {
+		return nil, fmt.Errorf("export: xlsx: %w", err)
+	}
+	if e.timeStyle, err = f.NewStyle(&excelize.Style{CustomNumFmt: &timeFmt}); err != nil {
+		return nil, fmt.Errorf("export: xlsx: %w", err)
+	}
+	e.kinds = kinds
+	return e, nil
 }
 
 func (e *xlsxEncoder) row(row []any) error {
 	for i, v := range row {
-		if n, ok := v.(json.Number); ok {
-			if x, err := strconv.ParseFloat(string(n), 64); err == nil {
-				v = x
+		switch x := v.(type) {
+		case json.Number:
+			if f, err := strconv.ParseFloat(string(x), 64); err == nil {
+				v = f
+			}
+		case string:
+			if i < len(e.kinds) {
+				v = e.dateCell(e.kinds[i], x)
 			}
 		}
 		e.vals[i] = v
@@ -551,6 +565,27 @@ func (e *xlsxEncoder) row(row []any) error {
 	}
 	e.next++
 	return e.sw.SetRow(cell, e.vals)
+}
+
+// dateCell returns the date cell of a date or timestamp column's value (as
+// a Page writes it: ISO 8601), or s unchanged for other columns and for
+// values it cannot read.
+func (e *xlsxEncoder) dateCell(k convert.Kind, s string) any {
+	switch k {
+	case convert.KindDate:
+		if t, err := time.Parse(time.DateOnly, s); err == nil {
+			return excelize.Cell{StyleID: e.dateStyle, Value: t}
+		}
+	case convert.KindTimestamp:
+		for _, layout := range []string{"2006-01-02T15:04:05.999999999", time.RFC3339Nano} {
+			if t, err := time.Parse(layout, s); err == nil {
+				// A spreadsheet has no time zones: the wall time as written.
+				wall := time.Date(t.Year(), t.Month(), t.Day(), t.Hour(), t.Minute(), t.Second(), t.Nanosecond(), time.UTC)
+				return excelize.Cell{StyleID: e.timeStyle, Value: wall}
+			}
+		}
+	}
+	return s
 }
 
 func (e *xlsxEncoder) flush() error { return nil }

@@ -298,12 +298,12 @@ line', -1),
 		if err != nil {
 			t.Fatal(err)
 		}
-		sel, ok := p.textCopySQL(opts.DecimalComma)
+		list, ok := p.textCopyList(opts)
 		if !ok {
-			t.Fatalf("textCopySQL refused the table")
+			t.Fatalf("textCopyList refused the table")
 		}
 		var fast, slow strings.Builder
-		if _, err := exportCopyCSV(t.Context(), db, p, sel, &fast, opts); err != nil {
+		if _, err := exportCopyCSV(t.Context(), db, p.rowsStmt(list, false), &fast, opts); err != nil {
 			t.Fatal(err)
 		}
 		enc, err := newEncoder(&slow, opts, p.names, p.kinds)
@@ -335,9 +335,9 @@ func TestCopyCSVMatchesRowsOnRandomDoubles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sel, _ := p.textCopySQL(false)
+	list, _ := p.textCopyList(ExportOptions{})
 	var fast, slow strings.Builder
-	if _, err := exportCopyCSV(t.Context(), db, p, sel, &fast, opts); err != nil {
+	if _, err := exportCopyCSV(t.Context(), db, p.rowsStmt(list, false), &fast, opts); err != nil {
 		t.Fatal(err)
 	}
 	enc, _ := newEncoder(&slow, opts, p.names, p.kinds)
@@ -376,4 +376,33 @@ func sameFloats(a, b string) bool {
 		}
 	}
 	return true
+}
+
+// TestXLSXDates: dates and timestamps are date cells (numbers with a date
+// format) in XLSX exports, not text, so that a spreadsheet computes on them.
+func TestXLSXDates(t *testing.T) {
+	db := openDB(t, `CREATE TABLE data AS SELECT * FROM (VALUES
+		(DATE '2024-01-15', TIMESTAMP '2024-01-15 10:30:00', 'x'),
+		(NULL, NULL, 'y')) v(jour, heure, t)`)
+	tbl := describe(t, db, "data")
+	var buf bytes.Buffer
+	if _, err := Export(t.Context(), db, tbl, Request{Limit: -1, HideRowID: true}, &buf, ExportOptions{Format: FormatXLSX}); err != nil {
+		t.Fatal(err)
+	}
+	f, err := excelize.OpenReader(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for cell, want := range map[string]string{"A2": "2024-01-15", "B2": "2024-01-15 10:30:00"} {
+		typ, _ := f.GetCellType("Sheet1", cell)
+		raw, _ := f.GetCellValue("Sheet1", cell, excelize.Options{RawCellValue: true})
+		shown, _ := f.GetCellValue("Sheet1", cell)
+		if typ == excelize.CellTypeSharedString || typ == excelize.CellTypeInlineString || strings.Contains(raw, "-") || shown != want {
+			t.Errorf("%s: type %v, raw %q, shown %q; want a date serial number shown as %q", cell, typ, raw, shown, want)
+		}
+	}
+	if v, _ := f.GetCellValue("Sheet1", "A3"); v != "" {
+		t.Errorf("NULL date: %q, want an empty cell", v)
+	}
 }

@@ -35,7 +35,9 @@ func TestOperators(t *testing.T) {
 		{text, "exact", "a,b", []int64{2}, ""},
 		{text, "exact", "", []int64{5}, ""},
 		{text, "not", "a,b", []int64{1, 3, 4, 5, 7}, ""},
-		{text, "differs", "", []int64{1, 2, 3, 4, 7}, ""},
+		{text, "differs", "", []int64{1, 2, 3, 4, 6, 7}, ""}, // keeps NULL, as IS DISTINCT FROM
+		{num, "differs", "10.5", []int64{2, 3, 4, 5, 6}, ""},
+		{num, "not", "10.5", []int64{2, 4, 5, 6}, ""},
 		{text, "contains", "%", []int64{4}, ""},
 		{text, "contains", `"hi"`, []int64{3}, ""},
 		{text, "notcontains", "e", []int64{2, 3, 4, 5}, ""},
@@ -97,7 +99,7 @@ func TestOperators(t *testing.T) {
 		{"ok", "gt", "true", nil, "cannot compare a boolean"},
 
 		{"n", "in", "1,3", []int64{1, 3}, ""},
-		{"n", "in", "1.5", nil, "expects an integer"},
+		{"n", "in", "1.5", nil, ""}, // no integer equals 1.5
 		{"n", "between", "6,100", []int64{6, 7}, ""},
 		{"rowid", "gt", "5", []int64{6, 7}, ""},
 	}

@@ -43,6 +43,7 @@ type ColumnProfile struct {
 	Min            any          `json:"min"`
 	Max            any          `json:"max"`
 	Mean           any          `json:"mean,omitempty"`      // numbers
+	Std            any          `json:"std,omitempty"`       // numbers: sample standard deviation
 	Median         any          `json:"median,omitempty"`    // numbers and dates
 	Quartiles      []any        `json:"quartiles,omitempty"` // 25th, 50th, 75th percentiles; approximate (t-digest) when DistinctApprox
 	Top            []FacetValue `json:"top"`
@@ -68,7 +69,8 @@ func Profile(ctx context.Context, db *sql.DB, t Table, r Request) (*TableProfile
 		return nil, err
 	}
 	tp := &TableProfile{}
-	if err := db.QueryRowContext(ctx, p.countSQL(), p.args...).Scan(&tp.Rows); err != nil {
+	c := p.countStmt()
+	if err := db.QueryRowContext(ctx, c.sql, c.args...).Scan(&tp.Rows); err != nil {
 		return nil, dbError(ctx, "profile", err)
 	}
 	var cols []column
@@ -129,18 +131,19 @@ func (p *plan) profileStats(ctx context.Context, db *sql.DB, cols []column, tp *
 			if approx {
 				quantile = "approx_quantile" // t-digest: no sort of the whole column
 			}
-			list = append(list, "avg("+c.expr+")::DOUBLE", quantile+"("+c.expr+", [0.25, 0.5, 0.75])::DOUBLE[]")
+			list = append(list, "avg("+c.expr+")::DOUBLE", quantile+"("+c.expr+", [0.25, 0.5, 0.75])::DOUBLE[]",
+				"stddev_samp("+c.expr+")::DOUBLE")
 		case c.kind == convert.KindDate || c.kind == convert.KindTimestamp:
 			quantile := "quantile_disc"
 			if approx {
 				quantile = "approx_quantile"
 			}
-			list = append(list, "NULL", quantile+"("+c.expr+", [0.25, 0.5, 0.75])")
+			list = append(list, "NULL", quantile+"("+c.expr+", [0.25, 0.5, 0.75])", "NULL")
 		default:
-			list = append(list, "NULL", "NULL")
+			list = append(list, "NULL", "NULL", "NULL")
 		}
 	}
-	const per = 6
+	const per = 7
 	vals := make([]any, len(cols)*per)
 	ptrs := make([]any, len(vals))
 	for i := range vals {
@@ -160,6 +163,7 @@ func (p *plan) profileStats(ctx context.Context, db *sql.DB, cols []column, tp *
 		cp.DistinctApprox = approx
 		cp.Min, cp.Max = normalize(v[2], f), normalize(v[3], f)
 		cp.Mean = normalize(v[4], formatDefault)
+		cp.Std = normalize(v[6], formatDefault)
 		if qs, ok := v[5].([]any); ok && len(qs) == 3 {
 			for _, x := range qs {
 				cp.Quartiles = append(cp.Quartiles, normalize(x, f))

@@ -20,7 +20,7 @@ func TestProfile(t *testing.T) {
 	got := string(b)
 	for _, want := range []string{
 		`"rows":6`,
-		`{"name":"n","type":"integer","count":6,"nulls":0,"distinct":6,"distinct_approx":false,"min":1,"max":7,"mean":4.333333333333333,"median":4.5,"quartiles":[3.25,4.5,5.75]`,
+		`{"name":"n","type":"integer","count":6,"nulls":0,"distinct":6,"distinct_approx":false,"min":1,"max":7,"mean":4.333333333333333,"std":2.160246899469287,"median":4.5,"quartiles":[3.25,4.5,5.75]`,
 		`"histogram":[{"from":1,"count":1},{"from":2,"count":0},{"from":3,"count":1}`,
 		`{"name":"x.y","type":"number","count":5,"nulls":1,"distinct":4,"distinct_approx":false,"min":-3.25,"max":10.5`,
 		`"top":[{"value":10.5,"count":2},{"value":-3.25,"count":1}`,

@@ -106,7 +106,8 @@ func TestFilters(t *testing.T) {
 	}{
 		{"id", "exact", "2", []int64{2}, ""},
 		{"id", "exact", " 2 ", []int64{2}, ""},
-		{"id", "exact", "2.5", nil, "integer"},
+		{"id", "exact", "2.5", nil, ""}, // no integer equals 2.5: no row, no error
+		{"id", "exact", "2.x", nil, "integer"},
 		{"id", "exact", "", nil, "integer"},
 		{"id", "exact", "18446744073709551615", []int64{}, ""},
 		{"id", "less", "18446744073709551615", []int64{1, 2, 3, 4, 5}, ""},
@@ -609,6 +610,39 @@ func BenchmarkCompile(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		_ = p.selectSQL()
+		_ = p.pageStmt()
+	}
+}
+
+// TestRowsStmt checks that the one statement builder keeps placeholders
+// and arguments together: a page reads one row more than its limit (to
+// know whether a next page exists), COPY exactly the limit.
+func TestRowsStmt(t *testing.T) {
+	tbl := Table{Relation: "data", Columns: []convert.Column{{Name: "n", Type: "BIGINT"}, {Name: "s", Type: "VARCHAR"}}}
+	r := Request{Filters: []Filter{{Column: "n", Op: OpIn, Value: "1,2,3"}, {Column: "s", Op: OpContains, Value: "x"}},
+		Sort: []Sort{{Column: "s"}}, Limit: 10, Offset: 20}
+	p, err := compile(tbl, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.cursorCond, p.cursorArgs = "t.rowid > ?", []any{int64(7)}
+	for _, tc := range []struct {
+		name      string
+		s         stmt
+		wantLimit int64
+	}{
+		{"page", p.pageStmt(), 11},
+		{"copy", p.rowsStmt(p.outputList(), false), 10},
+	} {
+		if n := strings.Count(tc.s.sql, "?"); n != len(tc.s.args) {
+			t.Errorf("%s: %d placeholders, %d arguments: %s", tc.name, n, len(tc.s.args), tc.s.sql)
+		}
+		args := tc.s.args
+		if len(args) < 2 || args[len(args)-2] != tc.wantLimit || args[len(args)-1] != int64(20) || args[len(args)-3] != int64(7) {
+			t.Errorf("%s: arguments %v, want …, cursor 7, limit %d, offset 20", tc.name, args, tc.wantLimit)
+		}
+	}
+	if c := p.countStmt(); strings.Count(c.sql, "?") != len(c.args) || strings.Contains(c.sql, "LIMIT") {
+		t.Errorf("count: %s %v", c.sql, c.args)
 	}
 }

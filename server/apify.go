@@ -17,7 +17,7 @@ import (
 func (s *Server) handleApify(c *fiber.Ctx) error {
 	raw := strings.Clone(c.Query("url"))
 	if raw == "" {
-		return badRequest("missing_url", "Missing url query string variable.")
+		return badRequest(CodeMissingUrl, "Missing url query string variable.")
 	}
 	if err := validateURL(raw); err != nil {
 		return err
@@ -26,6 +26,7 @@ func (s *Server) handleApify(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	opts.Client = s.clientAddr(c)
 	analysis, err := yesNo(c.Query("analysis"), "analysis")
 	if err != nil {
 		return err
@@ -68,7 +69,7 @@ func yesNo(v, name string) (bool, error) {
 	case "yes", "true", "1":
 		return true, nil
 	}
-	return false, badRequest("invalid_parameter", "%s must be yes or no, not %q", name, v)
+	return false, badRequest(CodeInvalidParameter, "%s must be yes or no, not %q", name, v)
 }
 
 // options reads the options shared by /apify and /upload: conversion
@@ -82,7 +83,7 @@ func (s *Server) options(get func(string) string) (cache.Options, error) {
 	opts.Sheet, opts.File = get("sheet"), get("file")
 	for _, p := range []struct{ name, value string }{{"sheet", opts.Sheet}, {"file", opts.File}} {
 		if !convert.ValidChoice(p.value) {
-			return opts, &apiError{Status: http.StatusBadRequest, Code: "invalid_parameter",
+			return opts, &apiError{Status: http.StatusBadRequest, Code: CodeInvalidParameter,
 				Message: fmt.Sprintf("Invalid %s parameter: a name of at most 1024 bytes without control characters is expected.", p.name),
 				Details: map[string]string{"parameter": p.name}}
 		}
@@ -97,10 +98,10 @@ func (s *Server) handleUpload(c *fiber.Ctx) error {
 		fh, err = c.FormFile("filepond")
 	}
 	if err != nil {
-		return badRequest("missing_file", "Send the file as multipart/form-data in a field named file.")
+		return badRequest(CodeMissingFile, "Send the file as multipart/form-data in a field named file.")
 	}
 	if fh.Size > s.cfg.MaxUploadSize {
-		return &apiError{Status: http.StatusRequestEntityTooLarge, Code: "too_large", Message: "The upload is larger than the limit."}
+		return &apiError{Status: http.StatusRequestEntityTooLarge, Code: CodeTooLarge, Message: "The upload is larger than the limit."}
 	}
 	f, err := fh.Open()
 	if err != nil {
@@ -111,6 +112,7 @@ func (s *Server) handleUpload(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	opts.Client = s.clientAddr(c)
 	e, err := s.cache.Upload(c.UserContext(), f, fh.Filename, opts)
 	if err != nil {
 		return err
@@ -141,11 +143,43 @@ func (s *Server) sendEndpoint(c *fiber.Ctx, id string) error {
 }
 
 // baseURL is --base-url, or the scheme and host the request came to.
+// X-Forwarded-Proto and X-Forwarded-Host are client text unless a reverse
+// proxy sets them: they are read only with --proxy-header, and then only a
+// scheme of http or https and a plain host[:port] are taken.
 func (s *Server) baseURL(c *fiber.Ctx) string {
 	if s.cfg.BaseURL != "" {
 		return s.cfg.BaseURL
 	}
-	return c.Protocol() + "://" + string(c.Request().Host())
+	scheme, host := "http", string(c.Request().Host())
+	if c.Context().IsTLS() {
+		scheme = "https"
+	}
+	if s.cfg.ProxyHeader != "" {
+		if p := c.Get(fiber.HeaderXForwardedProto); p == "http" || p == "https" {
+			scheme = p
+		}
+		if h := c.Get(fiber.HeaderXForwardedHost); validHost(h) {
+			host = h
+		}
+	}
+	if !validHost(host) {
+		host = c.Context().LocalAddr().String()
+	}
+	return scheme + "://" + host
+}
+
+// validHost reports whether h is a host name or address with an optional
+// port, and nothing that could change a URL's meaning (/ ? # @ …).
+func validHost(h string) bool {
+	if h == "" || len(h) > 255 {
+		return false
+	}
+	for _, r := range h {
+		if !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || strings.ContainsRune(".-_:[]", r)) {
+			return false
+		}
+	}
+	return true
 }
 
 // validateURL accepts absolute http(s) URLs with a host, as csvapi's
@@ -153,7 +187,7 @@ func (s *Server) baseURL(c *fiber.Ctx) string {
 func validateURL(raw string) error {
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Hostname() == "" {
-		return badRequest("invalid_url", "Malformed url parameter: an absolute http or https URL is expected.")
+		return badRequest(CodeInvalidUrl, "Malformed url parameter: an absolute http or https URL is expected.")
 	}
 	return nil
 }

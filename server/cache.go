@@ -16,7 +16,7 @@ import (
 // must Release it. A resource still loading is a *cache.PendingError, which
 // handleError answers with 202 and the load's status.
 func (s *Server) acquire(c *fiber.Ctx) (*cache.Entry, error) {
-	return s.cache.Acquire(c.UserContext(), strings.Clone(c.Params("id")))
+	return s.cache.Acquire(c.UserContext(), s.resourceID(c))
 }
 
 // heldKey is the fiber local listing the entries a request holds.
@@ -115,11 +115,11 @@ func (s *Server) handleStatus(c *fiber.Ctx) error {
 // token. Without a configured token the admin routes do not exist.
 func (s *Server) requireAdmin(c *fiber.Ctx) error {
 	if s.cfg.AdminToken == "" {
-		return &apiError{Status: http.StatusNotFound, Code: "not_found", Message: "No such endpoint: " + c.Path()}
+		return &apiError{Status: http.StatusNotFound, Code: CodeNotFound, Message: "No such endpoint: " + c.Path()}
 	}
-	got, _ := strings.CutPrefix(c.Get(fiber.HeaderAuthorization), "Bearer ")
-	if subtle.ConstantTimeCompare([]byte(got), []byte(s.cfg.AdminToken)) != 1 {
-		return &apiError{Status: http.StatusUnauthorized, Code: "unauthorized",
+	got, bearer := strings.CutPrefix(c.Get(fiber.HeaderAuthorization), "Bearer ")
+	if !bearer || subtle.ConstantTimeCompare([]byte(got), []byte(s.cfg.AdminToken)) != 1 {
+		return &apiError{Status: http.StatusUnauthorized, Code: CodeUnauthorized,
 			Message: "This endpoint needs the admin token: Authorization: Bearer <token>."}
 	}
 	return c.Next()

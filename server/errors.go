@@ -5,6 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -13,12 +17,52 @@ import (
 	"github.com/csvapi/csvapi/query"
 )
 
+// Error codes. They are public API: clients (the widget, the pages, data.gouv.fr's
+// fronts) branch on them, so a code never changes meaning. classify is the
+// one place that maps an error to its status and code.
+const (
+	CodeBadRequest          = "bad_request"          // a request the server cannot read (other 4xx)
+	CodeBusy                = "busy"                 // every query slot stayed taken, or the load queue is full (503)
+	CodeCanceled            = "canceled"             // the client went away (499, never read)
+	CodeConflict            = "conflict"             // an upload whose id is a URL's (409)
+	CodeConversionFailed    = "conversion_failed"    // the conversion worker crashed or outgrew its limits (422)
+	CodeForbidden           = "forbidden"            // 403 from the framework
+	CodeForbiddenAddress    = "forbidden_address"    // the URL points to a private or loopback address (403)
+	CodeForbiddenReferrer   = "forbidden_referrer"   // the Referer is not allowed (403)
+	CodeInsufficientStorage = "insufficient_storage" // the cache disk is below --min-free-disk: new loads refused (507)
+	CodeInternalError       = "internal_error"       // a bug or a database failure; the log has it (500)
+	CodeInvalidParameter    = "invalid_parameter"    // a query-string parameter is wrong; details.parameter names it (400)
+	CodeInvalidUrl          = "invalid_url"          // the url parameter is not an absolute http(s) URL (400)
+	CodeMethodNotAllowed    = "method_not_allowed"   // 405
+	CodeMissingFile         = "missing_file"         // POST /upload without a file (400)
+	CodeMissingUrl          = "missing_url"          // /apify without url (400)
+	CodeNotFound            = "not_found"            // unknown resource or route (404)
+	CodeNotTabular          = "not_tabular"          // the file is not a table (415)
+	CodePending             = "pending"              // the resource is still being converted (202 on csvapi routes, 503 on api-tabular routes)
+	CodeRateLimited         = "rate_limited"         // too many requests from this client (429)
+	CodeSeveralFiles        = "several_files"        // an archive or workbook needs file= or sheet= (422)
+	CodeTimeout             = "timeout"              // the query ran past --query-timeout (504)
+	CodeTooLarge            = "too_large"            // the file or upload exceeds the limit (413)
+	CodeTooManyColumns      = "too_many_columns"     // the table has more columns than allowed (422)
+	CodeTooManyLoads        = "too_many_loads"       // this client has --max-client-loads conversions running (429)
+	CodeUnauthorized        = "unauthorized"         // an admin route without the token (401)
+	CodeUnreadable          = "unreadable"           // the file could not be parsed (422)
+	CodeUnsupportedEncoding = "unsupported_encoding" // encoding= names no known encoding (400)
+	CodeUpstreamStatus      = "upstream_status"      // the upstream server answered an HTTP error (502)
+	CodeUpstreamTimeout     = "upstream_timeout"     // the upstream server was too slow (504)
+	CodeUpstreamTooSlow     = "upstream_too_slow"    // the download fell below --min-download-rate (504)
+	CodeUpstreamUnreachable = "upstream_unreachable" // the upstream server could not be reached (502)
+)
+
 // apiError is an error with the status and stable code clients see.
 type apiError struct {
 	Status  int
 	Code    string
 	Message string
 	Details any
+	// RetryAfter, when set, is sent as the Retry-After header: how long
+	// the client should wait before trying again.
+	RetryAfter time.Duration
 }
 
 func (e *apiError) Error() string { return e.Message }
@@ -26,6 +70,17 @@ func (e *apiError) Error() string { return e.Message }
 // badRequest returns a 400 naming what is wrong with the request.
 func badRequest(code, format string, args ...any) *apiError {
 	return &apiError{Status: http.StatusBadRequest, Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// invalidParam returns the 400 of a wrong parameter, named in details.
+func invalidParam(param, format string, args ...any) *apiError {
+	return &apiError{Status: http.StatusBadRequest, Code: CodeInvalidParameter, Message: fmt.Sprintf(format, args...),
+		Details: map[string]string{"parameter": param}}
+}
+
+// notFound returns a 404 with msg.
+func notFound(msg string) *apiError {
+	return &apiError{Status: http.StatusNotFound, Code: CodeNotFound, Message: msg}
 }
 
 // classify maps an error from the domain packages to what the client sees.
@@ -41,61 +96,81 @@ func classify(err error) *apiError {
 	switch {
 	case errors.As(err, &ae):
 		return ae
+	case errors.As(err, &fe) && fe.Code == http.StatusRequestEntityTooLarge:
+		return &apiError{Status: fe.Code, Code: CodeTooLarge,
+			Message: "The request body is too large: only POST /upload takes files, as multipart/form-data."}
 	case errors.As(err, &fe):
 		return &apiError{Status: fe.Code, Code: codeForStatus(fe.Code), Message: fe.Message}
+	case errors.Is(err, cache.ErrPending):
+		// csvapi's routes answer 202 with the load's status before asking
+		// classify; api-tabular's answer this 503.
+		return &apiError{Status: http.StatusServiceUnavailable, Code: CodePending,
+			Message: "The resource is being converted; retry in a few seconds."}
 	case errors.Is(err, cache.ErrNotFound):
-		return &apiError{Status: http.StatusNotFound, Code: "not_found",
+		return &apiError{Status: http.StatusNotFound, Code: CodeNotFound,
 			Message: "Resource not found: it was never converted or has been removed. Call /apify first."}
 	case errors.As(err, &invalid):
-		return &apiError{Status: http.StatusBadRequest, Code: "invalid_parameter", Message: invalid.Error(),
+		return &apiError{Status: http.StatusBadRequest, Code: CodeInvalidParameter, Message: invalid.Error(),
 			Details: map[string]string{"parameter": invalid.Param}}
 	case errors.Is(err, query.ErrInvalid):
-		return &apiError{Status: http.StatusBadRequest, Code: "invalid_parameter", Message: err.Error()}
+		return &apiError{Status: http.StatusBadRequest, Code: CodeInvalidParameter, Message: err.Error()}
 	case errors.As(err, &optErr):
-		return &apiError{Status: http.StatusBadRequest, Code: "invalid_parameter", Message: capitalize(optErr.Error()) + ".",
+		return &apiError{Status: http.StatusBadRequest, Code: CodeInvalidParameter, Message: capitalize(optErr.Error()) + ".",
 			Details: map[string]string{"parameter": optErr.Option}}
 	case errors.As(err, &choice):
 		return choiceError(choice)
 	case errors.Is(err, convert.ErrInvalidURL):
-		return &apiError{Status: http.StatusBadRequest, Code: "invalid_url", Message: err.Error()}
+		return &apiError{Status: http.StatusBadRequest, Code: CodeInvalidUrl, Message: err.Error()}
 	case errors.Is(err, convert.ErrForbiddenAddress):
-		return &apiError{Status: http.StatusForbidden, Code: "forbidden_address",
+		return &apiError{Status: http.StatusForbidden, Code: CodeForbiddenAddress,
 			Message: "The URL points to an address this service may not reach (loopback, private or link-local network)."}
-	case errors.As(err, &fetchErr):
+	case errors.As(err, &fetchErr) && !errors.Is(err, convert.ErrTooSlow):
 		if fetchErr.Status != 0 {
-			return &apiError{Status: http.StatusBadGateway, Code: "upstream_status",
+			return &apiError{Status: http.StatusBadGateway, Code: CodeUpstreamStatus,
 				Message: fmt.Sprintf("The upstream server answered HTTP %d.", fetchErr.Status),
 				Details: map[string]int{"upstream_status": fetchErr.Status}}
 		}
 		if errors.Is(err, context.DeadlineExceeded) {
-			return &apiError{Status: http.StatusGatewayTimeout, Code: "upstream_timeout",
+			return &apiError{Status: http.StatusGatewayTimeout, Code: CodeUpstreamTimeout,
 				Message: "The upstream server did not send the file in time."}
 		}
-		return &apiError{Status: http.StatusBadGateway, Code: "upstream_unreachable",
+		return &apiError{Status: http.StatusBadGateway, Code: CodeUpstreamUnreachable,
 			Message: "The upstream server could not be reached."}
 	case errors.Is(err, convert.ErrTooLarge):
-		return &apiError{Status: http.StatusRequestEntityTooLarge, Code: "too_large", Message: capitalize(err.Error()) + "."}
+		return &apiError{Status: http.StatusRequestEntityTooLarge, Code: CodeTooLarge, Message: capitalize(err.Error()) + "."}
 	case errors.Is(err, convert.ErrNotTabular):
-		return &apiError{Status: http.StatusUnsupportedMediaType, Code: "not_tabular", Message: capitalize(err.Error()) + "."}
+		return &apiError{Status: http.StatusUnsupportedMediaType, Code: CodeNotTabular, Message: contentMessage(err) + "."}
 	case errors.Is(err, convert.ErrConversionFailed):
-		return &apiError{Status: http.StatusUnprocessableEntity, Code: "conversion_failed", Message: capitalize(err.Error()) + "."}
+		return &apiError{Status: http.StatusUnprocessableEntity, Code: CodeConversionFailed, Message: contentMessage(err) + "."}
 	case errors.Is(err, convert.ErrUnreadable):
-		return &apiError{Status: http.StatusUnprocessableEntity, Code: "unreadable", Message: capitalize(err.Error())}
+		return &apiError{Status: http.StatusUnprocessableEntity, Code: CodeUnreadable, Message: contentMessage(err)}
+	case errors.Is(err, convert.ErrTooSlow):
+		return &apiError{Status: http.StatusGatewayTimeout, Code: CodeUpstreamTooSlow,
+			Message: "The upstream server sent the file too slowly: the download was stopped."}
+	case errors.Is(err, cache.ErrBusy):
+		return &apiError{Status: http.StatusServiceUnavailable, Code: CodeBusy, RetryAfter: loadRetryAfter,
+			Message: "Too many conversions are waiting: retry after the delay in Retry-After."}
+	case errors.Is(err, cache.ErrClientBusy):
+		return &apiError{Status: http.StatusTooManyRequests, Code: CodeTooManyLoads, RetryAfter: loadRetryAfter,
+			Message: "You already have as many conversions running as a client may: retry once one of them is done."}
+	case errors.Is(err, cache.ErrInsufficientStorage):
+		return &apiError{Status: http.StatusInsufficientStorage, Code: CodeInsufficientStorage, RetryAfter: loadRetryAfter,
+			Message: "The server's disk is almost full: new conversions are refused until space is freed. Tables already converted still answer."}
 	case errors.Is(err, cache.ErrConflict):
-		return &apiError{Status: http.StatusConflict, Code: "conflict",
+		return &apiError{Status: http.StatusConflict, Code: CodeConflict,
 			Message: "This content cannot be uploaded: its id is that of a URL's resource."}
 	case errors.Is(err, cache.ErrTooManyColumns):
-		return &apiError{Status: http.StatusUnprocessableEntity, Code: "too_many_columns", Message: "The table has " + err.Error() + "."}
+		return &apiError{Status: http.StatusUnprocessableEntity, Code: CodeTooManyColumns, Message: "The table has " + err.Error() + "."}
 	case errors.Is(err, convert.ErrUnsupportedEncoding):
-		return &apiError{Status: http.StatusBadRequest, Code: "unsupported_encoding", Message: capitalize(err.Error()) + "."}
+		return &apiError{Status: http.StatusBadRequest, Code: CodeUnsupportedEncoding, Message: capitalize(err.Error()) + "."}
 	case errors.Is(err, context.DeadlineExceeded):
-		return &apiError{Status: http.StatusGatewayTimeout, Code: "timeout",
+		return &apiError{Status: http.StatusGatewayTimeout, Code: CodeTimeout,
 			Message: "The request took too long and was stopped. Try narrower filters or the export endpoint."}
 	case errors.Is(err, context.Canceled):
 		// The client went away; nobody reads this answer.
-		return &apiError{Status: 499, Code: "canceled", Message: "The request was canceled."}
+		return &apiError{Status: 499, Code: CodeCanceled, Message: "The request was canceled."}
 	default:
-		return &apiError{Status: http.StatusInternalServerError, Code: "internal_error",
+		return &apiError{Status: http.StatusInternalServerError, Code: CodeInternalError,
 			Message: "Internal error. The administrators can find it in the logs with the request id."}
 	}
 }
@@ -105,31 +180,69 @@ func classify(err error) *apiError {
 func choiceError(e *convert.ChoiceError) *apiError {
 	details := map[string]any{"parameter": e.Param, "choices": e.Choices}
 	if e.Value == "" {
-		return &apiError{Status: http.StatusUnprocessableEntity, Code: "several_files",
+		return &apiError{Status: http.StatusUnprocessableEntity, Code: CodeSeveralFiles,
 			Message: capitalize(e.Error()) + ".", Details: details}
 	}
-	return &apiError{Status: http.StatusBadRequest, Code: "invalid_parameter", Message: capitalize(e.Error()) + ".", Details: details}
+	return &apiError{Status: http.StatusBadRequest, Code: CodeInvalidParameter, Message: capitalize(e.Error()) + ".", Details: details}
+}
+
+// loadRetryAfter is the delay suggested to clients whose load was refused
+// for lack of room: about what a conversion takes.
+const loadRetryAfter = 10 * time.Second
+
+// setRetryAfter writes d, rounded up to whole seconds, as Retry-After.
+func setRetryAfter(c *fiber.Ctx, d time.Duration) {
+	c.Set(fiber.HeaderRetryAfter, strconv.FormatInt(int64((d+time.Second-1)/time.Second), 10))
+}
+
+// contentMessage is the message of a conversion error, fit for clients:
+// capitalized, and cleaned of the SQL, stack traces and paths that
+// DuckDB's text may carry.
+func contentMessage(err error) string {
+	return sanitize(capitalize(err.Error()))
+}
+
+// absPath matches an absolute file path inside a message, with the
+// character before it (start, space, quote or parenthesis).
+var absPath = regexp.MustCompile(`(^|[\s'"(=\[])/[^\s'"()\[\],;]*[^\s'"()\[\],;.:]`)
+
+// sanitize keeps the human part of an error message from DuckDB: it drops
+// the line that starts with "LINE " (the SQL DuckDB quotes) or mentions a
+// "Stack Trace", and everything after it, and replaces absolute paths by
+// <file>. Error answers must not tell how the server builds its SQL nor
+// where its files are.
+func sanitize(msg string) string {
+	lines := strings.Split(msg, "\n")
+	for i, line := range lines {
+		if strings.HasPrefix(strings.TrimSpace(line), "LINE ") || strings.Contains(line, "Stack Trace") {
+			lines = lines[:i]
+			break
+		}
+	}
+	msg = strings.Join(lines, "\n")
+	msg = absPath.ReplaceAllString(msg, "${1}<file>")
+	return strings.TrimSpace(msg)
 }
 
 func codeForStatus(status int) string {
 	switch status {
 	case http.StatusNotFound:
-		return "not_found"
+		return CodeNotFound
 	case http.StatusMethodNotAllowed:
-		return "method_not_allowed"
+		return CodeMethodNotAllowed
 	case http.StatusRequestEntityTooLarge:
-		return "too_large"
+		return CodeTooLarge
 	case http.StatusForbidden:
-		return "forbidden"
+		return CodeForbidden
 	case http.StatusTooManyRequests:
-		return "rate_limited"
+		return CodeRateLimited
 	case http.StatusRequestTimeout:
-		return "timeout"
+		return CodeTimeout
 	}
 	if status >= 500 {
-		return "internal_error"
+		return CodeInternalError
 	}
-	return "bad_request"
+	return CodeBadRequest
 }
 
 func capitalize(s string) string {

@@ -3,10 +3,13 @@ package server
 import (
 	"bufio"
 	"context"
+	"io"
+	"net"
 	"net/url"
 	"path"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -25,15 +28,17 @@ func (x *exportParams) set(key, value string) (bool, error) {
 	case "format", "_format":
 		f := query.Format(strings.ToLower(value))
 		if !knownFormat(f) {
-			return true, badRequest("invalid_parameter", "format must be one of csv, tsv, json, ndjson, parquet, xlsx, not %q", value)
+			return true, badRequest(CodeInvalidParameter, "format must be one of csv, tsv, json, ndjson, parquet, xlsx, not %q", value)
 		}
 		x.opts.Format = f
 	case "bom":
+		// A BOM is for Excel: such a file is also made formula-safe.
 		x.opts.BOM = value == "1" || value == "true" || value == "yes"
+		x.opts.FormulaSafe = x.opts.BOM
 	case "sep", "separator":
 		sep, ok := separators[value]
 		if !ok {
-			return true, badRequest("invalid_parameter", `sep must be one of , ; | tab (or "\t"), not %q`, value)
+			return true, badRequest(CodeInvalidParameter, `sep must be one of , ; | tab (or "\t"), not %q`, value)
 		}
 		x.opts.Separator = sep
 	case "decimal":
@@ -43,7 +48,7 @@ func (x *exportParams) set(key, value string) (bool, error) {
 		case ".", "point", "dot":
 			x.opts.DecimalComma = false
 		default:
-			return true, badRequest("invalid_parameter", "decimal must be , or ., not %q", value)
+			return true, badRequest(CodeInvalidParameter, "decimal must be , or ., not %q", value)
 		}
 	default:
 		return false, nil
@@ -87,6 +92,16 @@ func (s *Server) handleExport(c *fiber.Ctx) error {
 	if opts.Format == "" {
 		opts.Format = query.FormatCSV
 	}
+	return s.streamExport(c, e, t, req, opts, exportName(e))
+}
+
+// streamExport streams the rows req selects in opts.Format as an
+// attachment named name.<format>, in one of the export slots. The entry
+// stays pinned until the last row is written.
+func (s *Server) streamExport(c *fiber.Ctx, e *cache.Entry, t query.Table, req query.Request, opts query.ExportOptions, name string) error {
+	if !safeName.MatchString(name) {
+		name = e.ID
+	}
 	opts.TempDir = s.cfg.ExportDir
 	done, err := s.exportSlot(c.UserContext())
 	if err != nil {
@@ -94,18 +109,21 @@ func (s *Server) handleExport(c *fiber.Ctx) error {
 	}
 	release := s.takeOver(c, e) // the stream outlives the handler
 	c.Set(fiber.HeaderContentType, opts.Format.ContentType())
-	c.Set(fiber.HeaderContentDisposition, `attachment; filename="`+exportName(e)+"."+string(opts.Format)+`"`)
+	c.Set(fiber.HeaderContentDisposition, `attachment; filename="`+name+"."+string(opts.Format)+`"`)
 	id, logger, timeout, db := e.ID, s.log, s.cfg.ExportTimeout, s.database()
+	conn, stall := c.Context().Conn(), s.cfg.ExportStallTimeout
 	// The stream writer runs after the handler returned, so it must not
 	// touch c; the query runs on its own context bounded by the export timeout.
-	c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
+	c.Context().SetBodyStreamWriter(func(bw *bufio.Writer) {
 		defer release() // the entry stays pinned until the last row is written
 		defer done()
 		ctx, cancel := context.WithTimeout(context.Background(), timeout)
 		defer cancel()
+		w := &stallWriter{w: bw, conn: conn, stall: stall}
 		n, err := query.Export(ctx, db, t, req, w, opts)
 		if err == nil {
-			err = w.Flush()
+			w.extend()
+			err = bw.Flush()
 		}
 		if err != nil {
 			logger.Warn("export interrupted", "id", id, "rows", n, "err", err)
@@ -113,6 +131,26 @@ func (s *Server) handleExport(c *fiber.Ctx) error {
 	})
 	return nil
 }
+
+// stallWriter is the progress deadline of an export: before each write it
+// moves the connection's write deadline stall ahead. The server copies what
+// the export writes to the connection through a small pipe, so when the
+// client stops reading, the server's write fails at the deadline, the pipe
+// closes, the export's next write fails and its slot is freed.
+type stallWriter struct {
+	w     io.Writer
+	conn  net.Conn
+	stall time.Duration
+}
+
+func (s *stallWriter) Write(p []byte) (int, error) {
+	s.extend()
+	return s.w.Write(p)
+}
+
+// extend moves the deadline; an error means the connection is gone, which
+// the write that follows reports.
+func (s *stallWriter) extend() { _ = s.conn.SetWriteDeadline(time.Now().Add(s.stall)) }
 
 var safeName = regexp.MustCompile(`^[A-Za-z0-9._-]{1,100}$`)
 

@@ -19,6 +19,7 @@ const (
 //	group  = "(" item { "," item } ")"
 //	item   = ( "and" | "or" ) group | filter
 //	filter = column "__" op [ "." value ]
+//	column = raw | '"' quoted '"'
 //	value  = raw | '"' quoted '"'
 //
 // A raw value runs to the next "," or ")"; a quoted value may hold them,
@@ -47,7 +48,7 @@ type groupParser struct {
 }
 
 func (g *groupParser) fail(msg string) error {
-	return badRequest("invalid_parameter", "%s: %s at character %d; expected e.g. %s=(col__exact.a,other__gt.5)", g.key, msg, g.i+1, g.key)
+	return badRequest(CodeInvalidParameter, "%s: %s at character %d; expected e.g. %s=(col__exact.a,other__gt.5)", g.key, msg, g.i+1, g.key)
 }
 
 func (g *groupParser) group(or bool, depth int) (query.Cond, error) {
@@ -92,11 +93,33 @@ func (g *groupParser) item(depth int) (query.Cond, error) {
 			return g.group(kw == "or(", depth+1)
 		}
 	}
-	col, op, ok := splitFilter(rest)
-	if !ok {
-		return query.Cond{}, g.fail("expected column__operator.value")
+	var col, op string
+	if strings.HasPrefix(rest, `"`) {
+		// A quoted column name, as api-tabular's "col.umn"__op.value: it may
+		// hold dots, commas, parentheses and "__".
+		name, err := g.quoted()
+		if err != nil {
+			return query.Cond{}, err
+		}
+		rest = g.s[g.i:]
+		after, found := strings.CutPrefix(rest, "__")
+		end := strings.IndexAny(after, ".,)")
+		if end < 0 {
+			end = len(after)
+		}
+		if !found || !query.KnownOp(after[:end]) {
+			return query.Cond{}, g.fail(`expected __operator after the quoted column name`)
+		}
+		col, op = name, after[:end]
+		g.i += 2 + len(op)
+	} else {
+		var ok bool
+		col, op, ok = splitFilter(rest)
+		if !ok {
+			return query.Cond{}, g.fail("expected column__operator.value")
+		}
+		g.i += len(col) + 2 + len(op)
 	}
-	g.i += len(col) + 2 + len(op)
 	f := query.Filter{Column: col, Op: query.Op(op)}
 	if g.i < len(g.s) && g.s[g.i] == '.' {
 		g.i++
@@ -130,21 +153,7 @@ func splitFilter(s string) (col, op string, ok bool) {
 
 func (g *groupParser) value() (string, error) {
 	if g.i < len(g.s) && g.s[g.i] == '"' {
-		var b strings.Builder
-		for g.i++; g.i < len(g.s); g.i++ {
-			ch := g.s[g.i]
-			switch {
-			case ch == '\\' && g.i+1 < len(g.s):
-				g.i++
-				b.WriteByte(g.s[g.i])
-			case ch == '"':
-				g.i++
-				return b.String(), nil
-			default:
-				b.WriteByte(ch)
-			}
-		}
-		return "", g.fail("unterminated quoted value")
+		return g.quoted()
 	}
 	end := strings.IndexAny(g.s[g.i:], ",)")
 	if end < 0 {
@@ -153,4 +162,24 @@ func (g *groupParser) value() (string, error) {
 	v := g.s[g.i : g.i+end]
 	g.i += end
 	return v, nil
+}
+
+// quoted reads a double-quoted name or value at g.i, with \" and \\ as
+// escapes.
+func (g *groupParser) quoted() (string, error) {
+	var b strings.Builder
+	for g.i++; g.i < len(g.s); g.i++ {
+		ch := g.s[g.i]
+		switch {
+		case ch == '\\' && g.i+1 < len(g.s):
+			g.i++
+			b.WriteByte(g.s[g.i])
+		case ch == '"':
+			g.i++
+			return b.String(), nil
+		default:
+			b.WriteByte(ch)
+		}
+	}
+	return "", g.fail("unterminated quoted text")
 }

@@ -35,14 +35,31 @@ func securityHeaders(c *fiber.Ctx) error {
 // Probes and metrics are exempt.
 func (s *Server) rateLimiter() fiber.Handler {
 	return limiter.New(limiter.Config{
-		Max:        s.cfg.RateLimit,
-		Expiration: time.Minute,
-		Next:       func(c *fiber.Ctx) bool { return isOpsRoute(c.Path()) },
+		Max:          s.cfg.RateLimit,
+		Expiration:   time.Minute,
+		Next:         func(c *fiber.Ctx) bool { return isOpsRoute(c.Path()) },
+		KeyGenerator: s.clientAddr,
 		LimitReached: func(c *fiber.Ctx) error {
-			return &apiError{Status: http.StatusTooManyRequests, Code: "rate_limited",
+			return &apiError{Status: http.StatusTooManyRequests, Code: CodeRateLimited,
 				Message: fmt.Sprintf("Too many requests: the limit is %d a minute per client. Retry after the delay in Retry-After.", s.cfg.RateLimit)}
 		},
 	})
+}
+
+// clientAddr names the client for the per-client limits: its address, or
+// behind a reverse proxy (--proxy-header) the last address of that header,
+// the one the proxy appended (the earlier ones are the client's own text).
+func (s *Server) clientAddr(c *fiber.Ctx) string {
+	if s.cfg.ProxyHeader != "" {
+		v := c.Get(s.cfg.ProxyHeader)
+		if i := strings.LastIndexByte(v, ','); i >= 0 {
+			v = v[i+1:]
+		}
+		if v = strings.TrimSpace(v); v != "" {
+			return strings.Clone(v)
+		}
+	}
+	return c.Context().RemoteIP().String()
 }
 
 func isOpsRoute(path string) bool {
@@ -75,14 +92,19 @@ func (s *Server) slot(ctx context.Context, slots chan struct{}) (func(), error) 
 	case slots <- struct{}{}:
 		return func() { <-slots }, nil
 	case <-t.C:
-		return nil, &apiError{Status: http.StatusServiceUnavailable, Code: "busy",
+		return nil, &apiError{Status: http.StatusServiceUnavailable, Code: CodeBusy, RetryAfter: time.Second,
 			Message: "The server is busy with other queries. Retry in a moment."}
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
 }
 
+// handleHealth answers /health with csvapi's keys, and /health/ (the
+// same route for fiber) with api-tabular's.
 func (s *Server) handleHealth(c *fiber.Ctx) error {
+	if strings.HasSuffix(c.Path(), "/") {
+		return s.handleTabularHealth(c)
+	}
 	body := fiber.Map{"ok": true, "version": s.cfg.Version}
 	if s.cache != nil {
 		body["duckdb_restarts"] = s.cache.Stats().DuckDBRestarts

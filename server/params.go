@@ -60,7 +60,7 @@ func (p *pageParams) finish() error {
 	if p.page > 0 {
 		off := int64(p.page-1) * int64(max(p.req.Limit, 0))
 		if off > maxOffset {
-			return badRequest("invalid_parameter", "page is too large")
+			return badRequest(CodeInvalidParameter, "page is too large")
 		}
 		p.req.Offset = int(off)
 	}
@@ -92,7 +92,7 @@ func (p *pageParams) set(key, value string) error {
 	case "page":
 		n, err := nonNegative(key, value)
 		if err != nil || n == 0 || n > maxOffset {
-			return badRequest("invalid_parameter", "page must be a positive integer, not %q", value)
+			return badRequest(CodeInvalidParameter, "page must be a positive integer, not %q", value)
 		}
 		p.page = n
 	case "_sort", "_sort_desc":
@@ -104,7 +104,7 @@ func (p *pageParams) set(key, value string) error {
 		case "objects":
 			p.objects = true
 		default:
-			return badRequest("invalid_parameter", "_shape must be lists or objects, not %q", value)
+			return badRequest(CodeInvalidParameter, "_shape must be lists or objects, not %q", value)
 		}
 	case "_rowid":
 		p.req.HideRowID = value == "hide"
@@ -123,7 +123,7 @@ func (p *pageParams) set(key, value string) error {
 	case "_facet_size":
 		n, err := nonNegative(key, value)
 		if err != nil || n < 1 || n > query.MaxFacetSize {
-			return badRequest("invalid_parameter", "_facet_size must be between 1 and %d, not %q", query.MaxFacetSize, value)
+			return badRequest(CodeInvalidParameter, "_facet_size must be between 1 and %d, not %q", query.MaxFacetSize, value)
 		}
 		p.req.FacetSize = n
 	case "or", "and":
@@ -144,7 +144,7 @@ func (p *pageParams) setSize(key, value string) error {
 		return err
 	}
 	if p.maxSize > 0 && n > p.maxSize {
-		return &apiError{Status: http.StatusBadRequest, Code: "invalid_parameter",
+		return &apiError{Status: http.StatusBadRequest, Code: CodeInvalidParameter,
 			Message: key + " must be at most " + strconv.Itoa(p.maxSize) + "; use the export endpoint (/api/ID/export?format=csv) to get every row",
 			Details: map[string]any{"parameter": key, "max": p.maxSize, "export": "/api/{id}/export"}}
 	}
@@ -156,7 +156,7 @@ func (p *pageParams) setSize(key, value string) error {
 // exactly a column name is that column, even if it holds commas.
 func (p *pageParams) setSort(key, value string) error {
 	if value == "" {
-		return badRequest("invalid_parameter", "%s needs a column name", key)
+		return badRequest(CodeInvalidParameter, "%s needs a column name", key)
 	}
 	desc := key == "_sort_desc"
 	if p.columns[value] || p.columns == nil {
@@ -169,7 +169,7 @@ func (p *pageParams) setSort(key, value string) error {
 			part, d = name, !desc
 		}
 		if part == "" {
-			return badRequest("invalid_parameter", "%s: empty column name in %q", key, value)
+			return badRequest(CodeInvalidParameter, "%s: empty column name in %q", key, value)
 		}
 		p.req.Sort = append(p.req.Sort, query.Sort{Column: part, Desc: d})
 	}
@@ -204,12 +204,12 @@ func (p *pageParams) setFilter(key, value string) error {
 		case "desc":
 			p.req.Sort = append(p.req.Sort, query.Sort{Column: col, Desc: true})
 		default:
-			return badRequest("invalid_parameter", "%s must be asc or desc, not %q", key, value)
+			return badRequest(CodeInvalidParameter, "%s must be asc or desc, not %q", key, value)
 		}
 		return nil
 	}
 	if !query.KnownOp(op) {
-		return badRequest("invalid_parameter", "%s: unknown filter operator %q (known: %s)", key, op, strings.Join(query.OpNames(), ", "))
+		return badRequest(CodeInvalidParameter, "%s: unknown filter operator %q (known: %s)", key, op, strings.Join(query.OpNames(), ", "))
 	}
 	p.req.Filters = append(p.req.Filters, query.Filter{Column: col, Op: query.Op(op), Value: value})
 	return nil
@@ -218,7 +218,7 @@ func (p *pageParams) setFilter(key, value string) error {
 func nonNegative(key, value string) (int, error) {
 	n, err := strconv.Atoi(value)
 	if err != nil || n < 0 || n > maxOffset {
-		return 0, badRequest("invalid_parameter", "%s must be a non-negative integer, not %q", key, value)
+		return 0, badRequest(CodeInvalidParameter, "%s must be a non-negative integer, not %q", key, value)
 	}
 	return n, nil
 }

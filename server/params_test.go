@@ -200,3 +200,103 @@ func FuzzQueryString(f *testing.F) {
 		}
 	})
 }
+
+// TestParseTabular reads api-tabular query strings, one case a line: the
+// raw query string, and the request it gives or the parameter it refuses.
+func TestParseTabular(t *testing.T) {
+	tbl := query.Table{Columns: []convert.Column{{Name: "nom", Type: "VARCHAR"}, {Name: "pop", Type: "BIGINT"},
+		{Name: "ok", Type: "BOOLEAN"}, {Name: "a.b (c)", Type: "VARCHAR"}}}
+	f := func(col, op, v string) query.Filter { return query.Filter{Column: col, Op: query.Op(op), Value: v} }
+	tests := []struct {
+		raw     string
+		filters []query.Filter
+		badKey  string // the parameter an error names; "" for none
+	}{
+		{"nom__exact=Paris", []query.Filter{f("nom", "exact", "Paris")}, ""},
+		{"nom__exact=a%252Eb", []query.Filter{f("nom", "exact", "a.b")}, ""},           // decoded twice
+		{"nom__exact=100%25", []query.Filter{f("nom", "exact", "100%")}, ""},           // a lone % stays
+		{"nom__exact=a%2Bb", []query.Filter{f("nom", "exact", "a+b")}, ""},             // + sent as %2B stays +
+		{"nom__exact=a+b", []query.Filter{f("nom", "exact", "a b")}, ""},               // + is a space
+		{"a.b+%28c%29__contains=x", []query.Filter{f("a.b (c)", "contains", "x")}, ""}, // odd names
+		{"pop__isnull", []query.Filter{f("pop", "isnull", "")}, ""},
+		{"pop__isnotnull=", []query.Filter{f("pop", "isnotnull", "")}, ""},
+		{"pop__STRICTLY_GREATER=3", []query.Filter{f("pop", "strictly_greater", "3")}, ""},
+		{"__id__exact=3", []query.Filter{f(query.RowID, "exact", "3")}, ""},
+		{"ok__differs=true", []query.Filter{f("ok", "differs", "true")}, ""},
+		{"limit=5", nil, "limit"},
+		{"_size=5", nil, "_size"},
+		{"nom__like=x", nil, "nom__like"},
+		{"pop__contains=1", nil, "pop__contains"},
+		{"ok__less=1", nil, "ok__less"},
+		{"nom__sum", nil, "nom__sum"},
+		{"page=0", nil, "page"},
+		{"page_size=1001", nil, "page_size"},
+		{"columns=nom&pop__groupby", nil, "columns"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.raw, func(t *testing.T) {
+			p, err := parseTabular(tt.raw, tbl, 1000)
+			if tt.badKey != "" {
+				var ae *apiError
+				if !errors.As(err, &ae) || ae.Status != 400 || ae.Code != CodeInvalidParameter {
+					t.Fatalf("error = %v, want a 400 invalid_parameter", err)
+				}
+				if d, _ := ae.Details.(map[string]string); d["parameter"] != tt.badKey {
+					t.Errorf("error names %v, want %s", ae.Details, tt.badKey)
+				}
+				return
+			}
+			if err != nil || !reflect.DeepEqual(p.req.Filters, tt.filters) {
+				t.Errorf("filters = %+v (err %v), want %+v", p.req.Filters, err, tt.filters)
+			}
+		})
+	}
+
+	// or=(…) as cdata's global search sends it: values encoded by
+	// encodeConditionValue, then the whole parameter encoded again.
+	inner := `(nom__contains.%28Loire%29,a.b (c)__contains.%28Loire%29,"a.b (c)"__exact."x,y",and(pop__exact.3,ok__isnull))`
+	p, err := parseTabular("or="+url.QueryEscape(inner)+"&page=2&page_size=50", tbl, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf := func(c query.Cond) query.Filter { return *c.Filter }
+	or := p.req.Where[0]
+	got := []query.Filter{leaf(or.Conds[0]), leaf(or.Conds[1]), leaf(or.Conds[2]), leaf(or.Conds[3].Conds[0]), leaf(or.Conds[3].Conds[1])}
+	want := []query.Filter{f("nom", "contains", "(Loire)"), f("a.b (c)", "contains", "(Loire)"), f("a.b (c)", "exact", "x,y"),
+		f("pop", "exact", "3"), f("ok", "isnull", "")}
+	if !or.Or || or.Conds[3].Or || !reflect.DeepEqual(got, want) {
+		t.Errorf("or=(…) = %+v, want %+v", got, want)
+	}
+	if p.req.Limit != 50 || p.req.Offset != 50 || p.req.RowIDName != "__id" {
+		t.Errorf("page: limit %d offset %d rowid %q", p.req.Limit, p.req.Offset, p.req.RowIDName)
+	}
+}
+
+// FuzzParseTabular parses api-tabular query strings: any input is a 400 or
+// a request within bounds that query validates without panicking.
+func FuzzParseTabular(f *testing.F) {
+	for _, s := range []string{
+		"page=2&page_size=50&a__sort=desc", "or=%28b__contains.%2528x%2529%2Cand%28a__exact.1%2Cb__isnull%29%29",
+		`or=("a b"__exact."1,2",b__notin.x)`, "a__groupby&a__sum&b__count&a__sum__sort=asc", "b__in=x,y&a__isnotnull=",
+		"columns=a,\"a b\"&__id__sort=desc", "a__differs=%25&b__exact=%2", "limit=5",
+	} {
+		f.Add(s)
+	}
+	tbl := query.Table{Relation: "data", Columns: []convert.Column{{Name: "a", Type: "BIGINT"}, {Name: "b", Type: "VARCHAR"}, {Name: "a b", Type: "DATE"}}}
+	f.Fuzz(func(t *testing.T, qs string) {
+		p, err := parseTabular(qs, tbl, 1000)
+		var ae *apiError
+		if err != nil {
+			if !errors.As(err, &ae) || ae.Status != 400 {
+				t.Fatalf("%q: %v is not a 400", qs, err)
+			}
+			return
+		}
+		if p.req.Limit < 1 || p.req.Limit > 1000 || p.req.Offset < 0 || p.req.RowIDName != "__id" {
+			t.Fatalf("%q: limit %d offset %d out of range", qs, p.req.Limit, p.req.Offset)
+		}
+		if err := p.req.Validate(tbl); err != nil && !errors.Is(err, query.ErrInvalid) {
+			t.Fatalf("%q: Validate = %v, want nil or ErrInvalid", qs, err)
+		}
+	})
+}

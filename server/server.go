@@ -18,6 +18,7 @@ import (
 	"github.com/gofiber/fiber/v2/middleware/cors"
 	"github.com/gofiber/fiber/v2/middleware/recover"
 	"github.com/gofiber/fiber/v2/middleware/requestid"
+	"github.com/valyala/fasthttp"
 
 	"github.com/csvapi/csvapi/cache"
 	"github.com/csvapi/csvapi/query"
@@ -37,6 +38,12 @@ const (
 	DefaultIdleTimeout   = 2 * time.Minute
 	DefaultMinFreeDisk   = 1 << 30
 	DefaultMaxGroups     = 10_000
+	// DefaultMaxBodySize is the largest request body of every route but
+	// POST /upload: none of them takes more than a few parameters.
+	DefaultMaxBodySize = 64 << 10
+	// DefaultExportStallTimeout is how long an export waits for its
+	// client to take more bytes before it gives its slot up.
+	DefaultExportStallTimeout = time.Minute
 )
 
 // Config holds the server's knobs. Zero values get the Default* constants.
@@ -66,6 +73,18 @@ type Config struct {
 	Version           string // shown by /health
 	MaxGroups         int    // most groups an aggregate may produce
 	ExportDir         string // temporary files of exports (Parquet); os.TempDir() when empty
+
+	// ExportStallTimeout cuts an export whose client has not taken any
+	// bytes for that long, so that a reader that stops reading frees its
+	// export slot.
+	ExportStallTimeout time.Duration
+	// MaxBodySize is the largest request body of the routes other than
+	// POST /upload.
+	MaxBodySize int64
+	// ResourceURLTemplate turns a portal resource id (a UUID) in the
+	// api-tabular routes into the URL to convert, its "{id}" replaced, e.g.
+	// https://www.data.gouv.fr/fr/datasets/r/{id}; empty: csvapi ids only.
+	ResourceURLTemplate string
 }
 
 // Server serves the csvapi HTTP API.
@@ -83,6 +102,8 @@ type Server struct {
 	responses *responseCache
 	// search holds the folded shadows that make q fast on large tables.
 	search *query.SearchIndex
+	// started is when New ran, for /health/'s uptime.
+	started time.Time
 }
 
 // New returns a Server with its routes set up.
@@ -91,6 +112,8 @@ func New(cfg Config, c *cache.Cache, db *sql.DB, logger *slog.Logger) *Server {
 	orDefault(&cfg.ExportTimeout, DefaultExportTimeout)
 	orDefault(&cfg.MaxPageSize, DefaultMaxPageSize)
 	orDefault(&cfg.MaxUploadSize, DefaultMaxUploadSize)
+	orDefault(&cfg.MaxBodySize, DefaultMaxBodySize)
+	orDefault(&cfg.ExportStallTimeout, DefaultExportStallTimeout)
 	orDefault(&cfg.MaxQueries, DefaultMaxQueries)
 	orDefault(&cfg.MaxHeaderSize, DefaultMaxHeaderSize)
 	orDefault(&cfg.ReadTimeout, DefaultReadTimeout)
@@ -104,7 +127,7 @@ func New(cfg Config, c *cache.Cache, db *sql.DB, logger *slog.Logger) *Server {
 	cfg.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
 	s := &Server{cfg: cfg, cache: c, db: db, log: logger, search: query.NewSearchIndex(db),
 		queries: make(chan struct{}, cfg.MaxQueries), exports: make(chan struct{}, cfg.MaxQueries),
-		metrics: newMetrics(c)}
+		metrics: newMetrics(c), started: time.Now()}
 	if c != nil {
 		// A fresh instance has none of the old one's search shadows.
 		c.OnHeal = s.search.Reset
@@ -119,7 +142,7 @@ func New(cfg Config, c *cache.Cache, db *sql.DB, logger *slog.Logger) *Server {
 		AppName:               "csvapi",
 		DisableStartupMessage: true,
 		ErrorHandler:          s.handleError,
-		BodyLimit:             int(min(cfg.MaxUploadSize+1<<20, 1<<31-1)),
+		BodyLimit:             int(cfg.MaxBodySize), // uploads: see bodyLimits
 		ReadTimeout:           cfg.ReadTimeout,
 		WriteTimeout:          cfg.WriteTimeout,
 		IdleTimeout:           cfg.IdleTimeout,
@@ -127,8 +150,30 @@ func New(cfg Config, c *cache.Cache, db *sql.DB, logger *slog.Logger) *Server {
 		ProxyHeader:           cfg.ProxyHeader,
 		JSONEncoder:           json.Marshal,
 	})
+	s.app.Server().HeaderReceived = s.bodyLimits
 	s.routes()
 	return s
+}
+
+// bodyLimits gives POST /upload a body limit of MaxUploadSize (plus room
+// for the multipart framing); every other request keeps MaxBodySize. The
+// upload limit is only given to multipart bodies of announced length,
+// which fasthttp streams to temporary files past 16 MB instead of reading
+// them into memory. Bodies over the limit are refused from their
+// Content-Length, before any byte is read (413 too_large).
+func (s *Server) bodyLimits(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
+	if !h.IsPost() || h.ContentLength() <= 0 || len(h.MultipartFormBoundary()) == 0 {
+		return fasthttp.RequestConfig{}
+	}
+	var u fasthttp.URI
+	if err := u.Parse(nil, h.RequestURI()); err != nil {
+		return fasthttp.RequestConfig{}
+	}
+	// Routing ignores case and a trailing slash.
+	if !strings.EqualFold(strings.TrimSuffix(string(u.Path()), "/"), "/upload") {
+		return fasthttp.RequestConfig{}
+	}
+	return fasthttp.RequestConfig{MaxRequestBodySize: int(min(s.cfg.MaxUploadSize+1<<20, 1<<31-1))}
 }
 
 func (s *Server) routes() {
@@ -149,6 +194,7 @@ func (s *Server) routes() {
 	if len(s.cfg.Referrers) > 0 {
 		a.Use(s.checkReferrer)
 	}
+	s.tabularRoutes()
 	a.Get("/apify", s.handleApify)
 	a.Post("/upload", s.handleUpload)
 	a.Get("/cache", s.requireAdmin, s.handleCacheList)
@@ -158,7 +204,7 @@ func (s *Server) routes() {
 	a.Get("/api/:id", s.cached, s.handleData)
 	a.Get("/api/:id/export", s.handleExport)
 	a.Get("/api/:id/export.:format", s.handleExport)
-	a.Get("/api/:id/data", s.cached, s.handleTabular)
+	a.Get("/api/:id/data", s.cached, s.handleTabularData)
 	a.Get("/api/:id/aggregate", s.cached, s.handleAggregate)
 	a.Get("/api/:id/profile", s.cached, s.handleProfile)
 	a.Get("/openapi.json", s.handleOpenAPI)
@@ -173,7 +219,7 @@ func (s *Server) routes() {
 		s.checkRoutes(a) // croquemort-compatible link checker, off by default
 	}
 	a.Use(func(c *fiber.Ctx) error {
-		return &apiError{Status: http.StatusNotFound, Code: "not_found", Message: "No such endpoint: " + c.Path()}
+		return &apiError{Status: http.StatusNotFound, Code: CodeNotFound, Message: "No such endpoint: " + c.Path()}
 	})
 }
 
@@ -225,11 +271,12 @@ func (s *Server) checkReferrer(c *fiber.Ctx) error {
 			}
 		}
 	}
-	return &apiError{Status: http.StatusForbidden, Code: "forbidden_referrer", Message: "This service only answers requests from its allowed referrers."}
+	return &apiError{Status: http.StatusForbidden, Code: CodeForbiddenReferrer, Message: "This service only answers requests from its allowed referrers."}
 }
 
 func (s *Server) handleError(c *fiber.Ctx, err error) error {
-	if id, ok := pendingID(err); ok {
+	tabular := strings.HasPrefix(c.Path(), tabularPrefix)
+	if id, ok := pendingID(err); ok && !tabular {
 		// Not an error for the client: the resource is on its way.
 		if serr := s.sendStatus(c, id, http.StatusAccepted); serr == nil {
 			return nil
@@ -239,6 +286,28 @@ func (s *Server) handleError(c *fiber.Ctx, err error) error {
 		s.log.Warn("DuckDB was invalidated by a query and has been replaced", "path", c.Path())
 	}
 	ae := classify(err)
+	if tabular {
+		s.logFailure(c, ae, err)
+		c.Response().ResetBody()
+		c.Context().SetBodyStream(nil, 0)
+		return tabularError(c, ae)
+	}
+	rid := s.logFailure(c, ae, err)
+	body := map[string]any{"ok": false, "error": ae.Message, "code": ae.Code, "request_id": rid}
+	if ae.Details != nil {
+		body["details"] = ae.Details
+	}
+	c.Response().ResetBody()
+	c.Context().SetBodyStream(nil, 0)
+	if ae.RetryAfter > 0 {
+		setRetryAfter(c, ae.RetryAfter)
+	}
+	return c.Status(ae.Status).JSON(body)
+}
+
+// logFailure logs errors that are ours (500) or upstream's (other 5xx),
+// and returns the request id.
+func (s *Server) logFailure(c *fiber.Ctx, ae *apiError, err error) string {
 	rid, _ := c.Locals(requestid.ConfigDefault.ContextKey).(string)
 	switch {
 	case ae.Status == http.StatusInternalServerError:
@@ -246,13 +315,7 @@ func (s *Server) handleError(c *fiber.Ctx, err error) error {
 	case ae.Status >= 500: // upstream trouble, not ours
 		s.log.Warn("request failed", "request_id", rid, "method", c.Method(), "path", c.Path(), "err", err)
 	}
-	body := map[string]any{"ok": false, "error": ae.Message, "code": ae.Code, "request_id": rid}
-	if ae.Details != nil {
-		body["details"] = ae.Details
-	}
-	c.Response().ResetBody()
-	c.Context().SetBodyStream(nil, 0)
-	return c.Status(ae.Status).JSON(body)
+	return rid
 }
 
 func (s *Server) accessLog(c *fiber.Ctx) error {
@@ -267,6 +330,6 @@ func (s *Server) accessLog(c *fiber.Ctx) error {
 	s.metrics.observe(c, elapsed)
 	rid, _ := c.Locals(requestid.ConfigDefault.ContextKey).(string)
 	s.log.Info("request", "method", c.Method(), "path", c.Path(), "status", c.Response().StatusCode(),
-		"duration", elapsed, "request_id", rid, "client", c.IP())
+		"duration", elapsed, "request_id", rid, "client", s.clientAddr(c))
 	return nil
 }

@@ -104,7 +104,7 @@ func (s *Server) handleStatic(c *fiber.Ctx) error {
 	name := strings.Clone(c.Params("*"))
 	a, ok := assets[name]
 	if !ok {
-		return &apiError{Status: http.StatusNotFound, Code: "not_found", Message: "No such file: " + name}
+		return &apiError{Status: http.StatusNotFound, Code: CodeNotFound, Message: "No such file: " + name}
 	}
 	c.Set(fiber.HeaderContentType, a.ctype)
 	c.Vary(fiber.HeaderAcceptEncoding)

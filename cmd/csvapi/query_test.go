@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -171,7 +172,7 @@ func TestTabularAggregateProfile(t *testing.T) {
 	_, base := startService(t, "--allow-private", "--max-groups", "3")
 	ep := apify(t, base, up.URL+"/communes.csv")
 
-	r := get(t, ep+"/data?page=2&page_size=2&_col=nom")
+	r := get(t, ep+"/data?page=2&page_size=2&columns=nom")
 	wantData := []any{map[string]any{"__id": 3.0, "nom": "Saint-Étienne"}, map[string]any{"__id": 4.0, "nom": "Paris"}}
 	if r.status != 200 || !reflect.DeepEqual(r.body["data"], wantData) {
 		t.Errorf("/data: status %d, data %v, want %v", r.status, r.body["data"], wantData)
@@ -184,7 +185,7 @@ func TestTabularAggregateProfile(t *testing.T) {
 	if prev, _ := links["prev"].(string); !strings.Contains(prev, "page=1") {
 		t.Errorf("links.prev = %v", links["prev"])
 	}
-	if prof, _ := links["profile"].(string); !strings.HasSuffix(strings.Split(prof, "?")[0], "/profile") {
+	if prof, _ := links["profile"].(string); prof != base+"/api/resources/"+path.Base(ep)+"/profile/" {
 		t.Errorf("links.profile = %v", links["profile"])
 	}
 	if !reflect.DeepEqual(meta, map[string]any{"page": 2.0, "page_size": 2.0, "total": 5.0}) {

@@ -73,8 +73,20 @@ type Config struct {
 	IdleTimeout   time.Duration
 	MinFreeDisk   int64
 	ResponseCache int64
-	Checks        bool   // croquemort-compatible link checker routes
-	ChecksToken   string // bearer token of the link checker routes
+
+	AdminTokenFile string
+	// Limits against slow or greedy clients and upstreams.
+	ExportStallTimeout time.Duration
+	MaxQueuedLoads     int
+	MaxClientLoads     int
+	MinDownloadRate    int64
+	DownloadRateWindow time.Duration
+	// ResourceURLTemplate resolves portal resource ids on the api-tabular
+	// routes, e.g. https://www.data.gouv.fr/fr/datasets/r/{id}.
+	ResourceURLTemplate string
+
+	Checks      bool   // croquemort-compatible link checker routes
+	ChecksToken string // bearer token of the link checker routes
 }
 
 // Main is the running service: configuration, then the opened resources.
@@ -123,6 +135,12 @@ func NewMain() *Main {
 		IdleTimeout:   server.DefaultIdleTimeout,
 		MinFreeDisk:   server.DefaultMinFreeDisk,
 		ResponseCache: server.DefaultResponseCacheSize,
+
+		ExportStallTimeout: server.DefaultExportStallTimeout,
+		MaxQueuedLoads:     cache.DefaultMaxQueue,
+		MaxClientLoads:     cache.DefaultMaxClientLoads,
+		MinDownloadRate:    convert.DefaultMinRate,
+		DownloadRateWindow: convert.DefaultRateWindow,
 	}}
 }
 
@@ -195,7 +213,9 @@ func (m *Main) ParseFlags(args []string, getenv func(string) (string, bool), std
 	fs.DurationVar(&c.FailureTTL, "failure-ttl", c.FailureTTL, "how long a failed load is remembered before the URL is tried again")
 	fs.IntVar(&c.MaxLoads, "max-loads", c.MaxLoads, "most conversions at once; the others wait in a queue")
 	fs.DurationVar(&c.ApifyWait, "apify-wait", c.ApifyWait, "how long /apify waits for a conversion before answering 202 with a status URL")
-	fs.StringVar(&c.AdminToken, "admin-token", c.AdminToken, "bearer token of the admin routes (GET /cache, DELETE /api/<id>); empty: no admin routes")
+	fs.StringVar(&c.ResourceURLTemplate, "resource-url-template", c.ResourceURLTemplate, "URL of a portal resource whose {id} is the resource id of the api-tabular routes, e.g. https://www.data.gouv.fr/fr/datasets/r/{id}; converted on first access (empty: csvapi ids only)")
+	fs.StringVar(&c.AdminToken, "admin-token", c.AdminToken, "bearer token of the admin routes (GET /cache, DELETE /api/<id>); empty: no admin routes. Prefer CSVAPI_ADMIN_TOKEN or --admin-token-file: flags show in ps")
+	fs.StringVar(&c.AdminTokenFile, "admin-token-file", c.AdminTokenFile, "file holding the admin token (surrounding white space ignored); exclusive with --admin-token")
 	fs.Var(listValue{&c.AllowedPorts}, "allowed-ports", "comma-separated ports resource URLs may use (not enforced with --allow-private)")
 	fs.Var(listValue{&c.AllowedHosts}, "allowed-hosts", "comma-separated hosts; when set, resource URLs must point to one of them or a subdomain")
 	fs.StringVar(&c.Proxy, "proxy", c.Proxy, "HTTP proxy for downloads (environment proxies are never used); the proxy must enforce the egress policy")
@@ -206,7 +226,12 @@ func (m *Main) ParseFlags(args []string, getenv func(string) (string, bool), std
 	fs.StringVar(&c.ProxyHeader, "proxy-header", c.ProxyHeader, "header carrying the client address behind a reverse proxy, e.g. X-Forwarded-For (trust it only behind one)")
 	fs.Var(byteSize{&c.MaxHeaderSize}, "max-header-size", "largest request header block")
 	fs.DurationVar(&c.ReadTimeout, "read-timeout", c.ReadTimeout, "time limit to read a request, against slow clients")
-	fs.DurationVar(&c.WriteTimeout, "write-timeout", c.WriteTimeout, "time limit to write a response, exports included")
+	fs.DurationVar(&c.WriteTimeout, "write-timeout", c.WriteTimeout, "time limit to write a response, exports included (an export's query is stopped past it)")
+	fs.DurationVar(&c.ExportStallTimeout, "export-stall-timeout", c.ExportStallTimeout, "an export whose client takes no bytes for this long is cut, freeing its slot")
+	fs.IntVar(&c.MaxQueuedLoads, "max-queued-loads", c.MaxQueuedLoads, "most conversions waiting for a slot; past it new ones get 503 busy with Retry-After")
+	fs.IntVar(&c.MaxClientLoads, "max-client-loads", c.MaxClientLoads, "most conversions one client address may have queued or running; past it 429 too_many_loads")
+	fs.Var(byteSize{&c.MinDownloadRate}, "min-download-rate", "slowest download accepted, in bytes a second averaged over --download-rate-window; slower ones are cut (504 upstream_too_slow)")
+	fs.DurationVar(&c.DownloadRateWindow, "download-rate-window", c.DownloadRateWindow, "span over which --min-download-rate is measured")
 	fs.DurationVar(&c.IdleTimeout, "idle-timeout", c.IdleTimeout, "how long an idle keep-alive connection is kept")
 	fs.Var(byteSize{&c.MinFreeDisk}, "min-free-disk", "free space on the cache disk below which /ready fails and loads are refused")
 	fs.Var(byteSize{&c.ResponseCache}, "response-cache-size", "memory for rendered answers of repeated queries (served with ETag and 304)")
@@ -258,6 +283,8 @@ func (c *Config) validate() error {
 		return errors.New("--max-page-size must be positive")
 	case c.MaxGroups <= 0:
 		return errors.New("--max-groups must be positive")
+	case c.ResourceURLTemplate != "" && !validTemplate(c.ResourceURLTemplate):
+		return errors.New("--resource-url-template must be an http(s) URL holding {id}")
 	case c.Threads < 0:
 		return errors.New("--threads must not be negative")
 	case c.MaxEntries < 0, c.MaxAttached <= 0, c.MaxLoads <= 0:
@@ -266,8 +293,10 @@ func (c *Config) validate() error {
 		return errors.New("--ttl must not be negative, --failure-ttl and --apify-wait must be positive")
 	case c.MaxColumns <= 0, c.MaxQueries <= 0, c.RateLimit < 0, c.FetchTimeout <= 0:
 		return errors.New("--max-columns, --max-queries and --fetch-timeout must be positive, --rate-limit not negative")
-	case c.ReadTimeout <= 0, c.WriteTimeout <= 0, c.IdleTimeout <= 0:
-		return errors.New("--read-timeout, --write-timeout and --idle-timeout must be positive")
+	case c.ReadTimeout <= 0, c.WriteTimeout <= 0, c.IdleTimeout <= 0, c.ExportStallTimeout <= 0:
+		return errors.New("--read-timeout, --write-timeout, --idle-timeout and --export-stall-timeout must be positive")
+	case c.MaxQueuedLoads <= 0, c.MaxClientLoads <= 0, c.DownloadRateWindow <= 0:
+		return errors.New("--max-queued-loads, --max-client-loads and --download-rate-window must be positive")
 	case c.LogFormat != "text" && c.LogFormat != "json":
 		return fmt.Errorf("--log-format must be text or json, not %q", c.LogFormat)
 	}
@@ -283,10 +312,32 @@ func (c *Config) validate() error {
 	if _, err := c.ports(); err != nil {
 		return err
 	}
+	if err := c.readAdminToken(); err != nil {
+		return err
+	}
 	if c.Proxy != "" {
 		if u, err := url.Parse(c.Proxy); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return fmt.Errorf("--proxy must be an http(s) URL, not %q", c.Proxy)
 		}
+	}
+	return nil
+}
+
+// readAdminToken takes the admin token from --admin-token-file, so that it
+// never shows in the process list (CSVAPI_ADMIN_TOKEN does not either).
+func (c *Config) readAdminToken() error {
+	if c.AdminTokenFile == "" {
+		return nil
+	}
+	if c.AdminToken != "" {
+		return errors.New("--admin-token and --admin-token-file are exclusive")
+	}
+	b, err := os.ReadFile(c.AdminTokenFile)
+	if err != nil {
+		return fmt.Errorf("--admin-token-file: %w", err)
+	}
+	if c.AdminToken = strings.TrimSpace(string(b)); c.AdminToken == "" {
+		return fmt.Errorf("--admin-token-file: %s is empty", c.AdminTokenFile)
 	}
 	return nil
 }
@@ -337,6 +388,7 @@ func (m *Main) Run(ctx context.Context) error {
 	fetcher := &convert.Fetcher{
 		MaxSize: c.MaxFileSize, AllowPrivate: c.AllowPrivate, Timeout: c.FetchTimeout,
 		AllowedPorts: ports, AllowedHosts: c.AllowedHosts,
+		MinRate: c.MinDownloadRate, RateWindow: c.DownloadRateWindow,
 	}
 	if c.Proxy != "" {
 		fetcher.Proxy, _ = url.Parse(c.Proxy) // validated
@@ -350,6 +402,7 @@ func (m *Main) Run(ctx context.Context) error {
 	store.MaxBytes, store.MaxEntries, store.MaxAttached = c.CacheSize, c.MaxEntries, c.MaxAttached
 	store.TTL, store.FailureTTL, store.MaxLoads = c.TTL, c.FailureTTL, c.MaxLoads
 	store.MaxColumns = c.MaxColumns
+	store.MaxQueue, store.MaxClientLoads, store.MinFreeDisk = c.MaxQueuedLoads, c.MaxClientLoads, c.MinFreeDisk
 	store.Reopen = func() (*sql.DB, error) { return convert.OpenDB(dbConfig) }
 	if m.worker, err = m.newWorker(); err != nil {
 		return err
@@ -389,7 +442,11 @@ func (m *Main) Run(ctx context.Context) error {
 		ResponseCacheSize: int(c.ResponseCache),
 		MaxGroups:         c.MaxGroups,
 		ExportDir:         filepath.Join(c.CacheDir, "tmp"),
-		Checks:            checks,
+
+		ExportTimeout:       c.WriteTimeout, // --write-timeout covers exports
+		ExportStallTimeout:  c.ExportStallTimeout,
+		ResourceURLTemplate: c.ResourceURLTemplate,
+		Checks:              checks,
 	}, store, db, m.Logger)
 
 	ln, err := net.Listen("tcp", c.Addr)
@@ -470,4 +527,10 @@ func printVersion(ctx context.Context, w io.Writer) error {
 	}
 	fmt.Fprintf(w, "csvapi %s (DuckDB %s)\n", version, v)
 	return nil
+}
+
+// validTemplate reports whether t is an http(s) URL holding {id}.
+func validTemplate(t string) bool {
+	u, err := url.Parse(strings.ReplaceAll(t, "{id}", "x"))
+	return err == nil && strings.Contains(t, "{id}") && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
 }

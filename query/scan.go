@@ -1,0 +1,195 @@
+package query
+
+// This file scans DuckDB values into the normalised values of a Page.
+
+import (
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"math"
+	"math/big"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/duckdb/duckdb-go/v2"
+)
+
+// format says how a scanned value of a column is turned into its
+// normalised form; only time values and UUIDs depend on the column type.
+type format uint8
+
+const (
+	formatDefault format = iota
+	formatDate
+	formatTimestamp
+	formatTimestampTZ
+	formatTime
+	formatTimeTZ
+	formatUUID
+)
+
+func formatOf(sqlType string) format {
+	t := strings.ToUpper(sqlType)
+	switch {
+	case t == "DATE":
+		return formatDate
+	case t == "TIMESTAMPTZ" || t == "TIMESTAMP WITH TIME ZONE":
+		return formatTimestampTZ
+	case strings.HasPrefix(t, "TIMESTAMP"):
+		return formatTimestamp
+	case t == "TIMETZ" || t == "TIME WITH TIME ZONE":
+		return formatTimeTZ
+	case t == "TIME":
+		return formatTime
+	case t == "UUID":
+		return formatUUID
+	}
+	return formatDefault
+}
+
+// scanner scans rows into fresh normalised []any, reusing its buffers.
+type scanner struct {
+	formats []format
+	vals    []any
+	ptrs    []any
+}
+
+func newScanner(formats []format) *scanner {
+	s := &scanner{formats: formats, vals: make([]any, len(formats)), ptrs: make([]any, len(formats))}
+	for i := range s.vals {
+		s.ptrs[i] = &s.vals[i]
+	}
+	return s
+}
+
+func (s *scanner) scan(rows *sql.Rows) ([]any, error) {
+	if err := rows.Scan(s.ptrs...); err != nil {
+		return nil, err
+	}
+	row := make([]any, len(s.vals))
+	for i, v := range s.vals {
+		row[i] = normalize(v, s.formats[i])
+		s.vals[i] = nil
+	}
+	return row, nil
+}
+
+// maxSafeInt is 2^53: integers beyond ±maxSafeInt lose precision in a
+// float64, hence in JavaScript, so they are emitted as strings.
+const maxSafeInt = 1 << 53
+
+var (
+	bigMaxSafe = big.NewInt(maxSafeInt)
+	bigMinSafe = big.NewInt(-maxSafeInt)
+)
+
+func normalizeInt(v int64) any {
+	if v > maxSafeInt || v < -maxSafeInt {
+		return strconv.FormatInt(v, 10)
+	}
+	return v
+}
+
+func normalizeFloat(v float64) any {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return nil
+	}
+	return v
+}
+
+// normalize turns a value scanned from DuckDB into one of nil, bool, int64,
+// float64, string or json.Number.
+func normalize(v any, f format) any {
+	switch x := v.(type) {
+	case nil, bool, string, json.Number:
+		return x
+	case int64:
+		return normalizeInt(x)
+	case int32:
+		return int64(x)
+	case int16:
+		return int64(x)
+	case int8:
+		return int64(x)
+	case int:
+		return normalizeInt(int64(x))
+	case uint8:
+		return int64(x)
+	case uint16:
+		return int64(x)
+	case uint32:
+		return int64(x)
+	case uint64:
+		if x > maxSafeInt {
+			return strconv.FormatUint(x, 10)
+		}
+		return int64(x)
+	case uint:
+		return normalize(uint64(x), f)
+	case *big.Int:
+		if x == nil {
+			return nil
+		}
+		if x.Cmp(bigMaxSafe) > 0 || x.Cmp(bigMinSafe) < 0 {
+			return x.String()
+		}
+		return x.Int64()
+	case float64:
+		return normalizeFloat(x)
+	case float32:
+		// The shortest decimal of the float32, not of its float64 widening:
+		// 0.1 rather than 0.10000000149011612.
+		if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
+			return nil
+		}
+		g, _ := strconv.ParseFloat(strconv.FormatFloat(float64(x), 'g', -1, 32), 64)
+		return g
+	case duckdb.Decimal:
+		if x.Value == nil {
+			return nil
+		}
+		return json.Number(x.String())
+	case []byte:
+		if f == formatUUID && len(x) == 16 {
+			return formatUUIDBytes(x)
+		}
+		return string(x)
+	case time.Time:
+		return formatTimeValue(x, f)
+	case fmt.Stringer:
+		return x.String()
+	default:
+		return fmt.Sprint(x)
+	}
+}
+
+func formatUUIDBytes(b []byte) string {
+	var buf [36]byte
+	hex.Encode(buf[0:8], b[0:4])
+	buf[8] = '-'
+	hex.Encode(buf[9:13], b[4:6])
+	buf[13] = '-'
+	hex.Encode(buf[14:18], b[6:8])
+	buf[18] = '-'
+	hex.Encode(buf[19:23], b[8:10])
+	buf[23] = '-'
+	hex.Encode(buf[24:], b[10:])
+	return string(buf[:])
+}
+
+func formatTimeValue(t time.Time, f format) string {
+	switch f {
+	case formatDate:
+		return t.Format(time.DateOnly)
+	case formatTimestamp:
+		return t.Format("2006-01-02T15:04:05.999999999")
+	case formatTime:
+		return t.Format("15:04:05.999999999")
+	case formatTimeTZ:
+		return t.Format("15:04:05.999999999Z07:00")
+	default:
+		return t.Format(time.RFC3339Nano)
+	}
+}
