@@ -144,14 +144,32 @@ func (c *Checker) Check(ctx context.Context, rawURL string, now time.Time) Resul
 // without following redirects. The body is drained (at most RangeBytes)
 // and closed.
 func (c *Checker) request(ctx context.Context, u *url.URL) (*http.Response, error) {
-	resp, err := c.do(ctx, http.MethodHead, u)
+	resp, err := c.do(ctx, http.MethodHead, u, false)
 	if err != nil || !headRefused(resp.StatusCode) {
 		return resp, err
 	}
-	return c.do(ctx, http.MethodGet, u)
+	resp, err = c.do(ctx, http.MethodGet, u, true)
+	if err != nil {
+		return nil, err
+	}
+	switch resp.StatusCode {
+	case http.StatusRequestedRangeNotSatisfiable:
+		// An empty file has no first byte: ask without a range (the body
+		// read is capped all the same).
+		return c.do(ctx, http.MethodGet, u, false)
+	case http.StatusPartialContent:
+		// The file is there; 206 is only the answer to our range. Record
+		// what a plain GET would have said, and the size of the whole.
+		resp.StatusCode = http.StatusOK
+		resp.Header.Del("Content-Length")
+		if _, total, ok := strings.Cut(resp.Header.Get("Content-Range"), "/"); ok && total != "*" {
+			resp.Header.Set("Content-Length", total)
+		}
+	}
+	return resp, nil
 }
 
-func (c *Checker) do(ctx context.Context, method string, u *url.URL) (*http.Response, error) {
+func (c *Checker) do(ctx context.Context, method string, u *url.URL, ranged bool) (*http.Response, error) {
 	req, err := http.NewRequestWithContext(ctx, method, u.String(), nil)
 	if err != nil {
 		return nil, err
@@ -162,7 +180,7 @@ func (c *Checker) do(ctx context.Context, method string, u *url.URL) (*http.Resp
 	}
 	req.Header.Set("User-Agent", ua)
 	n := positive(c.RangeBytes, DefaultRangeBytes)
-	if method == http.MethodGet {
+	if ranged {
 		req.Header.Set("Range", fmt.Sprintf("bytes=0-%d", n-1))
 	}
 	resp, err := c.Fetcher.Transport().RoundTrip(req)

@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -64,8 +65,24 @@ func upstream(t *testing.T) *httptest.Server {
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Content-Range", "bytes 0-1/5000")
 		w.WriteHeader(http.StatusPartialContent)
 		io.WriteString(w, "{}")
+	})
+	mux.HandleFunc("/empty", func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodHead {
+			w.WriteHeader(http.StatusNotImplemented)
+			return
+		}
+		if r.Header.Get("Range") != "" {
+			w.WriteHeader(http.StatusRequestedRangeNotSatisfiable)
+			return
+		}
+		w.Header().Set("Content-Length", "0")
+	})
+	mux.HandleFunc("/away", func(w http.ResponseWriter, r *http.Request) {
+		_, port, _ := strings.Cut(r.Host, ":")
+		http.Redirect(w, r, "http://localhost:"+port+"/ok", http.StatusFound)
 	})
 	mux.HandleFunc("/slow", func(w http.ResponseWriter, r *http.Request) {
 		<-r.Context().Done() // answers only when the client gives up
@@ -79,6 +96,8 @@ func TestCheck(t *testing.T) {
 	srv := upstream(t)
 	open := &Checker{Fetcher: &convert.Fetcher{AllowPrivate: true}, Timeout: 500 * time.Millisecond}
 	guarded := &Checker{Fetcher: &convert.Fetcher{AllowedPorts: []int{80, 443}}}
+	// The guard is off but the allowlist holds: it must apply to every hop.
+	allowlisted := &Checker{Fetcher: &convert.Fetcher{AllowPrivate: true, AllowedHosts: []string{"127.0.0.1"}}}
 	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
 	tests := []struct {
 		name    string
@@ -95,7 +114,9 @@ func TestCheck(t *testing.T) {
 		{"redirect chain", open, srv.URL + "/r1", map[string]string{"final-status-code": "200", "final-url": srv.URL + "/ok",
 			"redirect-url": srv.URL + "/r2", "redirect-status-code": "301", "etag": `"v1"`}, nil},
 		{"redirect loop", open, srv.URL + "/loop", map[string]string{"error": "too_many_redirects", "final-status-code": "302"}, nil},
-		{"HEAD refused", open, srv.URL + "/nohead", map[string]string{"final-status-code": "206", "content-type": "application/json"}, nil},
+		{"HEAD refused", open, srv.URL + "/nohead", map[string]string{"final-status-code": "200", "content-type": "application/json", "content-length": "5000"}, nil},
+		{"HEAD refused, empty file", open, srv.URL + "/empty", map[string]string{"final-status-code": "200", "content-length": "0"}, nil},
+		{"redirect to a host not allowed", allowlisted, srv.URL + "/away", map[string]string{"error": "forbidden_address", "redirect-status-code": "302"}, []string{"final-status-code"}},
 		{"slow", open, srv.URL + "/slow", map[string]string{"error": "timeout", "final-status-code": "503"}, nil},
 		{"forbidden address", guarded, srv.URL + "/ok", map[string]string{"error": "forbidden_address"}, []string{"final-status-code"}},
 		{"metadata address", guarded, "http://169.254.169.254/latest/meta-data/", map[string]string{"error": "forbidden_address"}, []string{"final-status-code"}},
