@@ -224,14 +224,6 @@ func TestWebhookGivesUp(t *testing.T) {
 	}
 }
 
-func TestCallbackGuarded(t *testing.T) {
-	s, _ := testService(t, t.TempDir(), &convert.Fetcher{})
-	err := s.Submit(Request{URLs: []string{"http://example.org/a.csv"}, CallbackURL: "http://127.0.0.1/hook"})
-	if err == nil || !errorsIs(err, ErrForbidden) {
-		t.Errorf("Submit with a loopback callback: err = %v, want ErrForbidden", err)
-	}
-}
-
 func TestRecheckFrequency(t *testing.T) {
 	var hits atomic.Int32
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hits.Add(1) }))
@@ -469,5 +461,35 @@ func TestStoreCompacts(t *testing.T) {
 	defer store.Close()
 	if e, _ := store.url(h); e.Result["final-status-code"] != "201" {
 		t.Errorf("after reopening: %v, want the last result (201)", e.Result)
+	}
+}
+
+func TestSubmitForbidden(t *testing.T) {
+	s, _ := testService(t, t.TempDir(), &convert.Fetcher{})
+	for _, req := range []Request{
+		{URLs: []string{"http://169.254.169.254/latest/meta-data/"}},
+		{URLs: []string{"http://0x7f.1/"}},
+		{URLs: []string{"http://example.org:22/"}},
+		{URLs: []string{"http://example.org/a.csv"}, CallbackURL: "http://127.0.0.1/hook"},
+	} {
+		if err := s.Submit(req); !errorsIs(err, ErrForbidden) {
+			t.Errorf("Submit(%+v) = %v, want ErrForbidden", req, err)
+		}
+	}
+}
+
+func TestCallbacksCapped(t *testing.T) {
+	store, err := OpenStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	var h string
+	for i := range MaxCallbacks + 3 {
+		h, _ = store.addURL("http://example.org/a", fmt.Sprintf("http://example.org/hook%d", i))
+	}
+	e, _ := store.url(h)
+	if len(e.Callbacks) != MaxCallbacks || e.Callbacks[MaxCallbacks-1] != fmt.Sprintf("http://example.org/hook%d", MaxCallbacks+2) {
+		t.Errorf("callbacks %v, want the latest %d", e.Callbacks, MaxCallbacks)
 	}
 }

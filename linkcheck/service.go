@@ -44,8 +44,9 @@ var (
 	ErrInvalidRequest = errors.New("invalid check request")
 	// ErrQueueFull: more checks are waiting than QueueSize.
 	ErrQueueFull = errors.New("too many checks waiting")
-	// ErrForbidden: a callback URL points to an address the guard refuses.
-	ErrForbidden = errors.New("forbidden callback address")
+	// ErrForbidden: a URL or callback URL points to an address or port the
+	// guard refuses.
+	ErrForbidden = errors.New("forbidden address")
 )
 
 // Service runs checks in the background with bounded workers and per-host
@@ -179,6 +180,11 @@ func (s *Service) validate(req Request) error {
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
 			return fmt.Errorf("%w: %q is not an absolute http(s) URL without credentials", ErrInvalidRequest, raw)
 		}
+		// Literal addresses and ports are refused now rather than recorded
+		// as failed checks; names are judged when connecting.
+		if err := s.Checker.Fetcher.CheckURL(u); errors.Is(err, convert.ErrForbiddenAddress) {
+			return fmt.Errorf("%w: %v", ErrForbidden, err)
+		}
 	}
 	if req.Frequency != "" {
 		if _, ok := Frequencies[req.Frequency]; !ok {
@@ -247,6 +253,7 @@ func (s *Service) checkOne(raw string) {
 	}
 	r := s.Checker.Check(s.ctx, raw, s.now())
 	release()
+	s.Log.Debug("link checked", "url", raw, "status", r["final-status-code"], "error", r["error"])
 	h := URLHash(raw)
 	if err := s.Store.setResult(h, r); err != nil {
 		s.Log.Error("link check not stored", "url", raw, "error", err)

@@ -16,6 +16,9 @@ import (
 // StoreFile is the name of the store's file in its directory.
 const StoreFile = "checks.jsonl"
 
+// MaxCallbacks is how many callback URLs are kept per URL (the latest).
+const MaxCallbacks = 5
+
 // urlEntry is what the store keeps per URL.
 type urlEntry struct {
 	URL       string   `json:"url"`
@@ -169,6 +172,11 @@ func (s *Store) addURL(rawURL, callback string) (string, error) {
 	}
 	if callback != "" && !contains(e.Callbacks, callback) {
 		e.Callbacks = append(e.Callbacks, callback)
+		// Anyone may add a callback to a URL: keep the latest few so that
+		// one check cannot fan out into many posts.
+		if len(e.Callbacks) > MaxCallbacks {
+			e.Callbacks = e.Callbacks[len(e.Callbacks)-MaxCallbacks:]
+		}
 	}
 	s.urls[h] = e
 	return h, s.append(record{Hash: h, URL: e})

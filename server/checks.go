@@ -142,7 +142,7 @@ func (s *Server) submitChecks(c *fiber.Ctx, q *checkQuota, req linkcheck.Request
 		return badRequest("invalid_parameter", "%s.", capitalize(err.Error()))
 	case errors.Is(err, linkcheck.ErrForbidden):
 		return &apiError{Status: http.StatusForbidden, Code: "forbidden_address",
-			Message: "The callback_url points to an address this service may not reach (loopback, private or link-local network)."}
+			Message: "A URL or the callback_url points to an address or port this service may not reach (loopback, private or link-local network)."}
 	case errors.Is(err, linkcheck.ErrQueueFull):
 		c.Set(fiber.HeaderRetryAfter, "60")
 		return &apiError{Status: http.StatusServiceUnavailable, Code: "busy",
