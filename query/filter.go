@@ -46,20 +46,8 @@ func compileFilter(t Table, f Filter) (string, []any, error) {
 		return "starts_with(lower(" + text + "), lower(?))", []any{f.Value}, nil
 	case OpEndsWith:
 		return "suffix(lower(" + text + "), lower(?))", []any{f.Value}, nil
-	case OpExact:
-		return compileCompare(c, "=", f.Value, invalid)
-	case OpNot:
-		return compileCompare(c, "!=", f.Value, invalid)
-	case OpDiffers:
-		return compileCompare(c, "IS DISTINCT FROM", f.Value, invalid)
-	case OpLess:
-		return compileCompare(c, "<=", f.Value, invalid)
-	case OpGreater:
-		return compileCompare(c, ">=", f.Value, invalid)
-	case OpLt:
-		return compileCompare(c, "<", f.Value, invalid)
-	case OpGt:
-		return compileCompare(c, ">", f.Value, invalid)
+	case OpExact, OpNot, OpDiffers, OpLess, OpGreater, OpLt, OpGt:
+		return compileCompare(c, comparisons[op], f.Value, invalid)
 	case OpIn, OpNotIn:
 		return compileIn(c, op == OpNotIn, f.Value, invalid)
 	case OpBetween:
@@ -180,6 +168,12 @@ func textExpr(c column) string {
 		return c.expr
 	}
 	return "CAST(" + c.expr + " AS VARCHAR)"
+}
+
+// comparisons are the SQL operators of the comparison filters.
+var comparisons = map[Op]string{
+	OpExact: "=", OpNot: "!=", OpDiffers: "IS DISTINCT FROM",
+	OpLess: "<=", OpGreater: ">=", OpLt: "<", OpGt: ">",
 }
 
 // compileCompare builds "col op value", comparing with the column's type;

@@ -198,14 +198,11 @@ func (p *pageParams) setFilter(key, value string) error {
 	}
 	col, op := key[:i], key[i+2:]
 	if op == "sort" {
-		switch strings.ToLower(value) {
-		case "asc", "":
-			p.req.Sort = append(p.req.Sort, query.Sort{Column: col})
-		case "desc":
-			p.req.Sort = append(p.req.Sort, query.Sort{Column: col, Desc: true})
-		default:
+		sort, ok := sortOf(col, value, true)
+		if !ok {
 			return badRequest(CodeInvalidParameter, "%s must be asc or desc, not %q", key, value)
 		}
+		p.req.Sort = append(p.req.Sort, sort)
 		return nil
 	}
 	if !query.KnownOp(op) {
@@ -221,4 +218,18 @@ func nonNegative(key, value string) (int, error) {
 		return 0, badRequest(CodeInvalidParameter, "%s must be a non-negative integer, not %q", key, value)
 	}
 	return n, nil
+}
+
+// sortOf reads the direction of col__sort=value (asc or desc, any case;
+// empty means asc when emptyAsc, as csvapi's grammar allows).
+func sortOf(col, value string, emptyAsc bool) (query.Sort, bool) {
+	switch strings.ToLower(value) {
+	case "asc":
+		return query.Sort{Column: col}, true
+	case "desc":
+		return query.Sort{Column: col, Desc: true}, true
+	case "":
+		return query.Sort{Column: col}, emptyAsc
+	}
+	return query.Sort{}, false
 }

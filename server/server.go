@@ -20,6 +20,7 @@ import (
 	"github.com/gofiber/fiber/v2/middleware/requestid"
 	"github.com/valyala/fasthttp"
 
+	"github.com/csvapi/csvapi/assistant"
 	"github.com/csvapi/csvapi/cache"
 	"github.com/csvapi/csvapi/query"
 )
@@ -104,6 +105,9 @@ type Server struct {
 	search *query.SearchIndex
 	// started is when New ran, for /health/'s uptime.
 	started time.Time
+	// mcp holds the MCP tools served at /mcp (see mcp.go).
+	mcp        *assistant.Service
+	mcpHandler fiber.Handler
 }
 
 // New returns a Server with its routes set up.
@@ -151,6 +155,7 @@ func New(cfg Config, c *cache.Cache, db *sql.DB, logger *slog.Logger) *Server {
 		JSONEncoder:           json.Marshal,
 	})
 	s.app.Server().HeaderReceived = s.bodyLimits
+	s.mountMCP()
 	s.routes()
 	return s
 }
@@ -191,6 +196,7 @@ func (s *Server) routes() {
 	if s.cfg.RateLimit > 0 {
 		a.Use(s.rateLimiter())
 	}
+	a.Post("/mcp", s.handleMCP).Get("/mcp", s.handleMCP) // MCP clients send no Referer: before checkReferrer
 	if len(s.cfg.Referrers) > 0 {
 		a.Use(s.checkReferrer)
 	}

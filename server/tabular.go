@@ -250,14 +250,11 @@ func (p *tabularParams) set(key, value string, kinds map[string]convert.Kind, ma
 	col, op := tabularColumn(key[:i]), strings.ToLower(key[i+2:])
 	switch {
 	case op == "sort":
-		switch strings.ToLower(value) {
-		case "asc":
-			p.req.Sort = append(p.req.Sort, query.Sort{Column: col})
-		case "desc":
-			p.req.Sort = append(p.req.Sort, query.Sort{Column: col, Desc: true})
-		default:
+		sort, ok := sortOf(col, value, false)
+		if !ok {
 			return invalidParam(key, "%s must be asc or desc, not %q", key, value)
 		}
+		p.req.Sort = append(p.req.Sort, sort)
 		return nil
 	case op == "groupby":
 		p.groupBy = append(p.groupBy, col)

@@ -15,7 +15,8 @@ func TestPackageDependencies(t *testing.T) {
 		"convert":   {},
 		"query":     {"convert"},
 		"cache":     {"convert"},
-		"server":    {"cache", "query", "convert", "linkcheck"},
+		"assistant": {"cache", "query", "convert"},
+		"server":    {"assistant", "cache", "query", "convert", "linkcheck"},
 		"linkcheck": {"convert"},
 	}
 	for pkg, ok := range allowed {

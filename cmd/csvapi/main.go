@@ -2,6 +2,7 @@
 //
 //	csvapi [serve] [flags]          start the HTTP service (default)
 //	csvapi convert [flags] SRC OUT  convert a URL or local file to .duckdb, .parquet or .csv
+//	csvapi mcp [--endpoint URL | flags]  serve MCP over stdio (AI assistants)
 //	csvapi --version                print the version and the DuckDB version
 //
 // Every flag of serve has an environment twin: --max-file-size is
@@ -53,6 +54,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			cmd, args = args[0], args[1:]
 		case "version", "--version", "-version":
 			return printVersion(ctx, stdout)
+		case "mcp":
+			return runMCP(ctx, args[1:], os.Stdin, stdout, stderr)
 		case workerCommand:
 			// Hidden: one conversion in a child process (see convert.Worker).
 			return convert.ServeWorker(ctx, os.Stdin, stdout)
