@@ -9,6 +9,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/csvapi/csvapi/cache"
+	"github.com/csvapi/csvapi/linkcheck"
 )
 
 // acquire pins the resource named by the :id route parameter; the caller
@@ -70,6 +71,8 @@ type statusBody struct {
 	ElapsedMS       int64       `json:"elapsed_ms"`
 	Error           *statusErr  `json:"error,omitempty"`
 	Replica         string      `json:"replica,omitempty"` // with a shared store: where the load runs
+	// LinkCheck is the last check of the resource's URL (--checks).
+	LinkCheck linkcheck.Result `json:"link_check,omitempty"`
 }
 
 type statusErr struct {
@@ -94,6 +97,7 @@ func (s *Server) sendStatus(c *fiber.Ctx, id string, status int) error {
 	if st.BytesTotal >= 0 {
 		body.BytesTotal = &st.BytesTotal
 	}
+	body.LinkCheck = s.lastCheck(st.URL)
 	if st.Err != nil {
 		ae := classify(st.Err)
 		body.Error = &statusErr{Code: ae.Code, Message: ae.Message, Status: ae.Status}

@@ -10,12 +10,15 @@ import (
 	"testing"
 
 	"github.com/getkin/kin-openapi/openapi3"
+
+	"github.com/csvapi/csvapi/convert"
 )
 
 // TestOpenAPI checks that /openapi.json is a valid OpenAPI 3.1 document
 // that documents every route the app registers, with its method.
 func TestOpenAPI(t *testing.T) {
-	s := New(Config{}, nil, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	// With the link checker on, so that its routes are listed too.
+	s, _, _ := checkServer(t, ChecksConfig{}, &convert.Fetcher{})
 	resp := serveTest(t, s, httptest.NewRequest("GET", "/openapi.json", nil))
 	if resp.StatusCode != 200 {
 		t.Fatalf("GET /openapi.json: %d", resp.StatusCode)

@@ -64,6 +64,7 @@ type Config struct {
 	MaxQueries    int           // queries and exports at once
 	RateLimit     int           // requests a minute per client address; 0: no limit
 	ProxyHeader   string        // header with the client address behind a reverse proxy
+	Checks        ChecksConfig  // link checker routes; off when Checks.Service is nil
 	MaxHeaderSize int           // largest request header block
 	ReadTimeout   time.Duration
 	WriteTimeout  time.Duration
@@ -223,6 +224,9 @@ func (s *Server) routes() {
 	a.Get("/explore", s.handleExplore)
 	a.Get("/explore/:id", s.handleExplore)
 	a.Get("/embed/:id", s.handleEmbed)
+	if s.cfg.Checks.Service != nil {
+		s.checkRoutes(a) // croquemort-compatible link checker, off by default
+	}
 	a.Use(func(c *fiber.Ctx) error {
 		return &apiError{Status: http.StatusNotFound, Code: CodeNotFound, Message: "No such endpoint: " + c.Path()}
 	})

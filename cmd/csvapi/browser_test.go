@@ -940,3 +940,32 @@ func TestBrowserResize(t *testing.T) {
 	}
 	b.shot("resized")
 }
+
+// TestBrowserLinkDown: with --checks, the explore page says when the
+// source of a table has become unreachable.
+func TestBrowserLinkDown(t *testing.T) {
+	b := newBrowser(t)
+	up := newUpstream(t)
+	_, base := startService(t, "--allow-private", "--checks")
+	src := up.URL + "/flaky.csv"
+	ep := apify(t, base, src)
+	up.failNext.Store(true) // the check's HEAD gets a 503
+	req, _ := http.NewRequest(http.MethodPost, base+"/check/one", strings.NewReader(`{"url": `+jsString(src)+`}`))
+	if r := do(t, req); r.status != 200 {
+		t.Fatalf("POST /check/one: %d %s", r.status, r.raw)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		r := get(t, ep+"/status")
+		if lc, _ := r.body["link_check"].(map[string]any); lc["unreachable-since"] != nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no failed link check in %s/status: %s", ep, r.raw)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	b.run("open", chromedp.Navigate(base+"/explore/"+md5Hex(src)+"?lang=en"))
+	b.waitFor("the notice", `$('.cv-linkdown')?.textContent.includes('unreachable since') && $('.cv-linkdown').textContent.includes('HTTP 503')`)
+	b.shot("link-down")
+}

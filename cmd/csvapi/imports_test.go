@@ -20,7 +20,8 @@ func TestPackageDependencies(t *testing.T) {
 		"store":     {},
 		"cache":     append([]string{"convert", "store"}, internal...),
 		"assistant": append([]string{"cache", "query", "convert", "store"}, internal...),
-		"server":    append([]string{"assistant", "cache", "query", "convert", "store"}, internal...),
+		"server":    append([]string{"assistant", "cache", "query", "convert", "store", "linkcheck"}, internal...),
+		"linkcheck": append([]string{"convert"}, internal...),
 	}
 	for _, pkg := range internal {
 		allowed[pkg] = []string{"convert/internal/numfmt"}

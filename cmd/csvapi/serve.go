@@ -86,6 +86,9 @@ type Config struct {
 	// ResourceURLTemplate resolves portal resource ids on the api-tabular
 	// routes, e.g. https://www.data.gouv.fr/fr/datasets/r/{id}.
 	ResourceURLTemplate string
+
+	Checks      bool   // croquemort-compatible link checker routes
+	ChecksToken string // bearer token of the link checker routes
 }
 
 // Main is the running service: configuration, then the opened resources.
@@ -100,6 +103,7 @@ type Main struct {
 	worker   *convert.Worker // runs the conversions; keeps a spare process
 	listener net.Listener
 	done     chan error
+	checks   *linkChecks // nil unless --checks
 }
 
 // NewMain returns a Main with the default configuration.
@@ -288,6 +292,8 @@ func (m *Main) ParseFlags(args []string, getenv func(string) (string, bool), std
 	fs.Var(byteSize{&c.MinFreeDisk}, "min-free-disk", "free space on the cache disk below which /ready fails and loads are refused")
 	fs.Var(byteSize{&c.ResponseCache}, "response-cache-size", "memory for rendered answers of repeated queries (served with ETag and 304)")
 	c.Store.flags(fs)
+	fs.BoolVar(&c.Checks, "checks", c.Checks, "serve the croquemort-compatible link checker (POST /check/one, /check/many, GET /url, /group)")
+	fs.StringVar(&c.ChecksToken, "checks-token", c.ChecksToken, "bearer token the link checker routes require (empty: none; the per-client caps apply either way)")
 	fs.BoolVar(&m.showVersion, "version", false, "print the version and exit")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: csvapi [serve] [flags]\n\nEvery flag has an environment twin: --max-file-size is CSVAPI_MAX_FILE_SIZE; a flag given on the command line wins.\n\nFlags:\n")
@@ -439,6 +445,13 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	m.Cache = store
 	store.Start()
+	var checks server.ChecksConfig
+	if c.Checks {
+		if m.checks, err = startLinkChecks(c, fetcher, m.Logger); err != nil {
+			return err
+		}
+		checks = m.checks.config(c)
+	}
 	m.Server = server.New(server.Config{
 		BaseURL:           c.BaseURL,
 		CORSOrigins:       c.CORSOrigins,
@@ -465,6 +478,7 @@ func (m *Main) Run(ctx context.Context) error {
 		ExportTimeout:       c.WriteTimeout, // --write-timeout covers exports
 		ExportStallTimeout:  c.ExportStallTimeout,
 		ResourceURLTemplate: c.ResourceURLTemplate,
+		Checks:              checks,
 	}, store, db, m.Logger)
 
 	ln, err := net.Listen("tcp", c.Addr)
@@ -512,6 +526,9 @@ func (m *Main) Close() error {
 		defer cancel()
 		err = m.Server.Shutdown(ctx)
 		<-m.done
+	}
+	if m.checks != nil {
+		m.checks.close()
 	}
 	if m.Cache != nil {
 		m.Cache.Close() // cancels loads: no partial files are left

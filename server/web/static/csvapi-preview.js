@@ -41,6 +41,7 @@
         unreadable: 'Try forcing the encoding or delimiter (see the API documentation).',
         invalid_url: 'Paste a full address starting with http:// or https://.',
       },
+      linkDown: (since, why) => `The source file has been unreachable since ${since} (${why}); the table shows its last copy.`,
       rowsOf: n => `${n} rows`, units: ['B', 'kB', 'MB', 'GB'], skip: 'Skip to the table', home: 'Back to the home page',
       sortHint: 'Click to sort; Shift+click to add a sort key', showMore: n => `Show ${n} more`, showLess: 'Show fewer', sorted: (i, d) => ` (sort ${i}, ${d ? 'descending' : 'ascending'})`,
     },
@@ -77,6 +78,7 @@
         unreadable: 'Essayez de forcer l\'encodage ou le séparateur (voir la documentation de l\'API).',
         invalid_url: 'Collez une adresse complète commençant par http:// ou https://.',
       },
+      linkDown: (since, why) => `Le fichier source est injoignable depuis le ${since} (${why}) ; le tableau montre sa dernière copie.`,
       rowsOf: n => `${n} lignes`, units: ['o', 'ko', 'Mo', 'Go'], skip: 'Aller au tableau', home: 'Revenir à l\'accueil',
       sortHint: 'Cliquer pour trier ; Maj+clic pour ajouter un critère de tri', showMore: n => `Afficher ${n} de plus`, showLess: 'Afficher moins', sorted: (i, d) => ` (tri ${i}, ${d ? 'décroissant' : 'croissant'})`,
     },
@@ -497,7 +499,23 @@
       add(t.rejected, this.nf.format(rej), rej ? [' — ', h('a', { href: this.endpoint + '/rejects', textContent: t.seeRejected })] : '');
       if (gi.size != null) add(t.size, this.bytes(gi.size));
       if (gi.fetched_at) add(t.fetched, new Date(gi.fetched_at).toLocaleString(this.lng));
-      return h('details', { className: 'cv-report' }, h('summary', { textContent: t.report }), h('dl', {}, rows));
+      const rep = h('details', { className: 'cv-report' }, h('summary', { textContent: t.report }), h('dl', {}, rows));
+      this.linkCheck(rep);
+      return rep;
+    }
+
+    // linkCheck puts a notice before el when the link checker (--checks)
+    // finds the source unreachable.
+    async linkCheck(el) {
+      let lc;
+      try {
+        lc = (await (await fetch(this.endpoint + '/status')).json()).link_check;
+      } catch { return; }
+      const since = lc && lc['unreachable-since'];
+      if (!since) return;
+      const why = lc.error ? lc.error.replace(/_/g, ' ') : 'HTTP ' + lc['final-status-code'];
+      el.before(h('p', { className: 'cv-status cv-linkdown', role: 'note',
+        textContent: this.t.linkDown(new Date(since).toLocaleString(this.lng), why) }));
     }
 
     visible() { return this.st.cols || this.allCols; }

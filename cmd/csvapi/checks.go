@@ -1,0 +1,40 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"path/filepath"
+
+	"github.com/csvapi/csvapi/convert"
+	"github.com/csvapi/csvapi/linkcheck"
+	"github.com/csvapi/csvapi/server"
+)
+
+// linkChecks is the running link checker of --checks.
+type linkChecks struct {
+	store   *linkcheck.Store
+	service *linkcheck.Service
+}
+
+// startLinkChecks opens the link checker's store in <cache-dir>/checks and
+// starts its workers. Checks and webhooks go through fetcher's transport:
+// the same guard, ports and host allowlist as downloads.
+func startLinkChecks(c Config, fetcher *convert.Fetcher, logger *slog.Logger) (*linkChecks, error) {
+	store, err := linkcheck.OpenStore(filepath.Join(c.CacheDir, "checks"))
+	if err != nil {
+		return nil, err
+	}
+	svc := linkcheck.NewService(&linkcheck.Checker{Fetcher: fetcher}, store, logger)
+	svc.Start(context.Background())
+	logger.Info("link checker on", "token", c.ChecksToken != "")
+	return &linkChecks{store: store, service: svc}, nil
+}
+
+func (l *linkChecks) config(c Config) server.ChecksConfig {
+	return server.ChecksConfig{Service: l.service, Token: c.ChecksToken}
+}
+
+func (l *linkChecks) close() {
+	l.service.Close()
+	l.store.Close()
+}

@@ -1,0 +1,478 @@
+package linkcheck
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/csvapi/csvapi/convert"
+)
+
+// Defaults of the Service's knobs.
+const (
+	DefaultWorkers        = 4
+	DefaultPerHost        = 2
+	DefaultHostDelay      = time.Second
+	DefaultQueueSize      = 10000
+	DefaultWebhookTries   = 5
+	DefaultWebhookDelay   = 10 * time.Second
+	DefaultWebhookBackoff = 2
+	DefaultWebhookTimeout = 10 * time.Second
+	DefaultTick           = time.Minute
+)
+
+// Frequencies are the re-check periods a group may ask for.
+var Frequencies = map[string]time.Duration{
+	"hourly":  time.Hour,
+	"daily":   24 * time.Hour,
+	"monthly": 30 * 24 * time.Hour,
+}
+
+// Errors returned by Service.Submit.
+var (
+	// ErrInvalidRequest: a URL or callback URL is not an absolute http(s)
+	// URL, or the frequency is not one of Frequencies.
+	ErrInvalidRequest = errors.New("invalid check request")
+	// ErrQueueFull: more checks are waiting than QueueSize.
+	ErrQueueFull = errors.New("too many checks waiting")
+	// ErrForbidden: a URL or callback URL points to an address or port the
+	// guard refuses.
+	ErrForbidden = errors.New("forbidden address")
+)
+
+// Service runs checks in the background with bounded workers and per-host
+// politeness, keeps their results in a Store, re-checks groups at their
+// frequency and posts results to webhooks. Set the knobs before Start; a
+// zero knob means its Default* value.
+type Service struct {
+	Checker *Checker
+	Store   *Store
+	Log     *slog.Logger
+	// Now is the clock (time.Now when nil); tests inject theirs.
+	Now func() time.Time
+
+	Workers   int           // checks at once
+	PerHost   int           // checks at once per host
+	HostDelay time.Duration // pause between two checks of a host
+	QueueSize int           // checks waiting at most
+	Tick      time.Duration // how often frequencies are looked at
+
+	WebhookTries   int           // attempts per webhook
+	WebhookDelay   time.Duration // wait before the second attempt
+	WebhookBackoff float64       // factor applied to the wait after each attempt
+	WebhookTimeout time.Duration // per attempt
+
+	queue    chan string // URLs
+	mu       sync.Mutex
+	pending  map[string]bool // URLs queued or being checked
+	hosts    map[string]*hostSlot
+	wg       sync.WaitGroup
+	inflight sync.WaitGroup // checks and webhooks not finished, for Wait
+	stop     context.CancelFunc
+	ctx      context.Context
+}
+
+// hostSlot is the politeness state of one host.
+type hostSlot struct {
+	sem  chan struct{}
+	next time.Time // earliest start of the next check
+}
+
+// NewService returns a Service over checker and store; call Start.
+func NewService(checker *Checker, store *Store, logger *slog.Logger) *Service {
+	return &Service{Checker: checker, Store: store, Log: logger}
+}
+
+func (s *Service) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+// Start launches the workers and the frequency scheduler; they stop when
+// ctx is cancelled or Close is called.
+func (s *Service) Start(ctx context.Context) {
+	if s.Log == nil {
+		s.Log = slog.New(slog.DiscardHandler)
+	}
+	s.ctx, s.stop = context.WithCancel(ctx)
+	s.queue = make(chan string, positiveInt(s.QueueSize, DefaultQueueSize))
+	s.pending = map[string]bool{}
+	s.hosts = map[string]*hostSlot{}
+	for range positiveInt(s.Workers, DefaultWorkers) {
+		s.wg.Add(1)
+		go s.work()
+	}
+	s.wg.Add(1)
+	go s.schedule()
+}
+
+// Close stops the workers and the scheduler and waits for them. Webhooks
+// being retried are abandoned.
+func (s *Service) Close() {
+	s.stop()
+	s.wg.Wait()
+}
+
+// Wait blocks until every queued check and its webhooks are done, or ctx
+// ends. For tests and graceful shutdowns.
+func (s *Service) Wait(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() { s.inflight.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Request is what POST /check/one and /check/many ask for.
+type Request struct {
+	URLs        []string
+	Group       string
+	Frequency   string
+	CallbackURL string
+}
+
+// Submit validates req, records its URLs (in its group, with its frequency
+// and callback) and queues their checks. A URL already queued is not queued
+// twice, but its callback is recorded. It returns an error wrapping
+// ErrInvalidRequest, ErrForbidden or ErrQueueFull, or a store error.
+func (s *Service) Submit(req Request) error {
+	if err := s.validate(req); err != nil {
+		return err
+	}
+	for _, u := range req.URLs {
+		if _, err := s.Store.addURL(u, req.CallbackURL); err != nil {
+			return err
+		}
+	}
+	if req.Group != "" {
+		if _, err := s.Store.addToGroup(req.Group, req.Frequency, req.URLs, s.now()); err != nil {
+			return err
+		}
+	}
+	for _, u := range req.URLs {
+		if err := s.enqueue(u); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Service) validate(req Request) error {
+	if len(req.URLs) == 0 {
+		return fmt.Errorf("%w: no URL", ErrInvalidRequest)
+	}
+	for _, raw := range req.URLs {
+		u, err := url.Parse(raw)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
+			return fmt.Errorf("%w: %q is not an absolute http(s) URL without credentials", ErrInvalidRequest, raw)
+		}
+		// Literal addresses and ports are refused now rather than recorded
+		// as failed checks; names are judged when connecting.
+		if err := s.Checker.Fetcher.CheckURL(u); errors.Is(err, convert.ErrForbiddenAddress) {
+			return fmt.Errorf("%w: %v", ErrForbidden, err)
+		}
+	}
+	if req.Frequency != "" {
+		if _, ok := Frequencies[req.Frequency]; !ok {
+			return fmt.Errorf("%w: frequency must be hourly, daily or monthly", ErrInvalidRequest)
+		}
+		if req.Group == "" {
+			return fmt.Errorf("%w: a frequency needs a group", ErrInvalidRequest)
+		}
+	}
+	if req.CallbackURL != "" {
+		u, err := url.Parse(req.CallbackURL)
+		if err != nil {
+			return fmt.Errorf("%w: callback_url is not a URL", ErrInvalidRequest)
+		}
+		if err := s.Checker.Fetcher.CheckURL(u); err != nil {
+			if errors.Is(err, convert.ErrForbiddenAddress) {
+				return fmt.Errorf("%w: %v", ErrForbidden, err)
+			}
+			return fmt.Errorf("%w: callback_url: %v", ErrInvalidRequest, err)
+		}
+	}
+	return nil
+}
+
+// enqueue queues a check of rawURL unless one is pending.
+func (s *Service) enqueue(rawURL string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.pending[rawURL] {
+		return nil
+	}
+	s.inflight.Add(1)
+	select {
+	case s.queue <- rawURL:
+		s.pending[rawURL] = true
+		return nil
+	default:
+		s.inflight.Done()
+		return ErrQueueFull
+	}
+}
+
+func (s *Service) work() {
+	defer s.wg.Done()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case raw := <-s.queue:
+			s.checkOne(raw)
+		}
+	}
+}
+
+// checkOne checks raw politely, stores the result and starts its webhooks.
+func (s *Service) checkOne(raw string) {
+	defer s.inflight.Done()
+	defer func() {
+		s.mu.Lock()
+		delete(s.pending, raw)
+		s.mu.Unlock()
+	}()
+	release, err := s.acquireHost(hostOf(raw))
+	if err != nil {
+		return
+	}
+	r := s.Checker.Check(s.ctx, raw, s.now())
+	release()
+	s.Log.Debug("link checked", "url", raw, "status", r["final-status-code"], "error", r["error"])
+	h := URLHash(raw)
+	if err := s.Store.setResult(h, r); err != nil {
+		s.Log.Error("link check not stored", "url", raw, "error", err)
+	}
+	e, _ := s.Store.url(h)
+	for _, cb := range e.Callbacks {
+		s.inflight.Add(1)
+		go s.notify(cb, s.view(h, e))
+	}
+}
+
+// acquireHost waits for a slot of host and for HostDelay after the last
+// check of it began. The returned function frees the slot.
+func (s *Service) acquireHost(host string) (func(), error) {
+	s.mu.Lock()
+	slot := s.hosts[host]
+	if slot == nil {
+		if len(s.hosts) >= maxHosts {
+			s.pruneHosts(time.Now())
+		}
+		slot = &hostSlot{sem: make(chan struct{}, positiveInt(s.PerHost, DefaultPerHost))}
+		s.hosts[host] = slot
+	}
+	s.mu.Unlock()
+	select {
+	case slot.sem <- struct{}{}:
+	case <-s.ctx.Done():
+		return nil, s.ctx.Err()
+	}
+	s.mu.Lock()
+	start := time.Now()
+	if slot.next.After(start) {
+		start = slot.next
+	}
+	slot.next = start.Add(positive(s.HostDelay, DefaultHostDelay))
+	s.mu.Unlock()
+	if wait := time.Until(start); wait > 0 {
+		t := time.NewTimer(wait)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-s.ctx.Done():
+			<-slot.sem
+			return nil, s.ctx.Err()
+		}
+	}
+	return func() { <-slot.sem }, nil
+}
+
+// maxHosts bounds the politeness map: past it, idle hosts are forgotten.
+const maxHosts = 10000
+
+// pruneHosts forgets the hosts with no check running whose delay is over;
+// the caller holds s.mu.
+func (s *Service) pruneHosts(now time.Time) {
+	for h, slot := range s.hosts {
+		if len(slot.sem) == 0 && now.After(slot.next) {
+			delete(s.hosts, h)
+		}
+	}
+}
+
+func hostOf(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return ""
+	}
+	return strings.ToLower(u.Host)
+}
+
+// notify posts r to callback as croquemort did ({"data": result}), trying
+// WebhookTries times with a growing wait. Each attempt goes through the
+// checker's guarded transport; redirects are not followed.
+func (s *Service) notify(callback string, r Result) {
+	defer s.inflight.Done()
+	body, _ := json.Marshal(map[string]any{"data": r})
+	delay := positive(s.WebhookDelay, DefaultWebhookDelay)
+	backoff := s.WebhookBackoff
+	if backoff <= 0 {
+		backoff = DefaultWebhookBackoff
+	}
+	tries := positiveInt(s.WebhookTries, DefaultWebhookTries)
+	var err error
+	for attempt := 1; attempt <= tries; attempt++ {
+		if err = s.post(callback, body); err == nil {
+			return
+		}
+		if attempt == tries {
+			break
+		}
+		t := time.NewTimer(delay)
+		select {
+		case <-t.C:
+		case <-s.ctx.Done():
+			t.Stop()
+			return
+		}
+		delay = time.Duration(float64(delay) * backoff)
+	}
+	s.Log.Warn("webhook unreachable", "url", callback, "checked_url", r["checked-url"], "tries", tries, "error", err)
+}
+
+func (s *Service) post(callback string, body []byte) error {
+	u, err := url.Parse(callback)
+	if err != nil {
+		return err
+	}
+	if err := s.Checker.Fetcher.CheckURL(u); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(s.ctx, positive(s.WebhookTimeout, DefaultWebhookTimeout))
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, callback, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := s.Checker.Fetcher.Transport().RoundTrip(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode < 200 || resp.StatusCode >= 400 {
+		return fmt.Errorf("status %d", resp.StatusCode)
+	}
+	return nil
+}
+
+// schedule runs Recheck every Tick until the service stops.
+func (s *Service) schedule() {
+	defer s.wg.Done()
+	t := time.NewTicker(positive(s.Tick, DefaultTick))
+	defer t.Stop()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-t.C:
+			if n, err := s.Recheck(); err != nil {
+				s.Log.Error("link re-check", "queued", n, "error", err)
+			}
+		}
+	}
+}
+
+// Recheck queues the URLs of every group whose frequency is due at the
+// Service's clock and returns how many were queued. It returns a store
+// error or ErrQueueFull.
+func (s *Service) Recheck() (int, error) {
+	groups, err := s.Store.due(s.now())
+	n := 0
+	for _, g := range groups {
+		for _, u := range sortedValues(g.URLs) {
+			if qerr := s.enqueue(u); qerr != nil {
+				return n, qerr
+			}
+			n++
+		}
+	}
+	return n, err
+}
+
+// URL returns the last result of the URL with hash h, with its group and
+// frequency; ok is false for an unknown hash. A URL not checked yet has
+// only checked-url and url-hash.
+func (s *Service) URL(h string) (Result, bool) {
+	e, ok := s.Store.url(h)
+	if !ok {
+		return nil, false
+	}
+	return s.view(h, e), true
+}
+
+func (s *Service) view(h string, e urlEntry) Result {
+	r := Result{}
+	for k, v := range e.Result {
+		r[k] = v
+	}
+	r["checked-url"] = e.URL
+	r["url-hash"] = h
+	return r
+}
+
+// Group returns the name of the group with hash h and the results of its
+// URLs (sorted by URL); ok is false for an unknown hash.
+func (s *Service) Group(h string) (name string, results []Result, ok bool) {
+	g, ok := s.Store.group(h)
+	if !ok {
+		return "", nil, false
+	}
+	for _, u := range sortedValues(g.URLs) {
+		uh := URLHash(u)
+		e, _ := s.Store.url(uh)
+		if e.URL == "" {
+			e.URL = u
+		}
+		r := s.view(uh, e)
+		r["group"] = h
+		if g.Frequency != "" {
+			r["frequency"] = g.Frequency
+		}
+		results = append(results, r)
+	}
+	return g.Name, results, true
+}
+
+// sortedValues returns the values of m, sorted.
+func sortedValues(m map[string]string) []string {
+	out := make([]string, 0, len(m))
+	for _, v := range m {
+		out = append(out, v)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func positiveInt(v, def int) int {
+	if v <= 0 {
+		return def
+	}
+	return v
+}
