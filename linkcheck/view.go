@@ -40,7 +40,7 @@ func (v View) Match(r Result) bool {
 	case v.Status != "" && !statusMatches(v.Status, r),
 		v.ContentType != "" && r["content-type"] != v.ContentType,
 		v.Scheme != "" && u.Scheme != v.Scheme,
-		v.Domain != "" && strings.ToLower(u.Host) != strings.ToLower(v.Domain):
+		v.Domain != "" && !strings.EqualFold(u.Host, v.Domain):
 		return false
 	}
 	if !v.CheckedBefore.IsZero() {
