@@ -2,6 +2,8 @@ package convert
 
 import (
 	"bytes"
+	"cmp"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -83,6 +85,7 @@ func detectLegacy(head []byte) (encoding.Encoding, string, int) {
 	if err != nil {
 		return fallback, name, 0
 	}
+	sortResults(results)
 	high := 0
 	for _, c := range sample {
 		if c >= 0x80 {
@@ -160,4 +163,30 @@ func detectUTF16(head []byte) (encoding.Encoding, string) {
 		return unicode.UTF16(unicode.BigEndian, unicode.IgnoreBOM), EncodingUTF16BE
 	}
 	return nil, ""
+}
+
+// tiePriority orders detector answers of equal confidence, most common on
+// open-data portals first. The detector runs its recognisers concurrently
+// and sorts them unstably, so ties come back in any order: without this,
+// the same file could be read as GB18030 once and EUC-KR the next time.
+var tiePriority = []string{"windows-1252", "ISO-8859-1", "GB-18030", "Big5", "Shift_JIS", "EUC-JP", "EUC-KR"}
+
+// sortResults sorts results by confidence, then by tiePriority, then by
+// name: the same input always gives the same answer.
+func sortResults(results []chardet.Result) {
+	rank := func(charset string) int {
+		if i := slices.Index(tiePriority, charset); i >= 0 {
+			return i
+		}
+		return len(tiePriority)
+	}
+	slices.SortStableFunc(results, func(a, b chardet.Result) int {
+		if a.Confidence != b.Confidence {
+			return cmp.Compare(b.Confidence, a.Confidence)
+		}
+		if ra, rb := rank(a.Charset), rank(b.Charset); ra != rb {
+			return cmp.Compare(ra, rb)
+		}
+		return cmp.Compare(a.Charset, b.Charset)
+	})
 }
