@@ -213,6 +213,7 @@ func guessColumns(r *reader, cols []Column, dec string) ([]typedColumn, bool) {
 			return nil, false
 		}
 		c.Type, c.Format, c.Decimal = k.sqlType(), k.format(), k.decimal()
+		c.Bools = k.bools()
 		out[j] = typedColumn{Column: c, raw: rawName(j), kind: k}
 	}
 	return out, true
@@ -304,6 +305,7 @@ func chooseColumns(ctx context.Context, conn *sql.Conn, r *reader, cols []Column
 			k = kindText
 		}
 		c.Type, c.Format, c.Decimal = k.sqlType(), k.format(), k.decimal()
+		c.Bools = k.bools()
 		out[j] = typedColumn{Column: c, raw: rawName(j), kind: k}
 	}
 	for len(out) > 1 && isBlank(out[len(out)-1].Original) && stats[len(out)-1].nonEmpty == 0 {

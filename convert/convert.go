@@ -117,6 +117,9 @@ type Column struct {
 	Type     string `json:"sql_type"`          // DuckDB type, e.g. BIGINT, DOUBLE, DATE, VARCHAR
 	Format   string `json:"format,omitempty"`  // strptime format the dates were read with, e.g. %d/%m/%Y
 	Decimal  string `json:"decimal,omitempty"` // decimal separator the numbers were read with
+	// Bools are the words the file wrote for true and false (e.g. oui,
+	// non), for exports in the source's form.
+	Bools []string `json:"bools,omitempty"`
 }
 
 // Kind returns the column's Kind.

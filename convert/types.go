@@ -108,6 +108,15 @@ var boolPairs = map[colKind][2]string{
 	kindBoolYesNo:     {"yes", "no"},
 }
 
+// bools returns the words of a boolean reading (true first), nil for
+// other readings.
+func (k colKind) bools() []string {
+	if p, ok := boolPairs[k]; ok {
+		return p[:]
+	}
+	return nil
+}
+
 // fits reports whether the non-empty, trimmed value s fits reading k.
 func (k colKind) fits(s string) bool {
 	switch k {

@@ -32,20 +32,21 @@ const (
 // plan is a compiled Request: SQL fragments with their bound arguments.
 type plan struct {
 	relation   string
-	names      []string       // output column names
-	kinds      []convert.Kind // their kinds
-	exprs      []string       // their SQL expressions
-	sqlTypes   []string       // their DuckDB types
-	formats    []format       // how to normalise their values (plus the raw rowid last)
-	list       string         // select list, ending with the raw rowid
-	where      string         // "" or " WHERE …", without the cursor
-	args       []any          // arguments of where
-	keys       []sortKey      // sort keys of a cursor to resolve; nil in file order
-	cursorCond string         // "" or the condition of rows after the cursor
-	cursorArgs []any          // its arguments
-	after      int64          // raw rowid of the cursor's row; -1 for none
-	orderBy    string         // "" or " ORDER BY …"
-	sortSig    string         // checksum of the order, bound into cursors
+	names      []string         // output column names
+	kinds      []convert.Kind   // their kinds
+	exprs      []string         // their SQL expressions
+	sqlTypes   []string         // their DuckDB types
+	formats    []format         // how to normalise their values (plus the raw rowid last)
+	sources    []convert.Column // their columns as loaded (zero for rowid), for exports in the source's form
+	list       string           // select list, ending with the raw rowid
+	where      string           // "" or " WHERE …", without the cursor
+	args       []any            // arguments of where
+	keys       []sortKey        // sort keys of a cursor to resolve; nil in file order
+	cursorCond string           // "" or the condition of rows after the cursor
+	cursorArgs []any            // its arguments
+	after      int64            // raw rowid of the cursor's row; -1 for none
+	orderBy    string           // "" or " ORDER BY …"
+	sortSig    string           // checksum of the order, bound into cursors
 	limit      int
 	offset     int
 	facets     []column
@@ -140,6 +141,7 @@ func (p *plan) compileList(t Table, r Request) error {
 		p.names = append(p.names, name)
 		p.kinds = append(p.kinds, convert.KindInteger)
 		p.formats = append(p.formats, formatDefault)
+		p.sources = append(p.sources, convert.Column{})
 	}
 	for _, c := range selected {
 		if omit[c.Name] {
@@ -151,6 +153,7 @@ func (p *plan) compileList(t Table, r Request) error {
 		p.names = append(p.names, c.Name)
 		p.kinds = append(p.kinds, c.Kind())
 		p.formats = append(p.formats, formatOf(c.Type))
+		p.sources = append(p.sources, c)
 	}
 	list.WriteString(tableAlias + ".rowid")
 	p.formats = append(p.formats, formatDefault)

@@ -75,6 +75,13 @@ type ExportOptions struct {
 	// spreadsheet would run as a formula, gets a leading single quote
 	// (OWASP's rule for CSV injection). Number columns are left alone.
 	FormulaSafe bool
+
+	// SourceForm writes CSV and TSV values as the source file wrote them
+	// where csvapi knows how: dates and timestamps in their format
+	// (31/01/2024), numbers with the file's decimal comma, booleans as its
+	// words (oui/non). Without it (the default), values are normalized:
+	// ISO 8601 dates, decimal points, true/false.
+	SourceForm bool
 }
 
 // Export validates r, then writes to w every row of t that r selects, in
@@ -350,10 +357,15 @@ func (p *plan) textCopyList(opts ExportOptions) (string, bool) {
 			// Fractional seconds only when there are some, as in a Page.
 			e = "strftime(" + expr + ", '%Y-%m-%dT%H:%M:%S') || CASE WHEN microsecond(" + expr + ") % 1000000 = 0 THEN '' " +
 				"ELSE '.' || rtrim(lpad(CAST(microsecond(" + expr + ") % 1000000 AS VARCHAR), 6, '0'), '0') END"
+		case opts.SourceForm:
+			e = "CAST(" + expr + " AS VARCHAR)" // DuckDB's text: the row-by-row path knows no source form
 		default:
 			return "", false
 		}
-		if opts.DecimalComma && p.kinds[i] == convert.KindNumber {
+		if opts.SourceForm {
+			e = p.sourceForm(i, e)
+		}
+		if (opts.DecimalComma || opts.SourceForm && p.sources[i].Decimal == ",") && p.kinds[i] == convert.KindNumber {
 			e = "replace(" + e + ", '.', ',')"
 		}
 		cols[i] = e + " AS " + quoteIdent(p.names[i])
@@ -363,6 +375,19 @@ func (p *plan) textCopyList(opts ExportOptions) (string, bool) {
 		list = "NULL AS empty"
 	}
 	return list, true
+}
+
+// sourceForm returns the expression that writes output column i as the
+// source file did, e the normalized text expression otherwise.
+func (p *plan) sourceForm(i int, e string) string {
+	src, expr := p.sources[i], p.exprs[i]
+	switch {
+	case len(src.Bools) == 2:
+		return "CASE WHEN " + expr + " THEN " + quoteLiteral(src.Bools[0]) + " WHEN NOT " + expr + " THEN " + quoteLiteral(src.Bools[1]) + " END"
+	case src.Format != "" && (p.kinds[i] == convert.KindDate || p.kinds[i] == convert.KindTimestamp):
+		return "strftime(" + expr + ", " + quoteLiteral(src.Format) + ")"
+	}
+	return e
 }
 
 func quoteLiteral(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }

@@ -406,3 +406,51 @@ func TestXLSXDates(t *testing.T) {
 		t.Errorf("NULL date: %q, want an empty cell", v)
 	}
 }
+
+// TestExportSourceForm: with SourceForm, CSV values are written as the
+// source file wrote them (its date format, decimal comma and boolean
+// words); without it, normalized.
+func TestExportSourceForm(t *testing.T) {
+	db := openDB(t, `CREATE TABLE data AS SELECT * FROM (VALUES
+		(DATE '2024-01-31', true, 12.5::DOUBLE, 'x'),
+		(NULL, false, NULL, 'y')) v(jour, actif, montant, t)`)
+	tbl := describe(t, db, "data")
+	for i := range tbl.Columns {
+		switch tbl.Columns[i].Name {
+		case "jour":
+			tbl.Columns[i].Format = "%d/%m/%Y"
+		case "actif":
+			tbl.Columns[i].Bools = []string{"oui", "non"}
+		case "montant":
+			tbl.Columns[i].Decimal = ","
+		}
+	}
+	export := func(opts ExportOptions) string {
+		var b strings.Builder
+		if _, err := Export(t.Context(), db, tbl, Request{Limit: -1, HideRowID: true}, &b, opts); err != nil {
+			t.Fatal(err)
+		}
+		return b.String()
+	}
+	if got, want := export(ExportOptions{SourceForm: true, Separator: ';'}), "jour;actif;montant;t\n31/01/2024;oui;12,5;x\n;non;;y\n"; got != want {
+		t.Errorf("source form:\n%s\nwant\n%s", got, want)
+	}
+	if got, want := export(ExportOptions{}), "jour,actif,montant,t\n2024-01-31,true,12.5,x\n,false,,y\n"; got != want {
+		t.Errorf("normalized:\n%s\nwant\n%s", got, want)
+	}
+}
+
+// TestExportSourceFormOtherTypes: a type the normalized COPY path does not
+// write (DECIMAL here) still follows the source's decimal comma.
+func TestExportSourceFormOtherTypes(t *testing.T) {
+	db := openDB(t, `CREATE TABLE data AS SELECT 12.5::DECIMAL(3,1) AS montant`)
+	tbl := describe(t, db, "data")
+	tbl.Columns[0].Decimal = ","
+	var b strings.Builder
+	if _, err := Export(t.Context(), db, tbl, Request{Limit: -1, HideRowID: true}, &b, ExportOptions{SourceForm: true, Separator: ';'}); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := b.String(), "montant\n12,5\n"; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}

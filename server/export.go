@@ -18,7 +18,7 @@ import (
 )
 
 // exportParams parses the parameters of an export that are not filters:
-// format, bom, sep and decimal.
+// format, bom, sep, decimal and values.
 type exportParams struct {
 	opts query.ExportOptions
 }
@@ -35,6 +35,15 @@ func (x *exportParams) set(key, value string) (bool, error) {
 		// A BOM is for Excel: such a file is also made formula-safe.
 		x.opts.BOM = value == "1" || value == "true" || value == "yes"
 		x.opts.FormulaSafe = x.opts.BOM
+	case "values":
+		switch value {
+		case "source":
+			x.opts.SourceForm = true
+		case "normalized", "":
+			x.opts.SourceForm = false
+		default:
+			return true, badRequest(CodeInvalidParameter, "values must be source or normalized, not %q", value)
+		}
 	case "sep", "separator":
 		sep, ok := separators[value]
 		if !ok {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"html"
@@ -227,6 +228,15 @@ func TestBrowserExplore(t *testing.T) {
 	href = eval[string](b, `$('.cv-export a.x-excel').getAttribute('href')`)
 	if !strings.Contains(href, "nom__icontains=saint") || !strings.Contains(href, "bom=1") || !strings.Contains(href, "sep=%3B") || !strings.Contains(href, "decimal=%2C") {
 		t.Errorf("Excel export link %q", href)
+	}
+	// "As in the source file": the file's dd/mm/yyyy dates and decimal
+	// commas, where the plain CSV is normalized (issue 14, defect 11).
+	href = eval[string](b, `$('.cv-export a.x-csv-source').getAttribute('href')`)
+	if !strings.Contains(href, "values=source") || !strings.Contains(href, "nom__icontains=saint") {
+		t.Errorf("source-form export link %q", href)
+	}
+	if src := get(t, eval[string](b, `$('.cv-export a.x-csv-source').href`)); !bytes.Contains(src.raw, []byte("/2023")) || bytes.Contains(src.raw, []byte("2023-")) {
+		t.Errorf("source-form export %q: want the file's dd/mm/yyyy dates", src.raw)
 	}
 	if loc := b.location(); !strings.Contains(loc, "nom__icontains=saint") {
 		t.Errorf("location %q lacks the filter", loc)

@@ -11,7 +11,7 @@
     en: {
       search: 'Search', searchAll: 'Search all columns', rows: (x, y, n) => `Rows ${x}–${y} of ${n}`,
       noRows: 'No row matches.', first: 'First page', prev: 'Previous', next: 'Next', last: 'Last page',
-      perPage: 'Rows per page', export: 'Export', csv: 'CSV', excel: 'CSV for Excel (; and decimal comma)',
+      perPage: 'Rows per page', export: 'Export', csv: 'CSV (normalized: ISO dates, true/false)', csvSource: 'CSV as in the source file (its dates, decimals and yes/no words)', excel: 'CSV for Excel (; and decimal comma)',
       xlsx: 'Excel (XLSX)', json: 'JSON', parquet: 'Parquet', columns: 'Columns', facets: 'Refine',
       report: 'About this file', source: 'Source', format: 'Format', encoding: 'Encoding', delimiter: 'Delimiter',
       lines: 'Rows', rejected: 'Rejected lines', seeRejected: 'see them', size: 'Size', fetched: 'Fetched',
@@ -48,7 +48,7 @@
     fr: {
       search: 'Rechercher', searchAll: 'Rechercher dans toutes les colonnes', rows: (x, y, n) => `Lignes ${x} à ${y} sur ${n}`,
       noRows: 'Aucune ligne ne correspond.', first: 'Première page', prev: 'Précédente', next: 'Suivante', last: 'Dernière page',
-      perPage: 'Lignes par page', export: 'Exporter', csv: 'CSV', excel: 'CSV pour Excel (; et virgule décimale)',
+      perPage: 'Lignes par page', export: 'Exporter', csv: 'CSV (normalisé : dates ISO, true/false)', csvSource: 'CSV comme dans le fichier source (ses dates, décimales et oui/non)', excel: 'CSV pour Excel (; et virgule décimale)',
       xlsx: 'Excel (XLSX)', json: 'JSON', parquet: 'Parquet', columns: 'Colonnes', facets: 'Affiner',
       report: 'À propos du fichier', source: 'Source', format: 'Format', encoding: 'Encodage', delimiter: 'Séparateur',
       lines: 'Lignes', rejected: 'Lignes rejetées', seeRejected: 'les voir', size: 'Taille', fetched: 'Téléchargé le',
@@ -919,7 +919,10 @@
       const t = this.t, p = this.params().toString(), q = p ? '?' + p : '';
       const excel = new URLSearchParams(p);
       excel.set('bom', '1'); excel.set('sep', ';'); excel.set('decimal', ',');
-      const items = [['csv', t.csv, 'export.csv' + q], ['excel', t.excel, 'export.csv?' + excel], ['xlsx', t.xlsx, 'export.xlsx' + q],
+      const source = new URLSearchParams(p);
+      source.set('values', 'source');
+      const items = [['csv', t.csv, 'export.csv' + q], ['csv-source', t.csvSource, 'export.csv?' + source],
+        ['excel', t.excel, 'export.csv?' + excel], ['xlsx', t.xlsx, 'export.xlsx' + q],
         ['json', t.json, 'export.json' + q], ['parquet', t.parquet, 'export.parquet' + q]];
       this.exports.replaceChildren(...items.map(([k, label, path]) =>
         h('li', {}, h('a', { href: this.endpoint + '/' + path, className: 'x-' + k, textContent: label }))));
