@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"regexp"
 	"strings"
 
 	"github.com/csvapi/csvapi/cache"
@@ -100,11 +99,11 @@ func ErrorOf(err error) *Error {
 	case errors.Is(err, convert.ErrTooLarge):
 		return &Error{Code: "too_large", Message: err.Error(), Hint: "This file is over the service's size limit."}
 	case errors.Is(err, convert.ErrNotTabular):
-		return &Error{Code: "not_tabular", Message: sanitize(err.Error()), Hint: "The URL must point to the data file itself (CSV, XLSX, JSON, Parquet…), not to a web page about it."}
+		return &Error{Code: "not_tabular", Message: convert.PublicMessage(err.Error()), Hint: "The URL must point to the data file itself (CSV, XLSX, JSON, Parquet…), not to a web page about it."}
 	case errors.Is(err, convert.ErrConversionFailed):
-		return &Error{Code: "conversion_failed", Message: sanitize(err.Error()), Hint: "The file could not be converted within the service's limits."}
+		return &Error{Code: "conversion_failed", Message: convert.PublicMessage(err.Error()), Hint: "The file could not be converted within the service's limits."}
 	case errors.Is(err, convert.ErrUnreadable):
-		return &Error{Code: "unreadable", Message: sanitize(err.Error()), Hint: "Try the overrides: delimiter, encoding, header, skip."}
+		return &Error{Code: "unreadable", Message: convert.PublicMessage(err.Error()), Hint: "Try the overrides: delimiter, encoding, header, skip."}
 	case errors.Is(err, cache.ErrBusy):
 		return &Error{Code: "busy", Message: "Too many conversions are waiting.", Hint: "Retry convert in a minute."}
 	case errors.Is(err, cache.ErrClientBusy):
@@ -125,23 +124,4 @@ func ErrorOf(err error) *Error {
 		return &Error{Code: "canceled", Message: "The call was canceled."}
 	}
 	return &Error{Code: "internal_error", Message: "Internal error.", Hint: "Retry once; if it persists, the administrators have the details in the logs."}
-}
-
-// absPath matches an absolute file path inside a message, with the
-// character before it; as server/errors.go's.
-var absPath = regexp.MustCompile(`(^|[\s'"(=\[])/[^\s'"()\[\],;]*[^\s'"()\[\],;.:]`)
-
-// sanitize keeps the human part of a conversion error, as server/errors.go
-// does for HTTP answers (a server test checks that both agree): it drops
-// the line DuckDB starts with "LINE " (the SQL it quotes) or a stack trace,
-// and what follows, and replaces absolute paths by <file>.
-func sanitize(msg string) string {
-	lines := strings.Split(msg, "\n")
-	for i, line := range lines {
-		if strings.HasPrefix(strings.TrimSpace(line), "LINE ") || strings.Contains(line, "Stack Trace") {
-			lines = lines[:i]
-			break
-		}
-	}
-	return strings.TrimSpace(absPath.ReplaceAllString(strings.Join(lines, "\n"), "${1}<file>"))
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -230,29 +229,7 @@ func setRetryAfter(c *fiber.Ctx, d time.Duration) {
 // capitalized, and cleaned of the SQL, stack traces and paths that
 // DuckDB's text may carry.
 func contentMessage(err error) string {
-	return sanitize(capitalize(err.Error()))
-}
-
-// absPath matches an absolute file path inside a message, with the
-// character before it (start, space, quote or parenthesis).
-var absPath = regexp.MustCompile(`(^|[\s'"(=\[])/[^\s'"()\[\],;]*[^\s'"()\[\],;.:]`)
-
-// sanitize keeps the human part of an error message from DuckDB: it drops
-// the line that starts with "LINE " (the SQL DuckDB quotes) or mentions a
-// "Stack Trace", and everything after it, and replaces absolute paths by
-// <file>. Error answers must not tell how the server builds its SQL nor
-// where its files are.
-func sanitize(msg string) string {
-	lines := strings.Split(msg, "\n")
-	for i, line := range lines {
-		if strings.HasPrefix(strings.TrimSpace(line), "LINE ") || strings.Contains(line, "Stack Trace") {
-			lines = lines[:i]
-			break
-		}
-	}
-	msg = strings.Join(lines, "\n")
-	msg = absPath.ReplaceAllString(msg, "${1}<file>")
-	return strings.TrimSpace(msg)
+	return convert.PublicMessage(capitalize(err.Error()))
 }
 
 func codeForStatus(status int) string {

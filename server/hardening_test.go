@@ -51,8 +51,8 @@ func TestSanitize(t *testing.T) {
 		{"1/2 of the rows and/or columns are bad.", "1/2 of the rows and/or columns are bad."},
 		{"The csv file is empty.", "The csv file is empty."},
 	} {
-		if got := sanitize(tc.in); got != tc.want {
-			t.Errorf("sanitize(%q)\n = %q\nwant %q", tc.in, got, tc.want)
+		if got := convert.PublicMessage(tc.in); got != tc.want {
+			t.Errorf("PublicMessage(%q)\n = %q\nwant %q", tc.in, got, tc.want)
 		}
 	}
 }
