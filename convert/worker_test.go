@@ -248,3 +248,44 @@ func spare(w *Worker) *Worker {
 	w.Spare = true
 	return w
 }
+
+// BenchmarkProcessBoundaryFile converts the file named by CSVAPI_BENCH_FILE
+// (e.g. the 1 M-row file of go run ./bench) in this process and in a
+// worker, alternately, to measure the boundary's share of a real load:
+//
+//	CSVAPI_BENCH_FILE=bench-data/utf8-1000000.csv go test -run '^$' -bench ProcessBoundaryFile -benchtime 3x ./convert/
+func BenchmarkProcessBoundaryFile(b *testing.B) {
+	src := os.Getenv("CSVAPI_BENCH_FILE")
+	if src == "" {
+		b.Skip("CSVAPI_BENCH_FILE is not set")
+	}
+	src, _ = filepath.Abs(src)
+	dir := b.TempDir()
+	db, err := OpenDB(DBConfig{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	w := spare(testWorker("serve"))
+	w.MemoryLimit = 4 << 30
+	defer w.Close()
+	n := 0
+	job := func() Job {
+		n++
+		work := filepath.Join(dir, "work"+strconv.Itoa(n))
+		os.Mkdir(work, 0o755)
+		return Job{Source: src, WorkDir: work, Out: filepath.Join(dir, "out"+strconv.Itoa(n)+".duckdb"), MaxSize: 1 << 40}
+	}
+	for _, c := range []struct {
+		name string
+		conv Converter
+	}{{"in-process", InProcess{DB: db}}, {"worker", w}} {
+		b.Run(c.name, func(b *testing.B) {
+			for b.Loop() {
+				if _, err := c.conv.Convert(context.Background(), job()); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
