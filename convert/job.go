@@ -3,7 +3,6 @@ package convert
 import (
 	"context"
 	"database/sql"
-	"fmt"
 )
 
 // Job is one conversion: a local file (downloaded or uploaded by the
@@ -64,12 +63,11 @@ func Convert(ctx context.Context, db *sql.DB, job Job) (*Meta, error) {
 	if err := checkNative(ctx, db, p, job.Options.MaxColumns); err != nil {
 		return nil, err
 	}
+	// Load checks job.Options.MaxColumns before it builds a table: from
+	// the sniffed header of text, DESCRIBE of JSON; checkNative read a
+	// Parquet footer's.
 	if err := Load(ctx, db, p.Path, job.Out, job.Options, &m); err != nil {
 		return nil, err
-	}
-	if max := job.Options.MaxColumns; max > 0 && len(m.Columns) > max {
-		removeDBFiles(job.Out)
-		return nil, fmt.Errorf("%w: %d, the limit is %d", ErrTooManyColumns, len(m.Columns), max)
 	}
 	return &m, nil
 }

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -385,7 +386,7 @@ func serveJob(ctx context.Context, req workerRequest) (*Meta, error) {
 		// collector works harder near it; the parent's kill is the hard one.
 		debug.SetMemoryLimit(req.MemoryLimit / 2)
 	}
-	cfg := DBConfig{Threads: req.Threads, TempDir: req.Job.WorkDir + "/spill", Sandbox: req.Sandbox}
+	cfg := DBConfig{Threads: req.Threads, TempDir: filepath.Join(req.Job.WorkDir, "spill"), Sandbox: req.Sandbox}
 	if req.MemoryLimit > 0 {
 		cfg.MemoryLimit = strconv.FormatInt(req.MemoryLimit*3/4>>20, 10) + "MB"
 	}

@@ -289,3 +289,41 @@ func BenchmarkProcessBoundaryFile(b *testing.B) {
 		})
 	}
 }
+
+// TestWorkerSpare: with Spare, a worker is started ahead for the next
+// conversion, and Close stops it.
+func TestWorkerSpare(t *testing.T) {
+	w := spare(testWorker("serve"))
+	for range 2 {
+		if _, err := w.Convert(t.Context(), testJob(t, "a,b\n1,2\n")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.spareMu.Lock()
+	p := w.spare
+	w.spareMu.Unlock()
+	if p == nil {
+		t.Fatal("no spare worker after a conversion")
+	}
+	if err := p.cmd.Process.Signal(syscall.Signal(0)); err != nil {
+		t.Fatalf("the spare worker is not running: %v", err)
+	}
+	w.Close()
+	if p.cmd.ProcessState == nil || w.spare != nil {
+		t.Error("Close left the spare worker running")
+	}
+}
+
+// TestJSONColumnLimit: a JSON table wider than MaxColumns is refused from
+// DuckDB's DESCRIBE, before any table is built.
+func TestJSONColumnLimit(t *testing.T) {
+	job := testJob(t, `[{"a":1,"b":2,"c":3,"d":4}]`)
+	job.Options.MaxColumns = 3
+	_, err := InProcess{DB: openTestDB(t)}.Convert(t.Context(), job)
+	if !errors.Is(err, ErrTooManyColumns) {
+		t.Fatalf("got %v, want ErrTooManyColumns", err)
+	}
+	if leftovers, _ := filepath.Glob(job.Out + "*"); len(leftovers) > 0 {
+		t.Errorf("files left: %v", leftovers)
+	}
+}
