@@ -17,6 +17,8 @@ type reader struct {
 	// serial turns DuckDB's parallel reader off: it refuses null_padding
 	// with quoted fields that span lines.
 	serial bool
+	// keepRepeats leaves rows equal to the header in (see headerFails).
+	keepRepeats bool
 }
 
 // rawName is the name of column i in read_csv's output.
@@ -39,7 +41,7 @@ func (r reader) args() []any {
 // come beyond the head), and for a single column only when the head shows
 // a repeat (a one-column value equal to its name is otherwise plausible).
 func (r reader) skipsRepeats() bool {
-	return r.d.Header && (len(r.d.Names) >= 2 || r.d.RepeatedHeaders > 0)
+	return !r.keepRepeats && r.d.Header && (len(r.d.Names) >= 2 || r.d.RepeatedHeaders > 0)
 }
 
 // sql returns the table expression that reads the file: a read_csv call
@@ -159,6 +161,9 @@ type typedColumn struct {
 	Column
 	raw  string // name in read_csv's output
 	kind colKind
+	// scale is the usual number of fraction digits of a decimal column in
+	// the head: its canonical form (see colKind.canonicalBranches).
+	scale int
 }
 
 // selectExpr converts the raw text to the column's type; text columns keep
@@ -169,7 +174,7 @@ func (c typedColumn) selectExpr() string {
 		return raw
 	}
 	x := "trim(" + raw + ")"
-	return "CASE WHEN " + x + " = '' THEN NULL ELSE " + c.kind.sqlCast(x) + " END"
+	return c.caseExpr("WHEN " + x + " = '' THEN NULL ELSE " + c.kind.sqlCast(x))
 }
 
 // strictSelectExpr is selectExpr for a type guessed from the head alone:
@@ -182,8 +187,45 @@ func (c typedColumn) strictSelectExpr() string {
 		return raw
 	}
 	x := "trim(" + raw + ")"
-	return "CASE WHEN " + x + " IS NULL OR " + x + " = '' THEN NULL WHEN " + c.kind.sqlPredicate(x) +
-		" THEN " + c.kind.sqlCast(x) + " ELSE error('a value does not fit the type guessed from the head') END"
+	return c.caseExpr("WHEN " + x + " IS NULL OR " + x + " = '' THEN NULL WHEN " + c.kind.sqlPredicate(x) +
+		" THEN " + c.kind.sqlCast(x) + " ELSE error('a value does not fit the type guessed from the head')")
+}
+
+// caseExpr is a CASE that tries the canonical forms of the column's
+// reading first (cheap, and the form of nearly every value), then rest,
+// the exact rule on the trimmed text.
+func (c typedColumn) caseExpr(rest string) string {
+	branches := c.kind.canonicalBranches(QuoteIdent(c.raw), c.scale)
+	return "CASE " + strings.Join(append(branches, rest), " ") + " END"
+}
+
+// headerFails reports whether a row repeating the header would fail the
+// strict load on its own: some number or date column has a name without
+// any digit, which none of those readings accepts. The filter of repeated
+// header rows is then left out of the fast path (a repeat fails it, and
+// the safe path, which filters, reads the file).
+func headerFails(cols []typedColumn) bool {
+	for _, c := range cols {
+		if c.kind == kindText || c.kind.bools() != nil || isBlank(c.Original) {
+			continue
+		}
+		if !strings.ContainsFunc(c.Original, func(r rune) bool { return r >= '0' && r <= '9' }) {
+			return true
+		}
+	}
+	return false
+}
+
+// scaleOf returns the usual number of fraction digits of a decimal reading
+// among the head's values.
+func scaleOf(k colKind, vals []string) int {
+	switch k.decimal() {
+	case ".":
+		return fractionDigits(vals, ".")
+	case ",":
+		return fractionDigits(vals, ",")
+	}
+	return 0
 }
 
 // guessColumns types every column from the head alone, for Load's fast
@@ -214,7 +256,7 @@ func guessColumns(r *reader, cols []Column, dec string) ([]typedColumn, bool) {
 		}
 		c.Type, c.Format, c.Decimal = k.sqlType(), k.format(), k.decimal()
 		c.Bools = k.bools()
-		out[j] = typedColumn{Column: c, raw: rawName(j), kind: k}
+		out[j] = typedColumn{Column: c, raw: rawName(j), kind: k, scale: scaleOf(k, vals)}
 	}
 	return out, true
 }
@@ -300,13 +342,17 @@ func chooseColumns(ctx context.Context, conn *sql.Conn, r *reader, cols []Column
 	}
 	out := make([]typedColumn, len(cols))
 	for j, c := range cols {
+		vals := make([]string, len(r.d.Sample))
+		for i, row := range r.d.Sample {
+			vals[i] = row[j]
+		}
 		k := pick(checks[j], stats[j])
 		if (k == kindInt || k == kindIntSpaced) && isCodeColumn(c.Original, stats[j]) {
 			k = kindText
 		}
 		c.Type, c.Format, c.Decimal = k.sqlType(), k.format(), k.decimal()
 		c.Bools = k.bools()
-		out[j] = typedColumn{Column: c, raw: rawName(j), kind: k}
+		out[j] = typedColumn{Column: c, raw: rawName(j), kind: k, scale: scaleOf(k, vals)}
 	}
 	for len(out) > 1 && isBlank(out[len(out)-1].Original) && stats[len(out)-1].nonEmpty == 0 {
 		out = out[:len(out)-1]

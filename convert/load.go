@@ -152,6 +152,13 @@ func createTables(ctx context.Context, conn *sql.Conn, r *reader, alias string, 
 	}
 	rej, scan := "csvapi_rejects_"+randomHex(6), "csvapi_scans_"+randomHex(6)
 	defer conn.ExecContext(context.WithoutCancel(ctx), "DROP TABLE IF EXISTS "+rej+"; DROP TABLE IF EXISTS "+scan)
+	if strict && headerFails(cols) {
+		// A repeated header row fails the strict casts by itself: no
+		// filter needed, the safe path filters.
+		rr := *r
+		rr.keepRepeats = true
+		r = &rr
+	}
 	src := r.sql("store_rejects = true, rejects_table = " + QuoteLiteral(rej) + ", rejects_scan = " + QuoteLiteral(scan))
 	create := "CREATE TABLE " + alias + ".data AS SELECT " + strings.Join(sel, ", ") + " FROM " + src
 	if _, err := conn.ExecContext(ctx, create, r.args()...); err != nil {

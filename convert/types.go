@@ -272,6 +272,76 @@ func (k colKind) sqlPredicate(x string) string {
 	return "true"
 }
 
+// canonicalBranches returns CASE branches ("WHEN … THEN …") that read the
+// untrimmed text raw when it is written in the canonical form of reading k,
+// the form DuckDB itself prints: 42, 2023-01-15, 15/01/2023, 12.50 with
+// scale fraction digits (12,50 for a decimal comma), the lowercase words of
+// a boolean pair. Each condition implies sqlPredicate of the trimmed text
+// and each value equals its sqlCast, so these branches change no result:
+// they spare the common case the trim, the regular expressions and the
+// repeated casts (a round trip through DuckDB's own cast is several times
+// cheaper), and every other value falls through to the exact rule.
+// Readings without a cheap canonical form return nil.
+func (k colKind) canonicalBranches(raw string, scale int) []string {
+	const safe = " BETWEEN -9007199254740992 AND 9007199254740992"
+	// Round trips through DECIMAL print -?(0|[1-9][0-9]*)\.[0-9]{scale}:
+	// the first form of sqlDecDot and sqlDecComma, which bound neither the
+	// integer digits nor the fraction's.
+	dec := "DECIMAL(" + strconv.Itoa(18) + ", " + strconv.Itoa(scale) + ")"
+	switch k {
+	case kindBoolTrueFalse, kindBoolOuiNon, kindBoolVraiFaux, kindBoolYesNo:
+		p := boolPairs[k]
+		return []string{
+			"WHEN " + raw + " = " + QuoteLiteral(p[0]) + " THEN true",
+			"WHEN " + raw + " = " + QuoteLiteral(p[1]) + " THEN false",
+		}
+	case kindInt, kindIntSpaced:
+		// A plain integer fits both (kindIntSpaced also reads 1 234).
+		c := "TRY_CAST(" + raw + " AS BIGINT)"
+		return []string{"WHEN " + c + "::VARCHAR = " + raw + " AND " + c + safe + " THEN " + c}
+	case kindDecDot, kindDecExp:
+		if scale < 1 {
+			return nil
+		}
+		return []string{"WHEN TRY_CAST(" + raw + " AS " + dec + ")::VARCHAR = " + raw + " THEN CAST(" + raw + " AS DOUBLE)"}
+	case kindDecComma:
+		if scale < 1 {
+			return nil
+		}
+		dot := "replace(" + raw + ", ',', '.')"
+		return []string{"WHEN replace(TRY_CAST(" + dot + " AS " + dec + ")::VARCHAR, '.', ',') = " + raw +
+			" THEN CAST(" + dot + " AS DOUBLE)"}
+	case kindDateISO:
+		// Ten bytes: years beyond 9999 and BC dates print otherwise.
+		c := "TRY_CAST(" + raw + " AS DATE)"
+		return []string{"WHEN strlen(" + raw + ") = 10 AND " + c + "::VARCHAR = " + raw + " THEN " + c}
+	case kindDateDMY, kindDateDMYDash, kindDateMDY:
+		f := QuoteLiteral(k.format())
+		c := "try_strptime(" + raw + ", " + f + ")"
+		return []string{"WHEN strlen(" + raw + ") = 10 AND strftime(" + c + ", " + f + ") = " + raw + " THEN CAST(" + c + " AS DATE)"}
+	}
+	return nil
+}
+
+// fractionDigits returns the most common number of digits after the
+// decimal separator sep among values, 0 when none has any.
+func fractionDigits(values []string, sep string) int {
+	counts := map[int]int{}
+	best, most := 0, 0
+	for _, v := range values {
+		i := strings.LastIndex(trimSpace(v), sep)
+		if i < 0 {
+			continue
+		}
+		n := len(trimSpace(v)) - i - 1
+		counts[n]++
+		if counts[n] > most || counts[n] == most && n < best {
+			best, most = n, counts[n]
+		}
+	}
+	return min(best, 17)
+}
+
 // sqlCast returns the SQL expression converting the non-empty trimmed text
 // x, known to fit reading k, to the column's type.
 func (k colKind) sqlCast(x string) string {
