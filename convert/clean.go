@@ -36,6 +36,25 @@ type cleaner struct {
 // Transform implements transform.Transformer.
 func (c cleaner) Transform(dst, src []byte, atEOF bool) (nDst, nSrc int, err error) {
 	for nSrc < len(src) {
+		// Copy the run up to the next NUL or CR at once: IndexByte is
+		// vectorised, and most text has neither (or a CR per line).
+		rest := src[nSrc:]
+		run := len(rest)
+		if i := bytes.IndexByte(rest, '\r'); i >= 0 {
+			run = i
+		}
+		if i := bytes.IndexByte(rest[:run], 0); i >= 0 {
+			run = i
+		}
+		if run > 0 {
+			n := copy(dst[nDst:], rest[:run])
+			nDst += n
+			nSrc += n
+			if n < run {
+				return nDst, nSrc, transform.ErrShortDst
+			}
+			continue
+		}
 		b := src[nSrc]
 		if b == 0 {
 			nSrc++

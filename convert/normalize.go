@@ -430,7 +430,9 @@ func transcodeFile(src, dir string, enc encoding.Encoding, clean cleaner) (strin
 	}
 	defer in.Close()
 	var t transform.Transformer = clean
-	if enc != nil {
+	if d, ok := newSingleByteDecoder(enc); ok {
+		t = transform.Chain(d, clean)
+	} else if enc != nil {
 		t = transform.Chain(enc.NewDecoder(), clean)
 	}
 	return writeTemp(dir, "utf8-*.csv", func(w io.Writer) error {
