@@ -308,8 +308,10 @@ func (k colKind) canonicalBranches(raw string, scale int) []string {
 		if scale < 1 {
 			return nil
 		}
+		// The text with its commas made dots prints as itself, and had a
+		// comma: that comma was the one dot, so the text had no dot.
 		dot := "replace(" + raw + ", ',', '.')"
-		return []string{"WHEN replace(TRY_CAST(" + dot + " AS " + dec + ")::VARCHAR, '.', ',') = " + raw +
+		return []string{"WHEN TRY_CAST(" + dot + " AS " + dec + ")::VARCHAR = " + dot + " AND contains(" + raw + ", ',')" +
 			" THEN CAST(" + dot + " AS DOUBLE)"}
 	case kindDateISO:
 		// Ten bytes: years beyond 9999 and BC dates print otherwise.
