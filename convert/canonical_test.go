@@ -1,0 +1,93 @@
+package convert
+
+import (
+	"database/sql"
+	"fmt"
+	"strings"
+	"testing"
+)
+
+// TestCanonicalBranchesChangeNothing: for every reading with canonical
+// forms, each value reads the same (the same typed value, or the same
+// refusal) through the CASE with the canonical branches first as through
+// the exact rule alone: the branches are a shortcut, never a new rule.
+func TestCanonicalBranchesChangeNothing(t *testing.T) {
+	db := openTestDB(t)
+	values := []string{
+		"", " ", "0", "-0", "7", "42", "-42", "007", "+5", "1_000", " 12 ", "12 ", "1.5", "1.50", "-1.50", "0.50",
+		"01.50", "1.", ".5", "1e3", "1E-3", "0x1F", "1.234,56", "12,5", "12,50", "-0,50", "1,5,0", "1.5,0", "01,50",
+		"1 234,56", "1 234", "9007199254740992", "9007199254740993", "-9007199254740993", "123456789012345",
+		"1234567890123456", "1234567890123456.50", "12345678901234567,50", "inf", "nan", "NaN",
+		"2023-01-15", "2023-1-5", "2023-02-30", "0001-01-01", "0000-01-01", "12345-01-01", "2023-01-15 ",
+		"15/01/2023", "5/1/2023", "05/01/2023", "31/02/2023", "01/15/2023", "15-01-2023", "1/1/999", "01/01/0999",
+		"15/01/12345", "15/01/2023x", "true", "false", "TRUE", "False", " true", "oui", "non", "OUI", "vrai", "faux",
+		"yes", "no", "t", "1", "x",
+	}
+	for _, k := range ladder {
+		for _, scale := range []int{0, 1, 2, 3} {
+			if k.canonicalBranches(`"v"`, scale) == nil {
+				continue
+			}
+			c := typedColumn{raw: "v", kind: k, scale: scale}
+			exact := typedColumn{raw: "v", kind: k, scale: scale}
+			for _, v := range values {
+				got, gotErr := readOne(db, c.strictSelectExpr(), v)
+				want, wantErr := readOne(db, exactStrict(exact), v)
+				if got != want || (gotErr == nil) != (wantErr == nil) {
+					t.Errorf("%v (scale %d) of %q: got %q (error %v), the exact rule gives %q (error %v)", k, scale, v, got, gotErr, want, wantErr)
+				}
+				got, gotErr = readOne(db, c.selectExpr(), v)
+				if fits := wantErr == nil; fits && (got != want || gotErr != nil) {
+					t.Errorf("%v (scale %d) of %q, checked column: got %q (error %v), want %q", k, scale, v, got, gotErr, want)
+				}
+			}
+		}
+	}
+}
+
+// exactStrict is strictSelectExpr without the canonical branches.
+func exactStrict(c typedColumn) string {
+	x := "trim(" + QuoteIdent(c.raw) + ")"
+	return "CASE WHEN " + x + " IS NULL OR " + x + " = '' THEN NULL WHEN " + c.kind.sqlPredicate(x) +
+		" THEN " + c.kind.sqlCast(x) + " ELSE error('a value does not fit the type guessed from the head') END"
+}
+
+// readOne evaluates expr on a one-row table whose column v holds value,
+// and returns the result as text (with its type, so that 1 and true
+// differ).
+func readOne(db *sql.DB, expr, value string) (string, error) {
+	var s sql.NullString
+	err := db.QueryRow("SELECT typeof(x) || ':' || CAST(x AS VARCHAR) FROM (SELECT "+expr+" AS x FROM (SELECT ?::VARCHAR AS v))", value).Scan(&s)
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprint(s.String, s.Valid), nil
+}
+
+// TestHeaderFails: the repeated-header filter is left out of the fast
+// path only when a repeated header row would fail a strict cast.
+func TestHeaderFails(t *testing.T) {
+	col := func(name string, k colKind) typedColumn {
+		return typedColumn{Column: Column{Original: name}, kind: k}
+	}
+	for _, tc := range []struct {
+		cols []typedColumn
+		want bool
+	}{
+		{[]typedColumn{col("id", kindInt), col("nom", kindText)}, true},
+		{[]typedColumn{col("nom", kindText), col("montant", kindDecComma)}, true},
+		{[]typedColumn{col("2019", kindInt), col("2020", kindInt)}, false}, // years as names read as integers
+		{[]typedColumn{col("nom", kindText), col("actif", kindBoolTrueFalse)}, false},
+		{[]typedColumn{col("a", kindText), col("b", kindText)}, false},
+		{[]typedColumn{col("", kindInt), col("x", kindText)}, false},
+		{[]typedColumn{col("2019", kindInt), col("date", kindDateDMY)}, true},
+	} {
+		var names []string
+		for _, c := range tc.cols {
+			names = append(names, c.Original+":"+c.kind.sqlType())
+		}
+		if got := headerFails(tc.cols); got != tc.want {
+			t.Errorf("headerFails(%s) = %v, want %v", strings.Join(names, ", "), got, tc.want)
+		}
+	}
+}
