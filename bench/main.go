@@ -1,208 +1,630 @@
-// Command bench measures csvapi end to end on generated inputs and prints a
-// Markdown table: ingest against DuckDB alone, serving throughput and
-// latency, export speed and peak memory.
+// Command bench measures csvapi end to end on generated inputs, each figure
+// beside a reference measured in the same run (DuckDB alone, a bare fiber
+// handler, an empty cache), and prints a Markdown table: measure, csvapi,
+// reference, ratio, target, met.
 //
-//	go run ./bench                 # full suite (1 M and 10 M rows)
-//	go run ./bench -big-rows 0     # skip the 10 M-row file
+//	go run ./bench                                   # everything (1 M rows; 10 M for memory)
+//	go run ./bench -only query,cached                # some sections again
+//	go run ./bench -rows 200000 -big-rows 0 -cold-resources 50 -rounds 1 -duration 2s   # a quick check
 //
-// It builds csvapi, serves the inputs from a loopback upstream, and drives
-// the service over HTTP on 127.0.0.1 only, with wrk when it is installed
-// (apt-get install wrk) and a small Go load generator otherwise. Every load
-// is bounded by -duration.
+// It builds csvapi (and bench/fiberref, the fiber reference), serves the
+// inputs from a loopback upstream, and drives everything on 127.0.0.1 only,
+// with wrk when it is installed (apt-get install wrk) and a small Go load
+// generator otherwise. Every load is bounded by -duration or a count, and
+// every process it starts is killed when it exits, fails or is interrupted.
 package main
 
 import (
-	"database/sql"
+	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"log"
+	"math"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"runtime"
+	"slices"
+	"strconv"
 	"strings"
+	"syscall"
 	"time"
-
-	_ "github.com/duckdb/duckdb-go/v2"
 )
 
+// sections are the parts of the bench -only can pick, in running order.
+var sections = []string{"ingest", "query", "profile", "cursor", "search", "cached", "export", "coldstart", "memory"}
+
+// config holds the flags.
+type config struct {
+	dir            string
+	rows, bigRows  int
+	xlsxRows       int
+	duration       time.Duration
+	conns          int
+	rounds         int
+	profileRuns    int
+	cursorRequests int
+	searchWarmup   time.Duration
+	coldResources  int
+	only           map[string]bool
+}
+
 func main() {
-	dir := flag.String("dir", "bench-data", "where inputs, the binary and caches go (reused between runs)")
-	rows := flag.Int("rows", 1_000_000, "rows of the main CSV files")
-	bigRows := flag.Int("big-rows", 10_000_000, "rows of the large file for the memory measure (0: skip)")
-	xlsxRows := flag.Int("xlsx-rows", 100_000, "rows of the spreadsheet")
-	duration := flag.Duration("duration", 5*time.Second, "duration of each serving measure")
-	conns := flag.Int("connections", 32, "concurrent connections of the serving measures")
+	var c config
+	var only string
+	flag.StringVar(&c.dir, "dir", "bench-data", "where inputs, binaries and caches go (inputs are reused between runs)")
+	flag.IntVar(&c.rows, "rows", 1_000_000, "rows of the main CSV files")
+	flag.IntVar(&c.bigRows, "big-rows", 10_000_000, "rows of the large file of the memory measure (0: skip it)")
+	flag.IntVar(&c.xlsxRows, "xlsx-rows", 100_000, "rows of the spreadsheet")
+	flag.DurationVar(&c.duration, "duration", 5*time.Second, "duration of each load (one side of one round)")
+	flag.IntVar(&c.conns, "connections", 32, "connections of the cached-page measure (wrk, 2 threads)")
+	flag.IntVar(&c.rounds, "rounds", 3, "rounds of each comparison, csvapi and its reference alternated")
+	flag.IntVar(&c.profileRuns, "profile-runs", 5, "timed /profile requests after the first")
+	flag.IntVar(&c.cursorRequests, "cursor-requests", 30, "requests of each of the first and the deep sorted page")
+	flag.DurationVar(&c.searchWarmup, "search-warmup", 5*time.Second, "searches not counted after the first, while csvapi builds what it searches with")
+	flag.IntVar(&c.coldResources, "cold-resources", 1000, "cached resources of the cold-start measure (built once, reused)")
+	flag.StringVar(&only, "only", "", "comma-separated sections to run, of: "+strings.Join(sections, ", ")+" (default: all)")
 	fidelity := flag.Int("fidelity-rows", 0, "also load a French table of this many rows in Windows-1252 and in UTF-8 with --memory-limit 1GB, and compare (13000000 rows ≈ 1 GB)")
 	flag.Parse()
-	if err := run(*dir, *rows, *bigRows, *xlsxRows, *duration, *conns); err != nil {
-		log.Fatal(err)
+	var err error
+	if c.only, err = parseOnly(only); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
 	}
-	if *fidelity > 0 {
-		if err := runFidelity(*dir, *fidelity); err != nil {
-			log.Fatal(err)
+	if c.rounds < 1 || c.duration <= 0 || c.conns < 1 || c.profileRuns < 1 || c.cursorRequests < 1 || c.rows < 1000 {
+		fmt.Fprintln(os.Stderr, "-rounds, -duration, -connections, -profile-runs and -cursor-requests must be positive, -rows at least 1000")
+		os.Exit(2)
+	}
+
+	// No csvapi outlives the bench: killed on Ctrl-C, on error and on panic.
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		s := <-sig
+		log.Printf("%s: stopping the processes the bench started", s)
+		killChildren()
+		os.Exit(130)
+	}()
+	defer func() {
+		if p := recover(); p != nil {
+			killChildren()
+			panic(p)
 		}
+	}()
+	err = run(c)
+	if err == nil && *fidelity > 0 {
+		err = runFidelity(c.dir, *fidelity)
+	}
+	killChildren()
+	if err != nil {
+		log.Print(err)
+		os.Exit(1)
 	}
 }
 
-// result is one line of the report.
-type result struct{ section, what, figure, target string }
-
-func run(dir string, rows, bigRows, xlsxRows int, duration time.Duration, conns int) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	dir, _ = filepath.Abs(dir)
-	log.Printf("generating inputs in %s (once; reused by later runs)", dir)
-	in, err := generate(dir, rows, bigRows, xlsxRows)
-	if err != nil {
-		return err
-	}
-	bin := filepath.Join(dir, "csvapi")
-	log.Printf("building %s", bin)
-	if out, err := exec.Command("go", "build", "-o", bin, "./cmd/csvapi").CombinedOutput(); err != nil {
-		return fmt.Errorf("go build: %v\n%s", err, out)
-	}
-	up, err := serveFiles(dir)
-	if err != nil {
-		return err
-	}
-	var results []result
-	add := func(r result) {
-		log.Printf("%s | %s | %s", r.section, r.what, r.figure)
-		results = append(results, r)
-	}
-
-	// Ingest, each file on a fresh cache.
-	svc, err := startCSVAPI(bin, filepath.Join(dir, "cache-ingest"))
-	if err != nil {
-		return err
-	}
-	ingest := []struct {
-		name, path, target string
-		baseline           string // read_csv options of the DuckDB-alone run; "" for none
-	}{
-		{"UTF-8 CSV", in.utf8, "≤ 1.3×", ""},
-		{"Windows-1252 `;` CSV, decimal commas", in.french, "≤ 1.6×", ", encoding='latin-1', decimal_separator=','"},
-		{"xlsx", in.xlsx, "", "-"},
-	}
-	ids := map[string]string{}
-	for _, f := range ingest {
-		id, took, err := svc.apify(up + "/" + filepath.Base(f.path))
-		if err != nil {
-			return fmt.Errorf("apify %s: %w", f.name, err)
+// parseOnly reads -only: every section when empty.
+func parseOnly(s string) (map[string]bool, error) {
+	out := map[string]bool{}
+	if strings.TrimSpace(s) == "" {
+		for _, name := range sections {
+			out[name] = true
 		}
-		ids[f.path] = id
-		fig := fmt.Sprintf("%.2f s (%s)", took.Seconds(), mbps(fileSize(f.path), took))
-		if f.baseline != "-" {
-			base, err := duckdbAlone(dir, f.path, f.baseline)
+		return out, nil
+	}
+	for _, name := range strings.Split(s, ",") {
+		name = strings.TrimSpace(name)
+		if !slices.Contains(sections, name) {
+			return nil, fmt.Errorf("-only: unknown section %q; sections: %s", name, strings.Join(sections, ", "))
+		}
+		out[name] = true
+	}
+	return out, nil
+}
+
+// result is one line of the report.
+type result struct {
+	section, measure, csvapi, reference, ratio, target, met string
+}
+
+// bench is one run: its configuration, what it built and what it found.
+type bench struct {
+	config
+	bin, fiberBin string
+	upstream      string
+	in            inputs
+	results       []result
+}
+
+func (b *bench) add(r result) {
+	log.Printf("%s | %s | %s | %s | %s | %s | %s", r.section, r.measure, r.csvapi, r.reference, r.ratio, r.target, r.met)
+	b.results = append(b.results, r)
+}
+
+func run(c config) error {
+	if err := os.MkdirAll(c.dir, 0o755); err != nil {
+		return err
+	}
+	c.dir, _ = filepath.Abs(c.dir)
+	b := &bench{config: c}
+	loadStart := loadAverage()
+	log.Printf("generating inputs in %s (once; reused by later runs)", c.dir)
+	var err error
+	if b.in, err = generate(c.dir, c.rows, c.bigRows, c.xlsxRows, b.need); err != nil {
+		return err
+	}
+	b.bin = filepath.Join(c.dir, "csvapi")
+	if err := goBuild(b.bin, "./cmd/csvapi"); err != nil {
+		return err
+	}
+	if b.need("cached") {
+		b.fiberBin = filepath.Join(c.dir, "fiberref")
+		if err := goBuild(b.fiberBin, "./bench/fiberref"); err != nil {
+			return err
+		}
+	}
+	if b.upstream, err = serveFiles(c.dir); err != nil {
+		return err
+	}
+
+	if b.need("ingest") {
+		if err := b.ingest(); err != nil {
+			return fmt.Errorf("ingest: %w", err)
+		}
+	}
+	if err := b.serving(); err != nil {
+		return err
+	}
+	if b.need("coldstart") {
+		if err := b.coldStart(); err != nil {
+			return fmt.Errorf("coldstart: %w", err)
+		}
+	}
+	if b.need("memory") && b.in.big != "" {
+		if err := b.memory(); err != nil {
+			return fmt.Errorf("memory: %w", err)
+		}
+	}
+	b.print(loadStart)
+	return nil
+}
+
+func (b *bench) need(section string) bool { return b.only[section] }
+
+func goBuild(out, pkg string) error {
+	log.Printf("building %s", out)
+	if msg, err := exec.Command("go", "build", "-o", out, pkg).CombinedOutput(); err != nil {
+		return fmt.Errorf("go build %s (run the bench from the repository's root): %v\n%s", pkg, err, msg)
+	}
+	return nil
+}
+
+// print writes the report: the machine line, then the table.
+func (b *bench) print(loadStart string) {
+	fmt.Printf("\nMachine: %d cores, %s, %s, %s; load generator: %s; load average %s at start, %s at end\n\n",
+		runtime.NumCPU(), cpuModel(), runtime.Version(), duckdbVersion(), generatorName(), loadStart, loadAverage())
+	fmt.Println("| | measure | csvapi | reference | ratio | target | met? |")
+	fmt.Println("|---|---|---|---|---|---|---|")
+	for _, r := range b.results {
+		fmt.Printf("| %s | %s | %s | %s | %s | %s | %s |\n", r.section, r.measure, dash(r.csvapi), dash(r.reference), dash(r.ratio), dash(r.target), dash(r.met))
+	}
+	fmt.Printf("\nFigures are medians over %d round(s), min–max in brackets; ratios are taken round by round (csvapi, then its reference), then their median.\n", b.rounds)
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "—"
+	}
+	return s
+}
+
+// ingest times /apify of each file against DuckDB alone loading it into a
+// database file, alternated round by round, on one csvapi with a fresh
+// cache; each round asks another URL (a query string the upstream ignores)
+// so that csvapi loads it again.
+func (b *bench) ingest() error {
+	svc, err := startCSVAPI(b.bin, filepath.Join(b.dir, "cache-ingest"))
+	if err != nil {
+		return err
+	}
+	defer svc.stop()
+	files := []struct{ name, path, opts string }{
+		{"the bench's UTF-8 CSV", b.in.utf8, ""},
+		{"CSV with quoted fields (embedded quotes and a comma) on every 7th row", b.in.quoted, ""},
+		{"Windows-1252 `;` CSV with decimal commas", b.in.french, ", encoding='latin-1', decimal_separator=','"},
+	}
+	for _, f := range files {
+		var mine, ref, ratio sample
+		for r := range b.rounds {
+			_, took, err := svc.apify(fmt.Sprintf("%s/%s?round=%d", b.upstream, filepath.Base(f.path), r))
+			if err != nil {
+				return fmt.Errorf("apify %s: %w", f.name, err)
+			}
+			base, err := duckdbAlone(b.dir, f.path, f.opts)
 			if err != nil {
 				return fmt.Errorf("DuckDB alone on %s: %w", f.name, err)
 			}
-			fig += fmt.Sprintf("; DuckDB alone %.2f s; ratio %.2f×", base.Seconds(), took.Seconds()/base.Seconds())
+			mine, ref, ratio = append(mine, took.Seconds()), append(ref, base.Seconds()), append(ratio, took.Seconds()/base.Seconds())
+			log.Printf("ingest %s: csvapi %.2f s, DuckDB alone %.2f s", filepath.Base(f.path), took.Seconds(), base.Seconds())
 		}
-		add(result{"Ingest", fmt.Sprintf("`/apify` %s, %s", f.name, humanBytes(fileSize(f.path))), fig, f.target})
+		stmt := "`CREATE TABLE data AS SELECT * FROM read_csv(file" + f.opts + ")`"
+		size := fileSize(f.path)
+		b.add(result{
+			section:   "Ingest",
+			measure:   fmt.Sprintf("`/apify` of %s, %d rows, %s", f.name, b.rows, humanBytes(size)),
+			csvapi:    mine.format(secs) + fmt.Sprintf(", %s", mbps(size, time.Duration(mine.median()*float64(time.Second)))),
+			reference: "DuckDB alone, " + stmt + " into a database file: " + ref.format(secs),
+			ratio:     ratio.format(times),
+			target:    "≤ 1.2×",
+			met:       yesNo(ratio.median() <= 1.2),
+		})
 	}
-
-	// Serving, on the UTF-8 file.
-	id := ids[in.utf8]
-	api := svc.base + "/api/" + id
-	deep, err := svc.deepCursor(api)
+	_, took, err := svc.apify(b.upstream + "/" + filepath.Base(b.in.xlsx))
 	if err != nil {
+		return fmt.Errorf("apify xlsx: %w", err)
+	}
+	b.add(result{section: "Ingest", measure: fmt.Sprintf("`/apify` of an xlsx, %d rows, %s", b.xlsxRows, humanBytes(fileSize(b.in.xlsx))),
+		csvapi: secs(took.Seconds())})
+	return nil
+}
+
+// serving runs the sections that query the quoted 1 M-row table: first on
+// a csvapi without response cache (every answer computed), then, on the
+// same cache directory, on one with it (cached pages, exports).
+func (b *bench) serving() error {
+	uncached := b.need("query") || b.need("profile") || b.need("cursor") || b.need("search")
+	cached := b.need("cached") || b.need("export")
+	if !uncached && !cached {
+		return nil
+	}
+	cacheDir := filepath.Join(b.dir, "cache-serve")
+	if err := os.RemoveAll(cacheDir); err != nil {
 		return err
 	}
-	serve := []struct{ what, path, target string }{
-		{"cached first page (`_size=20`)", "?_size=20", "≥ 15,000 req/s"},
-		{"filtered + sorted page with total", "?_size=20&population__greater=1000000&commune__exact=Lyon&_sort_desc=montant", "p50 < 30 ms"},
-		{"`q` search", "?_size=20&q=saint", ""},
-		{"facet", "?_size=0&_facet=commune", ""},
-		{"deep cursor page", deep, ""},
-	}
-	for _, s := range serve {
-		// One request first, as a visitor would make: it fills the response
-		// cache and, for q, starts the search index.
-		if _, _, err := download(api + s.path); err != nil {
-			return fmt.Errorf("%s: %w", s.what, err)
-		}
-		st, err := load(api+s.path, conns, duration)
-		if err != nil {
-			return fmt.Errorf("%s: %w", s.what, err)
-		}
-		add(result{"Serve", s.what, st.String(), s.target})
-	}
-	// The same filtered page, each request different so that nothing comes
-	// from the response cache: one client for the latency of one query,
-	// then all connections for the throughput of DuckDB on 2 cores.
-	distinct := api + "?_size=20&commune__exact=Lyon&_sort_desc=montant&population__greater="
-	for _, c := range []int{1, conns} {
-		st, err := loadDistinct(distinct, c, duration)
+	fileURL := b.upstream + "/" + filepath.Base(b.in.quoted)
+	if uncached {
+		svc, err := startCSVAPIOn(b.bin, cacheDir, "--response-cache-size", "0")
 		if err != nil {
 			return err
 		}
-		add(result{"Serve", fmt.Sprintf("filtered + sorted page with total, every request distinct (uncached), %d connection(s)", c),
-			st.String(), map[int]string{1: "p50 < 30 ms"}[c]})
+		err = b.uncachedSections(svc, cacheDir, fileURL)
+		svc.stop()
+		if err != nil {
+			return err
+		}
 	}
+	if cached {
+		svc, err := startCSVAPIOn(b.bin, cacheDir)
+		if err != nil {
+			return err
+		}
+		err = b.cachedSections(svc, fileURL)
+		svc.stop()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
-	// Exports.
+func (b *bench) uncachedSections(svc *service, cacheDir, fileURL string) error {
+	log.Printf("loading %s for the serving measures", filepath.Base(b.in.quoted))
+	id, _, err := svc.apify(fileURL)
+	if err != nil {
+		return err
+	}
+	api := svc.base + "/api/" + id
+	steps := []struct {
+		name string
+		run  func() error
+	}{
+		{"query", func() error { return b.query(api, cacheDir, id) }},
+		{"profile", func() error { return b.profile(api) }},
+		{"cursor", func() error { return b.cursor(api) }},
+		{"search", func() error { return b.search(api) }},
+	}
+	for _, s := range steps {
+		if b.need(s.name) {
+			if err := s.run(); err != nil {
+				return fmt.Errorf("%s: %w", s.name, err)
+			}
+		}
+	}
+	return nil
+}
+
+func (b *bench) cachedSections(svc *service, fileURL string) error {
+	id, _, err := svc.apify(fileURL) // already converted: answered from the cache
+	if err != nil {
+		return err
+	}
+	api := svc.base + "/api/" + id
+	if b.need("cached") {
+		if err := b.cachedPage(api); err != nil {
+			return fmt.Errorf("cached: %w", err)
+		}
+	}
+	if b.need("export") {
+		if err := b.export(api); err != nil {
+			return fmt.Errorf("export: %w", err)
+		}
+	}
+	return nil
+}
+
+// queryValues are the filter values of request i, the same for csvapi and
+// for DuckDB alone: a commune and a population threshold, so that every
+// request differs from the ones before it.
+func queryValues(i int64) (string, int64) {
+	return communes[i%int64(len(communes))], (i * 104_729) % 2_000_000
+}
+
+func pageURL(api string, i int64) string {
+	commune, pop := queryValues(i)
+	return api + "?_size=20&_sort_desc=montant&commune__exact=" + url.QueryEscape(commune) +
+		"&population__strictly_greater=" + strconv.FormatInt(pop, 10)
+}
+
+// query compares the uncached filtered, sorted page with its exact total
+// against DuckDB alone running the count and the page on a copy of the
+// same database file, at 1 and 8 clients, after checking both give the
+// same totals.
+func (b *bench) query(api, cacheDir, id string) error {
+	dbFile, err := databaseFile(cacheDir, id)
+	if err != nil {
+		return err
+	}
+	ref, err := openQueryRef(b.dir, dbFile, 8)
+	if err != nil {
+		return fmt.Errorf("DuckDB alone on %s: %w", filepath.Base(dbFile), err)
+	}
+	defer ref.close()
+	ctx := context.Background()
+	for i := int64(1); i <= 3; i++ {
+		var page struct{ Total int64 }
+		if err := getJSON(pageURL(api, i), &page); err != nil {
+			return err
+		}
+		commune, pop := queryValues(i)
+		want, err := ref.run(ctx, commune, pop)
+		if err != nil {
+			return err
+		}
+		if page.Total != want {
+			return fmt.Errorf("%s: total %d, DuckDB alone counts %d", pageURL(api, i), page.Total, want)
+		}
+	}
+	for _, clients := range []int{1, 8} {
+		var mine, refs []stats
+		var ratio sample
+		for range b.rounds {
+			st, err := loadHTTP(func(i int64) string { return pageURL(api, i) }, clients, b.duration)
+			if err != nil {
+				return err
+			}
+			rt, err := loadFunc(func(i int64) error {
+				commune, pop := queryValues(i)
+				_, err := ref.run(ctx, commune, pop)
+				return err
+			}, clients, b.duration)
+			if err != nil {
+				return err
+			}
+			mine, refs, ratio = append(mine, st), append(refs, rt), append(ratio, st.rps/rt.rps)
+			log.Printf("query, %d client(s): csvapi %s; DuckDB alone %s", clients, st, rt)
+		}
+		b.add(result{
+			section:   "Query",
+			measure:   fmt.Sprintf("uncached page of 20, `commune__exact` + `population__strictly_greater` (varying), `_sort_desc=montant`, exact total; %d client(s)", clients),
+			csvapi:    throughput(mine),
+			reference: "DuckDB alone, count + page statements (prepared), same values and concurrency: " + throughput(refs),
+			ratio:     ratio.format(plain),
+			target:    "≥ 1.0",
+			met:       yesNo(ratio.median() >= 1.0 && errorsOf(mine) == 0),
+		})
+	}
+	return nil
+}
+
+// profile times /profile of every column, first and then profileRuns
+// more; the response cache is off, so each is computed.
+func (b *bench) profile(api string) error {
+	var first time.Duration
+	var runs sample
+	for i := 0; i <= b.profileRuns; i++ {
+		_, took, err := download(api + "/profile")
+		if err != nil {
+			return err
+		}
+		if i == 0 {
+			first = took
+			continue
+		}
+		runs = append(runs, took.Seconds())
+	}
+	b.add(result{
+		section: "Profile",
+		measure: fmt.Sprintf("`/profile` of all columns, %d rows (first request after the load, then %d more)", b.rows, b.profileRuns),
+		csvapi:  fmt.Sprintf("%s (first %s)", runs.format(secs), secs(first.Seconds())),
+		target:  "≤ 0.5 s",
+		met:     yesNo(runs.median() <= 0.5),
+	})
+	return nil
+}
+
+// cursor compares the sorted page reached by cursor at 90% of the table
+// (row 900,000 of 1 M) with the first page under the same sort, requests
+// alternated.
+func (b *bench) cursor(api string) error {
+	const sort = "_size=20&_sort=population"
+	var head struct{ Total int64 }
+	if err := getJSON(api+"?_size=1", &head); err != nil {
+		return err
+	}
+	at := head.Total * 9 / 10
+	var page struct {
+		Next    string `json:"next"`
+		NextURL string `json:"next_url"`
+	}
+	if err := getJSON(fmt.Sprintf("%s?%s&_offset=%d", api, sort, at-20), &page); err != nil {
+		return err
+	}
+	if page.Next == "" {
+		return errors.New("no next cursor on a deep sorted page")
+	}
+	deep := api + "?" + sort + "&_next=" + url.QueryEscape(page.Next)
+	if strings.HasPrefix(page.NextURL, "http") {
+		deep = page.NextURL
+	}
+	first := api + "?" + sort
+	var firsts, deeps sample
+	for range b.cursorRequests {
+		for _, u := range []string{first, deep} {
+			_, took, err := download(u)
+			if err != nil {
+				return err
+			}
+			if u == first {
+				firsts = append(firsts, ms(took))
+			} else {
+				deeps = append(deeps, ms(took))
+			}
+		}
+	}
+	ratio := deeps.median() / firsts.median()
+	b.add(result{
+		section:   "Cursor",
+		measure:   fmt.Sprintf("sorted (`_sort=population`) page of 20 by cursor at row %d, p50 of %d", at, b.cursorRequests),
+		csvapi:    fmt.Sprintf("%.1f ms (%.1f–%.1f)", deeps.median(), deeps.min(), deeps.max()),
+		reference: fmt.Sprintf("the first sorted page: %.1f ms (%.1f–%.1f)", firsts.median(), firsts.min(), firsts.max()),
+		ratio:     fmt.Sprintf("%.2f×", ratio),
+		target:    "≤ 2×",
+		met:       yesNo(ratio <= 2),
+	})
+	return nil
+}
+
+// searchWords are the first words of the searches; each request adds a
+// different number, which every label holds ("Dossier 123456 de Lyon").
+var searchWords = []string{"lyon", "paris", "saint", "nice", "lille", "reims", "brest", "tours", "caen", "nancy",
+	"dijon", "angers", "toulon", "rennes", "nantes", "havre", "grenoble", "limoges", "rouen", "amiens"}
+
+func searchURL(api string, i int64) string {
+	q := searchWords[i%int64(len(searchWords))] + " " + strconv.FormatInt(100+(i*37)%9900, 10)
+	return api + "?_size=20&q=" + url.QueryEscape(q)
+}
+
+// search measures `q` with two words and the total, one client, every
+// request different; the first search and a warm-up are not counted.
+func (b *bench) search(api string) error {
+	_, first, err := download(searchURL(api, 0))
+	if err != nil {
+		return err
+	}
+	if _, err := loadHTTP(func(i int64) string { return searchURL(api, 1_000_000+i) }, 1, b.searchWarmup); err != nil {
+		return err
+	}
+	var runs []stats
+	for range b.rounds {
+		st, err := loadHTTP(func(i int64) string { return searchURL(api, i) }, 1, b.duration)
+		if err != nil {
+			return err
+		}
+		runs = append(runs, st)
+	}
+	p50 := sample{}
+	for _, s := range runs {
+		p50 = append(p50, ms(s.p50))
+	}
+	b.add(result{
+		section: "Search",
+		measure: fmt.Sprintf("`q` of 2 words with total, %d rows, 1 client, every request different (first search %s, then %s not counted)", b.rows, round(first), b.searchWarmup),
+		csvapi:  fmt.Sprintf("p50 %s ms, %s", p50.format(plain1), throughput(runs)),
+		target:  "p50 ≤ 20 ms",
+		met:     yesNo(p50.median() <= 20 && errorsOf(runs) == 0),
+	})
+	return nil
+}
+
+// cachedPage compares the cached first page under wrk with a bare fiber
+// handler answering a fixed 2 KB JSON, rounds alternated.
+func (b *bench) cachedPage(api string) error {
+	u := api + "?_size=20"
+	n, _, err := download(u) // fills the response cache
+	if err != nil {
+		return err
+	}
+	fiberURL, fiberCmd, err := startFiberRef(b.fiberBin)
+	if err != nil {
+		return err
+	}
+	defer stopChild(fiberCmd, time.Second)
+	var mine, refs []stats
+	var ratio sample
+	for range b.rounds {
+		st, err := load(u, b.conns, b.duration)
+		if err != nil {
+			return err
+		}
+		rt, err := load(fiberURL+"/", b.conns, b.duration)
+		if err != nil {
+			return err
+		}
+		mine, refs, ratio = append(mine, st), append(refs, rt), append(ratio, st.rps/rt.rps)
+		log.Printf("cached: csvapi %s; fiber %s", st, rt)
+	}
+	b.add(result{
+		section:   "Cached",
+		measure:   fmt.Sprintf("cached first page (`_size=20`, %s), %s × %d connections", humanBytes(n), generatorThreads(), b.conns),
+		csvapi:    throughput(mine),
+		reference: "a bare fiber handler returning a fixed 2 KB JSON, same load: " + throughput(refs),
+		ratio:     ratio.format(plain),
+		target:    "≥ 0.7",
+		met:       yesNo(ratio.median() >= 0.7 && errorsOf(mine) == 0),
+	})
+	return nil
+}
+
+// export downloads the whole table as CSV and as Parquet.
+func (b *bench) export(api string) error {
 	for _, format := range []string{"csv", "parquet"} {
 		n, took, err := download(api + "/export?format=" + format)
 		if err != nil {
 			return err
 		}
-		add(result{"Export", fmt.Sprintf("%s of %d rows", strings.ToUpper(format), rows),
-			fmt.Sprintf("%s in %.2f s: %s", humanBytes(n), took.Seconds(), mbps(n, took)), map[string]string{"csv": "≥ 100 MB/s"}[format]})
-	}
-	svc.stop()
-
-	// Memory: the large file with a 1 GB DuckDB memory limit.
-	if in.big != "" {
-		mem, err := startCSVAPI(bin, filepath.Join(dir, "cache-memory"), "--memory-limit", "1GB")
-		if err != nil {
-			return err
+		r := result{section: "Export", measure: fmt.Sprintf("%s of the %d rows", strings.ToUpper(format), b.rows),
+			csvapi: fmt.Sprintf("%s in %.2f s: %s", humanBytes(n), took.Seconds(), mbps(n, took))}
+		if format == "csv" {
+			r.target = "≥ 100 MB/s"
+			r.met = yesNo(float64(n)/(1<<20)/took.Seconds() >= 100)
 		}
-		_, took, err := mem.apify(up + "/" + filepath.Base(in.big))
-		if err != nil {
-			return fmt.Errorf("apify of the large file: %w", err)
-		}
-		peak := mem.peakRSS()
-		mem.stop()
-		add(result{"Memory", fmt.Sprintf("peak RSS loading %d rows (%s) with `--memory-limit 1GB`", bigRows, humanBytes(fileSize(in.big))),
-			fmt.Sprintf("%s (load %.1f s)", humanBytes(peak), took.Seconds()), "< 1.5 GB"})
-	}
-
-	fmt.Printf("\nMachine: %d cores, %s, %s; load generator: %s\n\n", runtime.NumCPU(), cpuModel(), runtime.Version(), generatorName())
-	fmt.Println("| | measure | figure | target |")
-	fmt.Println("|---|---|---|---|")
-	for _, r := range results {
-		fmt.Printf("| %s | %s | %s | %s |\n", r.section, r.what, r.figure, r.target)
+		b.add(r)
 	}
 	return nil
 }
 
-// duckdbAlone times DuckDB's own CREATE TABLE … AS SELECT * FROM read_csv
-// into a database file, the baseline /apify is compared with.
-func duckdbAlone(dir, path, opts string) (time.Duration, error) {
-	db, err := sql.Open("duckdb", "")
+// memory loads the large file with a 1 GB DuckDB memory limit and reports
+// csvapi's peak resident memory.
+func (b *bench) memory() error {
+	mem, err := startCSVAPI(b.bin, filepath.Join(b.dir, "cache-memory"), "--memory-limit", "1GB")
 	if err != nil {
-		return 0, err
+		return err
 	}
-	defer db.Close()
-	out := filepath.Join(dir, "baseline.duckdb")
-	os.Remove(out)
-	defer os.Remove(out)
-	start := time.Now()
-	if _, err := db.Exec("ATTACH '" + out + "' AS b"); err != nil {
-		return 0, err
+	defer mem.stop()
+	_, took, err := mem.apify(b.upstream + "/" + filepath.Base(b.in.big))
+	if err != nil {
+		return fmt.Errorf("apify of the large file: %w", err)
 	}
-	if _, err := db.Exec("CREATE TABLE b.data AS SELECT * FROM read_csv('" + path + "'" + opts + ")"); err != nil {
-		return 0, err
-	}
-	if _, err := db.Exec("DETACH b"); err != nil {
-		return 0, err
-	}
-	return time.Since(start), nil
+	peak := mem.peakRSS()
+	b.add(result{section: "Memory",
+		measure: fmt.Sprintf("peak RSS of the server loading %d rows (%s) with `--memory-limit 1GB`", b.bigRows, humanBytes(fileSize(b.in.big))),
+		csvapi:  fmt.Sprintf("%s (load %.1f s)", humanBytes(peak), took.Seconds()),
+		target:  "< 1.5 GB", met: yesNo(peak < 1500<<20)})
+	return nil
 }
 
 // serveFiles serves dir on a loopback port, as an upstream would.
@@ -213,6 +635,75 @@ func serveFiles(dir string) (string, error) {
 	}
 	go http.Serve(ln, http.FileServer(http.Dir(dir)))
 	return "http://" + ln.Addr().String(), nil
+}
+
+// sample is one figure measured once per round.
+type sample []float64
+
+func (s sample) sorted() []float64 { c := slices.Clone([]float64(s)); slices.Sort(c); return c }
+
+func (s sample) median() float64 {
+	if len(s) == 0 {
+		return math.NaN()
+	}
+	c := s.sorted()
+	if len(c)%2 == 1 {
+		return c[len(c)/2]
+	}
+	return (c[len(c)/2-1] + c[len(c)/2]) / 2
+}
+
+func (s sample) min() float64 { return slices.Min(s) }
+func (s sample) max() float64 { return slices.Max(s) }
+
+// format prints the median, and min–max when there are several rounds.
+func (s sample) format(f func(float64) string) string {
+	if len(s) == 1 {
+		return f(s[0])
+	}
+	return fmt.Sprintf("%s (%s–%s)", f(s.median()), f(s.min()), f(s.max()))
+}
+
+func secs(v float64) string   { return fmt.Sprintf("%.2f s", v) }
+func times(v float64) string  { return fmt.Sprintf("%.2f×", v) }
+func plain(v float64) string  { return fmt.Sprintf("%.2f", v) }
+func plain1(v float64) string { return fmt.Sprintf("%.1f", v) }
+func ms(d time.Duration) float64 {
+	return float64(d) / float64(time.Millisecond)
+}
+
+// throughput prints requests per second and p50 over the rounds, and the
+// errors if any.
+func throughput(runs []stats) string {
+	var rps, p50 sample
+	for _, s := range runs {
+		rps, p50 = append(rps, s.rps), append(p50, ms(s.p50))
+	}
+	out := fmt.Sprintf("%s req/s, p50 %s ms", rps.format(func(v float64) string { return fmt.Sprintf("%.0f", v) }), p50.format(func(v float64) string {
+		if v < 10 {
+			return fmt.Sprintf("%.2f", v)
+		}
+		return fmt.Sprintf("%.0f", v)
+	}))
+	if n := errorsOf(runs); n > 0 {
+		out += fmt.Sprintf(", **%d errors**", n)
+	}
+	return out
+}
+
+func errorsOf(runs []stats) int64 {
+	var n int64
+	for _, s := range runs {
+		n += s.errors
+	}
+	return n
+}
+
+func yesNo(ok bool) string {
+	if ok {
+		return "yes"
+	}
+	return "**no**"
 }
 
 func fileSize(path string) int64 {
@@ -249,4 +740,14 @@ func cpuModel() string {
 		}
 	}
 	return runtime.GOARCH
+}
+
+// loadAverage is the 1-minute load average: above 0.5 or so, another
+// process shared the machine and the figures are noisy.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	return strings.Fields(string(b))[0]
 }
