@@ -81,15 +81,15 @@ func (b *bench) coldStart() error {
 	b.add(result{
 		section:   "Cold start",
 		measure:   fmt.Sprintf("process start → first page of one of %d cached resources (`--ttl 0`)", len(ids)),
-		csvapi:    full.format(msf),
-		reference: "process start → `/health` on an empty cache: " + empty.format(msf),
-		ratio:     ratio.format(times),
+		csvapi:    full.format(0, " ms"),
+		reference: "process start → `/health` on an empty cache: " + empty.format(0, " ms"),
+		ratio:     ratio.format(2, "×"),
 	})
 	b.add(result{
 		section:   "Cold start",
 		measure:   fmt.Sprintf("resident memory at idle (%s after the first page) with %d cached resources", idleWait, len(ids)),
-		csvapi:    fullRSS.format(mbf) + " (with children: " + fullTree.format(mbf) + ")",
-		reference: "on an empty cache: " + emptyRSS.format(mbf),
+		csvapi:    fullRSS.format(0, " MB") + " (with children: " + fullTree.format(0, " MB") + ")",
+		reference: "on an empty cache: " + emptyRSS.format(0, " MB"),
 		ratio:     fmt.Sprintf("%.2f×", fullRSS.median()/emptyRSS.median()),
 	})
 	return nil

@@ -16,6 +16,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -206,7 +207,7 @@ func goBuild(out, pkg string) error {
 // print writes the report: the machine line, then the table.
 func (b *bench) print(loadStart string) {
 	fmt.Printf("\nMachine: %d cores, %s, %s, %s; load generator: %s; load average %s at start, %s at end\n\n",
-		runtime.NumCPU(), cpuModel(), runtime.Version(), duckdbVersion(), generatorName(), loadStart, loadAverage())
+		runtime.NumCPU(), cpuModel(), runtime.Version(), "DuckDB "+duckdbVersion(), generatorName(), loadStart, loadAverage())
 	fmt.Println("| | measure | csvapi | reference | ratio | target | met? |")
 	fmt.Println("|---|---|---|---|---|---|---|")
 	for _, r := range b.results {
@@ -256,9 +257,9 @@ func (b *bench) ingest() error {
 		b.add(result{
 			section:   "Ingest",
 			measure:   fmt.Sprintf("`/apify` of %s, %d rows, %s", f.name, b.rows, humanBytes(size)),
-			csvapi:    mine.format(secs) + fmt.Sprintf(", %s", mbps(size, time.Duration(mine.median()*float64(time.Second)))),
-			reference: "DuckDB alone, " + stmt + " into a database file: " + ref.format(secs),
-			ratio:     ratio.format(times),
+			csvapi:    mine.format(2, " s") + fmt.Sprintf(", %s", mbps(size, time.Duration(mine.median()*float64(time.Second)))),
+			reference: "DuckDB alone, " + stmt + " into a database file: " + ref.format(2, " s"),
+			ratio:     ratio.format(2, "×"),
 			target:    "≤ 1.2×",
 			met:       yesNo(ratio.median() <= 1.2),
 		})
@@ -287,7 +288,9 @@ func (b *bench) serving() error {
 	}
 	fileURL := b.upstream + "/" + filepath.Base(b.in.quoted)
 	if uncached {
-		svc, err := startCSVAPIOn(b.bin, cacheDir, "--response-cache-size", "0")
+		// The smallest size the flag takes: no answer fits, so every one
+		// is computed (checked by computed below).
+		svc, err := startCSVAPIOn(b.bin, cacheDir, "--response-cache-size", "1B")
 		if err != nil {
 			return err
 		}
@@ -399,6 +402,10 @@ func (b *bench) query(api, cacheDir, id string) error {
 		}
 	}
 	for _, clients := range []int{1, 8} {
+		who := map[int]string{1: "1 client"}[clients]
+		if who == "" {
+			who = strconv.Itoa(clients) + " clients"
+		}
 		var mine, refs []stats
 		var ratio sample
 		for range b.rounds {
@@ -415,14 +422,14 @@ func (b *bench) query(api, cacheDir, id string) error {
 				return err
 			}
 			mine, refs, ratio = append(mine, st), append(refs, rt), append(ratio, st.rps/rt.rps)
-			log.Printf("query, %d client(s): csvapi %s; DuckDB alone %s", clients, st, rt)
+			log.Printf("query, %s: csvapi %s; DuckDB alone %s", who, st, rt)
 		}
 		b.add(result{
 			section:   "Query",
-			measure:   fmt.Sprintf("uncached page of 20, `commune__exact` + `population__strictly_greater` (varying), `_sort_desc=montant`, exact total; %d client(s)", clients),
+			measure:   fmt.Sprintf("uncached page of 20, `commune__exact` + `population__strictly_greater` (varying), `_sort_desc=montant`, exact total; %s", who),
 			csvapi:    throughput(mine),
 			reference: "DuckDB alone, count + page statements (prepared), same values and concurrency: " + throughput(refs),
-			ratio:     ratio.format(plain),
+			ratio:     ratio.format(2, "×"),
 			target:    "≥ 1.0",
 			met:       yesNo(ratio.median() >= 1.0 && errorsOf(mine) == 0),
 		})
@@ -433,6 +440,9 @@ func (b *bench) query(api, cacheDir, id string) error {
 // profile times /profile of every column, first and then profileRuns
 // more; the response cache is off, so each is computed.
 func (b *bench) profile(api string) error {
+	if err := computed(api + "/profile"); err != nil {
+		return err
+	}
 	var first time.Duration
 	var runs sample
 	for i := 0; i <= b.profileRuns; i++ {
@@ -449,7 +459,7 @@ func (b *bench) profile(api string) error {
 	b.add(result{
 		section: "Profile",
 		measure: fmt.Sprintf("`/profile` of all columns, %d rows (first request after the load, then %d more)", b.rows, b.profileRuns),
-		csvapi:  fmt.Sprintf("%s (first %s)", runs.format(secs), secs(first.Seconds())),
+		csvapi:  fmt.Sprintf("%s; first %s", runs.format(2, " s"), secs(first.Seconds())),
 		target:  "≤ 0.5 s",
 		met:     yesNo(runs.median() <= 0.5),
 	})
@@ -481,6 +491,11 @@ func (b *bench) cursor(api string) error {
 		deep = page.NextURL
 	}
 	first := api + "?" + sort
+	for _, u := range []string{first, deep} {
+		if err := computed(u); err != nil {
+			return err
+		}
+	}
 	var firsts, deeps sample
 	for range b.cursorRequests {
 		for _, u := range []string{first, deep} {
@@ -536,14 +551,14 @@ func (b *bench) search(api string) error {
 		}
 		runs = append(runs, st)
 	}
-	p50 := sample{}
+	var p50, rps sample
 	for _, s := range runs {
-		p50 = append(p50, ms(s.p50))
+		p50, rps = append(p50, ms(s.p50)), append(rps, s.rps)
 	}
 	b.add(result{
 		section: "Search",
 		measure: fmt.Sprintf("`q` of 2 words with total, %d rows, 1 client, every request different (first search %s, then %s not counted)", b.rows, round(first), b.searchWarmup),
-		csvapi:  fmt.Sprintf("p50 %s ms, %s", p50.format(plain1), throughput(runs)),
+		csvapi:  fmt.Sprintf("p50 %s ms, %s req/s", p50.format(1, ""), rps.format(0, "")) + errorNote(runs),
 		target:  "p50 ≤ 20 ms",
 		met:     yesNo(p50.median() <= 20 && errorsOf(runs) == 0),
 	})
@@ -582,7 +597,7 @@ func (b *bench) cachedPage(api string) error {
 		measure:   fmt.Sprintf("cached first page (`_size=20`, %s), %s × %d connections", humanBytes(n), generatorThreads(), b.conns),
 		csvapi:    throughput(mine),
 		reference: "a bare fiber handler returning a fixed 2 KB JSON, same load: " + throughput(refs),
-		ratio:     ratio.format(plain),
+		ratio:     ratio.format(2, "×"),
 		target:    "≥ 0.7",
 		met:       yesNo(ratio.median() >= 0.7 && errorsOf(mine) == 0),
 	})
@@ -637,6 +652,29 @@ func serveFiles(dir string) (string, error) {
 	return "http://" + ln.Addr().String(), nil
 }
 
+// computed checks that repeated requests of u are computed each time, not
+// served from a response cache: five answers with the same query_ms are
+// taken for cached. Answers without query_ms are not checked.
+func computed(u string) error {
+	seen := map[string]bool{}
+	for range 5 {
+		var body struct {
+			QueryMS *json.Number `json:"query_ms"`
+		}
+		if err := getJSON(u, &body); err != nil {
+			return err
+		}
+		if body.QueryMS == nil {
+			return nil
+		}
+		seen[body.QueryMS.String()] = true
+	}
+	if len(seen) == 1 {
+		return fmt.Errorf("%s: five answers with the same query_ms: they come from a response cache, and the measure needs computed answers", u)
+	}
+	return nil
+}
+
 // sample is one figure measured once per round.
 type sample []float64
 
@@ -656,18 +694,21 @@ func (s sample) median() float64 {
 func (s sample) min() float64 { return slices.Min(s) }
 func (s sample) max() float64 { return slices.Max(s) }
 
-// format prints the median, and min–max when there are several rounds.
-func (s sample) format(f func(float64) string) string {
+// format prints the median with prec decimals and its unit, and min–max
+// in brackets when there are several rounds: "1.12 s (1.05–1.30)".
+func (s sample) format(prec int, unit string) string {
+	f := func(v float64) string { return strconv.FormatFloat(v, 'f', prec, 64) }
 	if len(s) == 1 {
-		return f(s[0])
+		return f(s[0]) + unit
 	}
-	return fmt.Sprintf("%s (%s–%s)", f(s.median()), f(s.min()), f(s.max()))
+	return fmt.Sprintf("%s%s (%s–%s)", f(s.median()), unit, f(s.min()), f(s.max()))
 }
 
-func secs(v float64) string   { return fmt.Sprintf("%.2f s", v) }
-func times(v float64) string  { return fmt.Sprintf("%.2f×", v) }
-func plain(v float64) string  { return fmt.Sprintf("%.2f", v) }
-func plain1(v float64) string { return fmt.Sprintf("%.1f", v) }
+func secs(v float64) string      { return fmt.Sprintf("%.2f s", v) }
+func secsRange(v float64) string { return fmt.Sprintf("%.2f", v) }
+func times(v float64) string     { return fmt.Sprintf("%.2f×", v) }
+func plain(v float64) string     { return fmt.Sprintf("%.2f", v) }
+func plain1(v float64) string    { return fmt.Sprintf("%.1f", v) }
 func ms(d time.Duration) float64 {
 	return float64(d) / float64(time.Millisecond)
 }
@@ -679,16 +720,19 @@ func throughput(runs []stats) string {
 	for _, s := range runs {
 		rps, p50 = append(rps, s.rps), append(p50, ms(s.p50))
 	}
-	out := fmt.Sprintf("%s req/s, p50 %s ms", rps.format(func(v float64) string { return fmt.Sprintf("%.0f", v) }), p50.format(func(v float64) string {
-		if v < 10 {
-			return fmt.Sprintf("%.2f", v)
-		}
-		return fmt.Sprintf("%.0f", v)
-	}))
-	if n := errorsOf(runs); n > 0 {
-		out += fmt.Sprintf(", **%d errors**", n)
+	prec := 0
+	if p50.median() < 10 {
+		prec = 2
 	}
-	return out
+	return fmt.Sprintf("%s req/s, p50 %s ms", rps.format(0, ""), p50.format(prec, "")) + errorNote(runs)
+}
+
+// errorNote flags failed requests: a figure with errors is not a result.
+func errorNote(runs []stats) string {
+	if n := errorsOf(runs); n > 0 {
+		return fmt.Sprintf(", **%d errors**", n)
+	}
+	return ""
 }
 
 func errorsOf(runs []stats) int64 {
