@@ -408,13 +408,15 @@ func (b *bench) query(api, cacheDir, id string) error {
 		}
 		var mine, refs []stats
 		var ratio sample
-		for range b.rounds {
-			st, err := loadHTTP(func(i int64) string { return pageURL(api, i) }, clients, b.duration)
+		for r := range b.rounds {
+			// Both sides of a round ask the same values; rounds ask others.
+			off := int64(r+1) * 1_000_000
+			st, err := loadHTTP(func(i int64) string { return pageURL(api, off+i) }, clients, b.duration)
 			if err != nil {
 				return err
 			}
 			rt, err := loadFunc(func(i int64) error {
-				commune, pop := queryValues(i)
+				commune, pop := queryValues(off + i)
 				_, err := ref.run(ctx, commune, pop)
 				return err
 			}, clients, b.duration)
@@ -528,8 +530,11 @@ func (b *bench) cursor(api string) error {
 var searchWords = []string{"lyon", "paris", "saint", "nice", "lille", "reims", "brest", "tours", "caen", "nancy",
 	"dijon", "angers", "toulon", "rennes", "nantes", "havre", "grenoble", "limoges", "rouen", "amiens"}
 
+// searchURL is the search of request i: 20 words × 9,900 numbers of 3 or
+// 4 digits, so that 198,000 requests in a row are all different.
 func searchURL(api string, i int64) string {
-	q := searchWords[i%int64(len(searchWords))] + " " + strconv.FormatInt(100+(i*37)%9900, 10)
+	n := int64(len(searchWords))
+	q := searchWords[i%n] + " " + strconv.FormatInt(100+(i/n)%9900, 10)
 	return api + "?_size=20&q=" + url.QueryEscape(q)
 }
 
@@ -540,12 +545,13 @@ func (b *bench) search(api string) error {
 	if err != nil {
 		return err
 	}
-	if _, err := loadHTTP(func(i int64) string { return searchURL(api, 1_000_000+i) }, 1, b.searchWarmup); err != nil {
+	if _, err := loadHTTP(func(i int64) string { return searchURL(api, 150_000+i) }, 1, b.searchWarmup); err != nil {
 		return err
 	}
 	var runs []stats
-	for range b.rounds {
-		st, err := loadHTTP(func(i int64) string { return searchURL(api, i) }, 1, b.duration)
+	for r := range b.rounds {
+		off := int64(r) * 30_000 // another stretch of the sequence each round
+		st, err := loadHTTP(func(i int64) string { return searchURL(api, off+i) }, 1, b.duration)
 		if err != nil {
 			return err
 		}
