@@ -153,6 +153,9 @@ func run(c config) error {
 	c.dir, _ = filepath.Abs(c.dir)
 	b := &bench{config: c}
 	loadStart := loadAverage()
+	if l, err := strconv.ParseFloat(loadStart, 64); err == nil && l > 1 {
+		log.Printf("load average %s: something else is using the machine, the figures will be noisy", loadStart)
+	}
 	log.Printf("generating inputs in %s (once; reused by later runs)", c.dir)
 	var err error
 	if b.in, err = generate(c.dir, c.rows, c.bigRows, c.xlsxRows, b.need); err != nil {
@@ -297,7 +300,7 @@ func (b *bench) serving() error {
 		err = b.uncachedSections(svc, cacheDir, fileURL)
 		svc.stop()
 		if err != nil {
-			return err
+			return fmt.Errorf("%w (csvapi's log: %s)", err, svc.logPath)
 		}
 	}
 	if cached {
@@ -308,7 +311,7 @@ func (b *bench) serving() error {
 		err = b.cachedSections(svc, fileURL)
 		svc.stop()
 		if err != nil {
-			return err
+			return fmt.Errorf("%w (csvapi's log: %s)", err, svc.logPath)
 		}
 	}
 	return nil
@@ -629,23 +632,56 @@ func (b *bench) export(api string) error {
 }
 
 // memory loads the large file with a 1 GB DuckDB memory limit and reports
-// csvapi's peak resident memory.
+// the peak resident memory of the server and of its process tree (the
+// conversion runs in a worker process), sampled during the load.
 func (b *bench) memory() error {
 	mem, err := startCSVAPI(b.bin, filepath.Join(b.dir, "cache-memory"), "--memory-limit", "1GB")
 	if err != nil {
 		return err
 	}
 	defer mem.stop()
+	sampler := sampleTree(mem.cmd.Process.Pid, 20*time.Millisecond)
 	_, took, err := mem.apify(b.upstream + "/" + filepath.Base(b.in.big))
+	treePeak, childPeak := sampler()
 	if err != nil {
 		return fmt.Errorf("apify of the large file: %w", err)
 	}
 	peak := mem.peakRSS()
 	b.add(result{section: "Memory",
-		measure: fmt.Sprintf("peak RSS of the server loading %d rows (%s) with `--memory-limit 1GB`", b.bigRows, humanBytes(fileSize(b.in.big))),
-		csvapi:  fmt.Sprintf("%s (load %.1f s)", humanBytes(peak), took.Seconds()),
-		target:  "< 1.5 GB", met: yesNo(peak < 1500<<20)})
+		measure: fmt.Sprintf("peak RSS loading %d rows (%s) with `--memory-limit 1GB`: server, largest child (the conversion worker), whole tree (sampled every 20 ms)", b.bigRows, humanBytes(fileSize(b.in.big))),
+		csvapi:  fmt.Sprintf("%s, %s, %s (load %.1f s)", humanBytes(peak), humanBytes(childPeak), humanBytes(treePeak), took.Seconds()),
+		target:  "tree < 1.5 GB", met: yesNo(max(treePeak, peak) < 1500<<20)})
 	return nil
+}
+
+// sampleTree polls the resident memory of pid's process tree until the
+// returned function is called, which gives the largest sum seen and the
+// largest peak (VmHWM) of any descendant.
+func sampleTree(pid int, every time.Duration) func() (tree, child int64) {
+	done := make(chan struct{})
+	result := make(chan [2]int64, 1)
+	go func() {
+		var tree, child int64
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			tree = max(tree, treeRSS(pid))
+			for _, c := range descendants(pid) {
+				child = max(child, rss(c, "VmHWM"))
+			}
+			select {
+			case <-done:
+				result <- [2]int64{tree, child}
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() (int64, int64) {
+		close(done)
+		r := <-result
+		return r[0], r[1]
+	}
 }
 
 // serveFiles serves dir on a loopback port, as an upstream would.

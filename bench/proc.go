@@ -263,6 +263,16 @@ func treeRSS(pid int) int64 {
 	return total
 }
 
+// descendants are the pids under pid, at any depth.
+func descendants(pid int) []int {
+	var out []int
+	for _, c := range childPIDs(pid) {
+		out = append(out, c)
+		out = append(out, descendants(c)...)
+	}
+	return out
+}
+
 func childPIDs(pid int) []int {
 	var out []int
 	tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
