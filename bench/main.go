@@ -139,6 +139,7 @@ type bench struct {
 	upstream      string
 	in            inputs
 	results       []result
+	failed        int // sections that failed
 }
 
 func (b *bench) add(r result) {
@@ -176,25 +177,41 @@ func run(c config) error {
 	}
 
 	if b.need("ingest") {
-		if err := b.ingest(); err != nil {
-			return fmt.Errorf("ingest: %w", err)
-		}
+		b.try("ingest", b.ingest)
 	}
 	if err := b.serving(); err != nil {
-		return err
+		b.fail("serving", err)
 	}
 	if b.need("coldstart") {
-		if err := b.coldStart(); err != nil {
-			return fmt.Errorf("coldstart: %w", err)
-		}
+		b.try("coldstart", b.coldStart)
 	}
 	if b.need("memory") && b.in.big != "" {
-		if err := b.memory(); err != nil {
-			return fmt.Errorf("memory: %w", err)
-		}
+		b.try("memory", b.memory)
 	}
 	b.print(loadStart)
+	if b.failed > 0 {
+		return fmt.Errorf("%d section(s) failed: see the table and the log above", b.failed)
+	}
 	return nil
+}
+
+// try runs one section; its failure is a line of the report, and the
+// other sections still run.
+func (b *bench) try(section string, run func() error) {
+	if err := run(); err != nil {
+		b.fail(section, err)
+	}
+}
+
+// fail reports a failed section, with the first line of its error.
+func (b *bench) fail(section string, err error) {
+	b.failed++
+	log.Printf("%s failed: %v", section, err)
+	msg, _, _ := strings.Cut(err.Error(), "\n")
+	if len(msg) > 300 {
+		msg = msg[:300] + "…"
+	}
+	b.add(result{section: section, measure: "failed", csvapi: strings.ReplaceAll(msg, "|", "\\|"), met: "**error**"})
 }
 
 func (b *bench) need(section string) bool { return b.only[section] }
@@ -335,9 +352,7 @@ func (b *bench) uncachedSections(svc *service, cacheDir, fileURL string) error {
 	}
 	for _, s := range steps {
 		if b.need(s.name) {
-			if err := s.run(); err != nil {
-				return fmt.Errorf("%s: %w", s.name, err)
-			}
+			b.try(s.name, s.run)
 		}
 	}
 	return nil
@@ -350,14 +365,10 @@ func (b *bench) cachedSections(svc *service, fileURL string) error {
 	}
 	api := svc.base + "/api/" + id
 	if b.need("cached") {
-		if err := b.cachedPage(api); err != nil {
-			return fmt.Errorf("cached: %w", err)
-		}
+		b.try("cached", func() error { return b.cachedPage(api) })
 	}
 	if b.need("export") {
-		if err := b.export(api); err != nil {
-			return fmt.Errorf("export: %w", err)
-		}
+		b.try("export", func() error { return b.export(api) })
 	}
 	return nil
 }
