@@ -142,6 +142,9 @@ func (b *bench) coldCache(srcDir, cacheDir string, rebuild bool) ([]string, erro
 				if i >= b.coldResources {
 					return
 				}
+				if i > 0 && i%100 == 0 {
+					log.Printf("%d of %d converted", i, b.coldResources)
+				}
 				u := fmt.Sprintf("%s/coldstart-src/small-%04d.csv", b.upstream, i)
 				var err error
 				for attempt := 0; attempt < 50; attempt++ {
