@@ -83,3 +83,11 @@ func TestSample(t *testing.T) {
 		t.Error("median of no value is not NaN")
 	}
 }
+
+func TestThousands(t *testing.T) {
+	for n, want := range map[int]string{0: "0", 999: "999", 1000: "1,000", 900000: "900,000", 10000000: "10,000,000"} {
+		if got := thousands(n); got != want {
+			t.Errorf("thousands(%d) = %q, want %q", n, got, want)
+		}
+	}
+}

@@ -80,14 +80,14 @@ func (b *bench) coldStart() error {
 	}
 	b.add(result{
 		section:   "Cold start",
-		measure:   fmt.Sprintf("process start → first page of one of %d cached resources (`--ttl 0`)", len(ids)),
+		measure:   fmt.Sprintf("process start → first page of one of %s cached resources (`--ttl 0`)", thousands(len(ids))),
 		csvapi:    full.format(0, " ms"),
 		reference: "process start → `/health` on an empty cache: " + empty.format(0, " ms"),
 		ratio:     ratio.format(2, "×"),
 	})
 	b.add(result{
 		section:   "Cold start",
-		measure:   fmt.Sprintf("resident memory at idle (%s after the first page) with %d cached resources", idleWait, len(ids)),
+		measure:   fmt.Sprintf("resident memory at idle (%s after the first page) with %s cached resources", idleWait, thousands(len(ids))),
 		csvapi:    fullRSS.format(0, " MB") + " (with children: " + fullTree.format(0, " MB") + ")",
 		reference: "on an empty cache: " + emptyRSS.format(0, " MB"),
 		ratio:     fmt.Sprintf("%.2f×", fullRSS.median()/emptyRSS.median()),

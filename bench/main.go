@@ -203,8 +203,13 @@ func (b *bench) try(section string, run func() error) {
 	}
 }
 
+// titles are the sections' names in the report.
+var titles = map[string]string{"ingest": "Ingest", "query": "Query", "profile": "Profile", "cursor": "Cursor", "search": "Search",
+	"cached": "Cached", "export": "Export", "coldstart": "Cold start", "memory": "Memory", "serving": "Serving"}
+
 // fail reports a failed section, with the first line of its error.
 func (b *bench) fail(section string, err error) {
+	section = titles[section]
 	b.failed++
 	log.Printf("%s failed: %v", section, err)
 	msg, _, _ := strings.Cut(err.Error(), "\n")
@@ -276,7 +281,7 @@ func (b *bench) ingest() error {
 		size := fileSize(f.path)
 		b.add(result{
 			section:   "Ingest",
-			measure:   fmt.Sprintf("`/apify` of %s, %d rows, %s", f.name, b.rows, humanBytes(size)),
+			measure:   fmt.Sprintf("`/apify` of %s, %s rows, %s", f.name, thousands(b.rows), humanBytes(size)),
 			csvapi:    mine.format(2, " s") + fmt.Sprintf(", %s", mbps(size, time.Duration(mine.median()*float64(time.Second)))),
 			reference: "DuckDB alone, " + stmt + " into a database file: " + ref.format(2, " s"),
 			ratio:     ratio.format(2, "×"),
@@ -288,7 +293,7 @@ func (b *bench) ingest() error {
 	if err != nil {
 		return fmt.Errorf("apify xlsx: %w", err)
 	}
-	b.add(result{section: "Ingest", measure: fmt.Sprintf("`/apify` of an xlsx, %d rows, %s", b.xlsxRows, humanBytes(fileSize(b.in.xlsx))),
+	b.add(result{section: "Ingest", measure: fmt.Sprintf("`/apify` of an xlsx, %s rows, %s", thousands(b.xlsxRows), humanBytes(fileSize(b.in.xlsx))),
 		csvapi: secs(took.Seconds())})
 	return nil
 }
@@ -456,7 +461,7 @@ func (b *bench) query(api, cacheDir, id string) error {
 // profile times /profile of every column, first and then profileRuns
 // more; the response cache is off, so each is computed.
 func (b *bench) profile(api string) error {
-	measure := fmt.Sprintf("`/profile` of all columns, %d rows (median of %d requests; the first one after the load apart)", b.rows, b.profileRuns)
+	measure := fmt.Sprintf("`/profile` of all columns, %s rows (median of %d requests; the first one after the load apart)", thousands(b.rows), b.profileRuns)
 	var first time.Duration
 	var runs sample
 	queryMS := map[string]bool{}
@@ -546,7 +551,7 @@ func (b *bench) cursor(api string) error {
 	ratio := deeps.median() / firsts.median()
 	b.add(result{
 		section:   "Cursor",
-		measure:   fmt.Sprintf("sorted (`_sort=population`) page of 20 by cursor at row %d, p50 of %d", at, b.cursorRequests),
+		measure:   fmt.Sprintf("sorted (`_sort=population`) page of 20 by cursor at row %s, p50 of %d", thousands(int(at)), b.cursorRequests),
 		csvapi:    fmt.Sprintf("%.1f ms (%.1f–%.1f)", deeps.median(), deeps.min(), deeps.max()),
 		reference: fmt.Sprintf("the first sorted page: %.1f ms (%.1f–%.1f)", firsts.median(), firsts.min(), firsts.max()),
 		ratio:     fmt.Sprintf("%.2f×", ratio),
@@ -594,7 +599,7 @@ func (b *bench) search(api string) error {
 	}
 	b.add(result{
 		section: "Search",
-		measure: fmt.Sprintf("`q` of 2 words with total, %d rows, 1 client, every request different (first search %s, then %s not counted)", b.rows, round(first), b.searchWarmup),
+		measure: fmt.Sprintf("`q` of 2 words with total, %s rows, 1 client, every request different (first search %s, then %s not counted)", thousands(b.rows), round(first), b.searchWarmup),
 		csvapi:  "p50 " + p50.format(1, " ms") + ", " + rps.format(0, " req/s") + errorNote(runs),
 		target:  "p50 ≤ 20 ms",
 		met:     yesNo(p50.median() <= 20 && errorsOf(runs) == 0),
@@ -648,7 +653,7 @@ func (b *bench) export(api string) error {
 		if err != nil {
 			return err
 		}
-		r := result{section: "Export", measure: fmt.Sprintf("%s of the %d rows", strings.ToUpper(format), b.rows),
+		r := result{section: "Export", measure: fmt.Sprintf("%s of the %s rows", strings.ToUpper(format), thousands(b.rows)),
 			csvapi: fmt.Sprintf("%s in %.2f s: %s", humanBytes(n), took.Seconds(), mbps(n, took))}
 		if format == "csv" {
 			r.target = "≥ 100 MB/s"
@@ -676,7 +681,7 @@ func (b *bench) memory() error {
 	}
 	peak := mem.peakRSS()
 	b.add(result{section: "Memory",
-		measure: fmt.Sprintf("peak RSS loading %d rows (%s) with `--memory-limit 1GB`: server, largest child (the conversion worker), whole tree (sampled every 20 ms)", b.bigRows, humanBytes(fileSize(b.in.big))),
+		measure: fmt.Sprintf("peak RSS loading %s rows (%s) with `--memory-limit 1GB`: server, largest child (the conversion worker), whole tree (sampled every 20 ms)", thousands(b.bigRows), humanBytes(fileSize(b.in.big))),
 		csvapi:  fmt.Sprintf("%s, %s, %s (load %.1f s)", humanBytes(peak), humanBytes(childPeak), humanBytes(treePeak), took.Seconds()),
 		target:  "tree < 1.5 GB", met: yesNo(max(treePeak, peak) < 1500<<20)})
 	return nil
@@ -818,6 +823,15 @@ func yesNo(ok bool) string {
 		return "yes"
 	}
 	return "**no**"
+}
+
+// thousands writes n with comma separators: 1,000,000.
+func thousands(n int) string {
+	s := strconv.Itoa(n)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
 }
 
 func fileSize(path string) int64 {
