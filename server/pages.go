@@ -13,6 +13,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/csvapi/csvapi/cache"
+	"github.com/csvapi/csvapi/problem"
 )
 
 // pageFiles are the HTML templates of the web pages. Their scripts and
@@ -92,7 +93,7 @@ func (s *Server) handleExplore(c *fiber.Ctx) error {
 		opts := cache.Options{Sheet: strings.Clone(c.Query("sheet")), File: strings.Clone(c.Query("file"))}
 		d.ID, d.Apify = opts.URLID(raw), "/apify?"+apifyQuery(c)
 	} else if !cache.ValidID(id) {
-		return &apiError{Status: http.StatusNotFound, Code: CodeNotFound, Message: "No such resource id: " + id}
+		return &problem.Problem{Status: http.StatusNotFound, Code: problem.CodeNotFound, Message: "No such resource id: " + id}
 	}
 	return s.renderPage(c, "explore.html", d)
 }
@@ -101,7 +102,7 @@ func (s *Server) handleExplore(c *fiber.Ctx) error {
 func (s *Server) handleEmbed(c *fiber.Ctx) error {
 	id := strings.Clone(c.Params("id"))
 	if !cache.ValidID(id) {
-		return &apiError{Status: http.StatusNotFound, Code: CodeNotFound, Message: "No such resource id: " + id}
+		return &problem.Problem{Status: http.StatusNotFound, Code: problem.CodeNotFound, Message: "No such resource id: " + id}
 	}
 	return s.renderPage(c, "explore.html", pageData{Mode: "embed", ID: id})
 }
