@@ -50,20 +50,20 @@ func setRetryAfter(c *fiber.Ctx, d time.Duration) {
 	c.Set(fiber.HeaderRetryAfter, strconv.FormatInt(int64((d+time.Second-1)/time.Second), 10))
 }
 
+// statusCodes are the codes of the framework's own errors, by status.
+var statusCodes = map[int]string{
+	http.StatusNotFound:              problem.CodeNotFound,
+	http.StatusMethodNotAllowed:      problem.CodeMethodNotAllowed,
+	http.StatusRequestEntityTooLarge: problem.CodeTooLarge,
+	http.StatusForbidden:             problem.CodeForbidden,
+	http.StatusTooManyRequests:       problem.CodeRateLimited,
+	http.StatusRequestTimeout:        problem.CodeTimeout,
+}
+
+// codeForStatus is the code of a framework error of this status.
 func codeForStatus(status int) string {
-	switch status {
-	case http.StatusNotFound:
-		return problem.CodeNotFound
-	case http.StatusMethodNotAllowed:
-		return problem.CodeMethodNotAllowed
-	case http.StatusRequestEntityTooLarge:
-		return problem.CodeTooLarge
-	case http.StatusForbidden:
-		return problem.CodeForbidden
-	case http.StatusTooManyRequests:
-		return problem.CodeRateLimited
-	case http.StatusRequestTimeout:
-		return problem.CodeTimeout
+	if code, ok := statusCodes[status]; ok {
+		return code
 	}
 	if status >= 500 {
 		return problem.CodeInternalError
