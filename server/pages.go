@@ -19,11 +19,11 @@ import (
 // pageFiles are the HTML templates of the web pages. Their scripts and
 // styles are files under web/static: the CSP forbids inline ones.
 //
-//go:embed web/index.html web/explore.html
+//go:embed web/*.html
 var pageFiles embed.FS
 
 var pageTemplates = template.Must(template.New("").Funcs(template.FuncMap{"asset": assetPath}).
-	ParseFS(pageFiles, "web/index.html", "web/explore.html"))
+	ParseFS(pageFiles, "web/*.html"))
 
 // pageLangs are the languages of the pages, the first one being the default.
 var pageLangs = []string{"en", "fr"}
