@@ -23,7 +23,7 @@ func (s *Server) handleApify(c *fiber.Ctx) error {
 	if err := validateURL(raw); err != nil {
 		return err
 	}
-	opts, err := s.options(func(k string) string { return strings.Clone(c.Query(k)) })
+	opts, err := s.loadOptions(func(k string) string { return strings.Clone(c.Query(k)) })
 	if err != nil {
 		return err
 	}
@@ -73,10 +73,10 @@ func yesNo(v, name string) (bool, error) {
 	return false, badRequest(problem.CodeInvalidParameter, "%s must be yes or no, not %q", name, v)
 }
 
-// options reads the options shared by /apify and /upload: conversion
+// loadOptions reads the options shared by /apify and /upload: conversion
 // overrides, sheet and archive member, refresh, and how long to wait.
-func (s *Server) options(get func(string) string) (cache.Options, error) {
-	opts, err := parseOptions(get)
+func (s *Server) loadOptions(get func(string) string) (cache.Options, error) {
+	opts, err := parseOverrides(get)
 	if err != nil {
 		return opts, err
 	}
@@ -109,7 +109,7 @@ func (s *Server) handleUpload(c *fiber.Ctx) error {
 		return err
 	}
 	defer f.Close()
-	opts, err := s.options(func(k string) string { return strings.Clone(c.FormValue(k, c.Query(k))) })
+	opts, err := s.loadOptions(func(k string) string { return strings.Clone(c.FormValue(k, c.Query(k))) })
 	if err != nil {
 		return err
 	}
@@ -122,10 +122,10 @@ func (s *Server) handleUpload(c *fiber.Ctx) error {
 	return s.sendEndpoint(c, e.ID)
 }
 
-// parseOptions reads the conversion overrides (encoding, delimiter, quote,
+// parseOverrides reads the conversion overrides (encoding, delimiter, quote,
 // escape, header, skip, decimal) with get and validates them all before any
 // download, so that a bad value is a 400 naming its parameter.
-func parseOptions(get func(string) string) (cache.Options, error) {
+func parseOverrides(get func(string) string) (cache.Options, error) {
 	var o cache.Options
 	o.Encoding, o.Delimiter, o.Quote = get("encoding"), get("delimiter"), get("quote")
 	o.Header, o.Decimal, o.Escape = get("header"), get("decimal"), get("escape")

@@ -99,7 +99,7 @@ type Server struct {
 	db      *sql.DB
 	log     *slog.Logger
 	app     *fiber.App
-	infos   infoCache
+	infos   versionInfos
 	queries chan struct{} // query slots
 	exports chan struct{} // export slots
 	metrics *metrics
@@ -211,7 +211,7 @@ func (s *Server) routes() {
 	a.Get("/api/cache", s.requireAdmin, s.handleCacheList)
 	a.Delete("/api/:id", s.requireAdmin, s.handlePurge)
 	a.Get("/api/:id/status", s.handleStatus)
-	a.Get("/api/:id", s.cached, s.handleData)
+	a.Get("/api/:id", s.cached, s.handleRows)
 	a.Get("/api/:id/export", s.handleExport)
 	a.Get("/api/:id/export.:format", s.handleExport)
 	a.Get("/api/:id/data", s.cached, s.handleTabularData)
