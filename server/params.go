@@ -14,7 +14,7 @@ import (
 // DefaultPageSize is csvapi's default _size.
 const DefaultPageSize = 100
 
-// maxPage bounds page and _offset, so that offset arithmetic cannot
+// maxOffset bounds page and _offset, so that offset arithmetic cannot
 // overflow.
 const maxOffset = 1 << 40
 
