@@ -62,8 +62,8 @@ func duckdbVersion() string {
 // built (read-only), with the same filter values as the HTTP requests.
 type queryRef struct {
 	db          *sql.DB
+	closeDB     func()
 	count, page *sql.Stmt
-	copyPath    string
 }
 
 // Reference statements of the uncached page: csvapi's filters
@@ -75,20 +75,32 @@ const (
 	refPageSQL  = `SELECT rowid + 1 AS rowid, * FROM data WHERE commune = ? AND population > ? ORDER BY montant DESC NULLS LAST, rowid LIMIT 20`
 )
 
-// openQueryRef copies the database file (so that the two processes share
-// no lock) and opens the copy read-only with conns connections.
-func openQueryRef(dir, dbFile string, conns int) (*queryRef, error) {
-	cp := filepath.Join(dir, "reference-query.duckdb")
+// openCopy copies the database file csvapi built (so that the two
+// processes share no lock) to name and opens the copy read-only with
+// conns connections; closing the returned function removes the copy.
+func openCopy(dir, dbFile, name string, conns int) (*sql.DB, func(), error) {
+	cp := filepath.Join(dir, name)
 	if err := copyFile(dbFile, cp); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	db, err := sql.Open("duckdb", cp+"?access_mode=READ_ONLY")
 	if err != nil {
-		return nil, err
+		os.Remove(cp)
+		return nil, nil, err
 	}
 	db.SetMaxOpenConns(conns)
 	db.SetMaxIdleConns(conns)
-	r := &queryRef{db: db, copyPath: cp}
+	return db, func() { db.Close(); os.Remove(cp) }, nil
+}
+
+// openQueryRef opens the reference of the uncached page on a copy of the
+// database file, with its statements prepared.
+func openQueryRef(dir, dbFile string, conns int) (*queryRef, error) {
+	db, closeDB, err := openCopy(dir, dbFile, "reference-query.duckdb", conns)
+	if err != nil {
+		return nil, err
+	}
+	r := &queryRef{db: db, closeDB: closeDB}
 	if r.count, err = db.Prepare(refCountSQL); err != nil {
 		r.close()
 		return nil, err
@@ -98,6 +110,37 @@ func openQueryRef(dir, dbFile string, conns int) (*queryRef, error) {
 		return nil, err
 	}
 	return r, nil
+}
+
+// summarize times DuckDB's own one-scan summary of every column (min, max,
+// distinct estimate, mean, quartiles, nulls) on db, reading every row of
+// its answer: a reference for csvapi's /profile, which also gives top
+// values and histograms.
+func summarize(db *sql.DB) (time.Duration, error) {
+	start := time.Now()
+	rows, err := db.Query("SUMMARIZE data")
+	if err != nil {
+		return 0, err
+	}
+	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		return 0, err
+	}
+	vals := make([]any, len(cols))
+	ptrs := make([]any, len(cols))
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	for rows.Next() {
+		if err := rows.Scan(ptrs...); err != nil {
+			return 0, err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return 0, err
+	}
+	return time.Since(start), nil
 }
 
 // run is one reference request: the count, then the page, every value
@@ -136,8 +179,7 @@ func (r *queryRef) close() {
 	if r.page != nil {
 		r.page.Close()
 	}
-	r.db.Close()
-	os.Remove(r.copyPath)
+	r.closeDB()
 }
 
 func copyFile(from, to string) error {
