@@ -238,7 +238,7 @@ func (b *bench) print(loadStart string) {
 	for _, r := range b.results {
 		fmt.Printf("| %s | %s | %s | %s | %s | %s | %s |\n", r.section, r.measure, dash(r.csvapi), dash(r.reference), dash(r.ratio), dash(r.target), dash(r.met))
 	}
-	fmt.Printf("\nFigures are medians over %d round(s), min–max in brackets; ratios are taken round by round (csvapi, then its reference), then their median.\n", b.rounds)
+	fmt.Printf("\nFigures are medians over %d round(s), min–max in brackets; ratios are taken round by round (csvapi and its reference one after the other, in turn first), then their median.\n", b.rounds)
 }
 
 func dash(s string) string {
@@ -266,13 +266,20 @@ func (b *bench) ingest() error {
 	for _, f := range files {
 		var mine, ref, ratio sample
 		for r := range b.rounds {
-			_, took, err := svc.apify(fmt.Sprintf("%s/%s?round=%d", b.upstream, filepath.Base(f.path), r))
+			var took, base time.Duration
+			err := pair(r, func() (err error) {
+				if _, took, err = svc.apify(fmt.Sprintf("%s/%s?round=%d", b.upstream, filepath.Base(f.path), r)); err != nil {
+					return fmt.Errorf("apify %s: %w", f.name, err)
+				}
+				return nil
+			}, func() (err error) {
+				if base, err = duckdbAlone(b.dir, f.path, f.opts); err != nil {
+					return fmt.Errorf("DuckDB alone on %s: %w", f.name, err)
+				}
+				return nil
+			})
 			if err != nil {
-				return fmt.Errorf("apify %s: %w", f.name, err)
-			}
-			base, err := duckdbAlone(b.dir, f.path, f.opts)
-			if err != nil {
-				return fmt.Errorf("DuckDB alone on %s: %w", f.name, err)
+				return err
 			}
 			mine, ref, ratio = append(mine, took.Seconds()), append(ref, base.Seconds()), append(ratio, took.Seconds()/base.Seconds())
 			log.Printf("ingest %s: csvapi %.2f s, DuckDB alone %.2f s", filepath.Base(f.path), took.Seconds(), base.Seconds())
@@ -378,6 +385,20 @@ func (b *bench) cachedSections(svc *service, fileURL string) error {
 	return nil
 }
 
+// pair runs round r of a comparison: csvapi's side then the reference's in
+// even rounds, the other way round in odd ones (A B B A …), so that neither
+// side always follows the other.
+func pair(r int, csvapi, reference func() error) error {
+	first, second := csvapi, reference
+	if r%2 == 1 {
+		first, second = reference, csvapi
+	}
+	if err := first(); err != nil {
+		return err
+	}
+	return second()
+}
+
 // queryValues are the filter values of request i, the same for csvapi and
 // for DuckDB alone: a commune and a population threshold, so that every
 // request differs from the ones before it.
@@ -430,15 +451,18 @@ func (b *bench) query(api, cacheDir, id string) error {
 		for r := range b.rounds {
 			// Both sides of a round ask the same values; rounds ask others.
 			off := int64(r+1) * 1_000_000
-			st, err := loadHTTP(func(i int64) string { return pageURL(api, off+i) }, clients, b.duration)
-			if err != nil {
+			var st, rt stats
+			err := pair(r, func() (err error) {
+				st, err = loadHTTP(func(i int64) string { return pageURL(api, off+i) }, clients, b.duration)
 				return err
-			}
-			rt, err := loadFunc(func(i int64) error {
-				commune, pop := queryValues(off + i)
-				_, err := ref.run(ctx, commune, pop)
+			}, func() (err error) {
+				rt, err = loadFunc(func(i int64) error {
+					commune, pop := queryValues(off + i)
+					_, err := ref.run(ctx, commune, pop)
+					return err
+				}, clients, b.duration)
 				return err
-			}, clients, b.duration)
+			})
 			if err != nil {
 				return err
 			}
@@ -638,12 +662,15 @@ func (b *bench) cachedPage(api string) error {
 	defer stopChild(fiberCmd, time.Second)
 	var mine, refs []stats
 	var ratio sample
-	for range b.rounds {
-		st, err := load(u, b.conns, b.duration)
-		if err != nil {
+	for r := range b.rounds {
+		var st, rt stats
+		err := pair(r, func() (err error) {
+			st, err = load(u, b.conns, b.duration)
 			return err
-		}
-		rt, err := load(fiberURL+"/", b.conns, b.duration)
+		}, func() (err error) {
+			rt, err = load(fiberURL+"/", b.conns, b.duration)
+			return err
+		})
 		if err != nil {
 			return err
 		}
