@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"strings"
+	"sync"
 
 	"github.com/csvapi/csvapi/convert"
 )
@@ -20,6 +21,10 @@ const (
 	HistogramBins = 10
 	// TopValues is the number of most frequent values of each column.
 	TopValues = 10
+	// profileQueries is the number of a profile's statements run at once:
+	// a statement's last phase (top-N, quantiles) runs on one thread, the
+	// other's scan fills the second core.
+	profileQueries = 3
 )
 
 // TableProfile describes the rows a Request selects, column by column.
@@ -79,20 +84,69 @@ func Profile(ctx context.Context, db *sql.DB, t Table, r Request) (*TableProfile
 	if len(cols) == 0 {
 		return tp, nil
 	}
-	if err := p.profileStats(ctx, db, cols, tp); err != nil {
+	// The statistics, then the histograms that need their extremes, run
+	// beside the top values of every column.
+	g := newProfileGroup(ctx, profileQueries)
+	g.run(func(ctx context.Context) error {
+		if err := p.profileStats(ctx, db, cols, tp); err != nil {
+			return err
+		}
+		for i, c := range cols {
+			g.run(func(ctx context.Context) (err error) {
+				tp.Columns[i].Histogram, err = p.histogram(ctx, db, c, &tp.Columns[i])
+				return err
+			})
+		}
+		return nil
+	})
+	for i, c := range cols {
+		g.run(func(ctx context.Context) error {
+			f, err := p.facet(ctx, db, c, TopValues)
+			tp.Columns[i].Top = f.Values
+			return err
+		})
+	}
+	if err := g.wait(); err != nil {
 		return nil, err
 	}
-	for i, c := range cols {
-		f, err := p.facet(ctx, db, c, TopValues)
-		if err != nil {
-			return nil, err
-		}
-		tp.Columns[i].Top = f.Values
-		if tp.Columns[i].Histogram, err = p.histogram(ctx, db, c, &tp.Columns[i]); err != nil {
-			return nil, err
-		}
-	}
 	return tp, nil
+}
+
+// profileGroup runs a profile's statements, at most n at a time; the first
+// error cancels the others.
+type profileGroup struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+	sem    chan struct{}
+	wg     sync.WaitGroup
+	once   sync.Once
+	err    error
+}
+
+func newProfileGroup(ctx context.Context, n int) *profileGroup {
+	ctx, cancel := context.WithCancel(ctx)
+	return &profileGroup{ctx: ctx, cancel: cancel, sem: make(chan struct{}, n)}
+}
+
+// run runs f in a goroutine once a slot is free; f may call run.
+func (g *profileGroup) run(f func(ctx context.Context) error) {
+	g.wg.Add(1)
+	go func() {
+		defer g.wg.Done()
+		g.sem <- struct{}{}
+		err := f(g.ctx)
+		<-g.sem
+		if err != nil {
+			g.once.Do(func() { g.err = err; g.cancel() })
+		}
+	}()
+}
+
+// wait returns the first error once every statement is done.
+func (g *profileGroup) wait() error {
+	g.wg.Wait()
+	g.cancel()
+	return g.err
 }
 
 func numeric(k convert.Kind) bool { return k == convert.KindInteger || k == convert.KindNumber }
@@ -238,8 +292,10 @@ func (p *plan) dateHistogram(ctx context.Context, db *sql.DB, c column, cp *Colu
 	if len(lo) < 4 || len(hi) < 4 || lo[:4] != hi[:4] && atoiPrefix(hi[:4])-atoiPrefix(lo[:4]) >= 2 {
 		unit, n = "year", 4
 	}
-	q := "SELECT strftime(date_trunc('" + unit + "', " + c.expr + "), '%Y-%m') AS b, count(*)" + p.from() + p.where +
-		condJoin(p.where, c.expr+" IS NOT NULL") + " GROUP BY b ORDER BY b"
+	// Bins are grouped as dates and only they are formatted: strftime on
+	// every row cost more than the grouping.
+	q := "SELECT strftime(b, '%Y-%m'), n FROM (SELECT date_trunc('" + unit + "', " + c.expr + ") AS b, count(*) AS n" +
+		p.from() + p.where + condJoin(p.where, c.expr+" IS NOT NULL") + " GROUP BY b) ORDER BY b"
 	counts, keys, err := p.countBinsOrdered(ctx, db, q, p.args)
 	if err != nil {
 		return nil, err
