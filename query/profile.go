@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"sync"
 
@@ -13,10 +14,6 @@ import (
 
 // Knobs of Profile.
 const (
-	// ExactDistinctRows is the number of filtered rows up to which distinct
-	// counts are exact; above, they are DuckDB's HyperLogLog estimate
-	// (a few percent off) and flagged as approximate.
-	ExactDistinctRows = 100_000
 	// HistogramBins is the number of equal-width bins of numeric columns.
 	HistogramBins = 10
 	// TopValues is the number of most frequent values of each column.
@@ -40,8 +37,8 @@ type ColumnProfile struct {
 	Type           convert.Kind `json:"type"`
 	Count          int64        `json:"count"` // non-NULL values
 	Nulls          int64        `json:"nulls"`
-	Distinct       int64        `json:"distinct"`
-	DistinctApprox bool         `json:"distinct_approx"`
+	Distinct       int64        `json:"distinct"`        // exact, NULL not counted
+	DistinctApprox bool         `json:"distinct_approx"` // always false: distinct counts are exact
 	Min            any          `json:"min"`
 	Max            any          `json:"max"`
 	Mean           any          `json:"mean,omitempty"`      // numbers
@@ -101,9 +98,7 @@ func Profile(ctx context.Context, db *sql.DB, t Table, r Request) (*TableProfile
 	})
 	for i, c := range cols {
 		g.run(func(ctx context.Context) error {
-			f, err := p.facet(ctx, db, c, TopValues)
-			tp.Columns[i].Top = f.Values
-			return err
+			return p.profileTop(ctx, db, c, &tp.Columns[i])
 		})
 	}
 	if err := g.wait(); err != nil {
@@ -151,17 +146,40 @@ func (g *profileGroup) wait() error {
 
 func numeric(k convert.Kind) bool { return k == convert.KindInteger || k == convert.KindNumber }
 
-// profileStats computes counts, distinct counts, extremes and quantiles of
-// every column in one scan.
+// profileTop sets the most frequent values of c and the exact number of
+// its distinct values, both from one grouping of the column: counting
+// distinct values in the statistics' scan (HyperLogLog above 100,000 rows)
+// cost about as much as all their other aggregates together.
+func (p *plan) profileTop(ctx context.Context, db *sql.DB, c column, cp *ColumnProfile) error {
+	q := "WITH g AS MATERIALIZED (SELECT " + c.expr + " AS v, count(*) AS n" + p.from() + p.where + " GROUP BY ALL)" +
+		" SELECT v, n, (SELECT count(v) FROM g) FROM g ORDER BY n DESC, v ASC NULLS LAST LIMIT ?"
+	rows, err := db.QueryContext(ctx, q, append(slices.Clip(p.args), int64(TopValues))...)
+	if err != nil {
+		return dbError(ctx, "profile", err)
+	}
+	defer rows.Close()
+	fmtv := formatOf(c.sqlType)
+	cp.Top = []FacetValue{}
+	for rows.Next() {
+		var v any
+		var n int64
+		if err := rows.Scan(&v, &n, &cp.Distinct); err != nil {
+			return dbError(ctx, "profile", err)
+		}
+		cp.Top = append(cp.Top, FacetValue{Value: normalize(v, fmtv), Count: n})
+	}
+	if err := rows.Err(); err != nil {
+		return dbError(ctx, "profile", err)
+	}
+	return nil
+}
+
+// profileStats computes counts, extremes and quantiles of every column in
+// one scan.
 func (p *plan) profileStats(ctx context.Context, db *sql.DB, cols []column, tp *TableProfile) error {
-	approx := tp.Rows > ExactDistinctRows
 	var list []string
 	for _, c := range cols {
-		distinct := "count(DISTINCT " + c.expr + ")"
-		if approx {
-			distinct = "approx_count_distinct(" + c.expr + ")"
-		}
-		list = append(list, "count("+c.expr+")", distinct, "min("+c.expr+")", "max("+c.expr+")")
+		list = append(list, "count("+c.expr+")", "min("+c.expr+")", "max("+c.expr+")")
 		switch {
 		case numeric(c.kind):
 			list = append(list, "avg("+c.expr+")::DOUBLE", "quantile_cont("+c.expr+", [0.25, 0.5, 0.75])::DOUBLE[]",
@@ -172,7 +190,7 @@ func (p *plan) profileStats(ctx context.Context, db *sql.DB, cols []column, tp *
 			list = append(list, "NULL", "NULL", "NULL")
 		}
 	}
-	const per = 7
+	const per = 6
 	vals := make([]any, len(cols)*per)
 	ptrs := make([]any, len(vals))
 	for i := range vals {
@@ -188,12 +206,10 @@ func (p *plan) profileStats(ctx context.Context, db *sql.DB, cols []column, tp *
 		f := formatOf(c.sqlType)
 		cp.Count = toInt64(v[0])
 		cp.Nulls = tp.Rows - cp.Count
-		cp.Distinct = toInt64(v[1])
-		cp.DistinctApprox = approx
-		cp.Min, cp.Max = normalize(v[2], f), normalize(v[3], f)
-		cp.Mean = normalize(v[4], formatDefault)
-		cp.Std = normalize(v[6], formatDefault)
-		if qs, ok := v[5].([]any); ok && len(qs) == 3 {
+		cp.Min, cp.Max = normalize(v[1], f), normalize(v[2], f)
+		cp.Mean = normalize(v[3], formatDefault)
+		cp.Std = normalize(v[5], formatDefault)
+		if qs, ok := v[4].([]any); ok && len(qs) == 3 {
 			for _, x := range qs {
 				cp.Quartiles = append(cp.Quartiles, normalize(x, f))
 			}
