@@ -205,7 +205,10 @@ func runIndexed(ctx context.Context, db *sql.DB, t Table, r Request) (page *Page
 	if err != nil {
 		return nil, true, err
 	}
-	matched := t.tokens.match(words)
+	matched, ok := t.tokens.match(words)
+	if !ok {
+		return nil, false, nil
+	}
 	ids := window(matched, p.after, p.offset, p.limit+1)
 	rows := r
 	rows.Search, rows.After, rows.Offset, rows.HideTotal = "", "", 0, true

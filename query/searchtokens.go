@@ -26,14 +26,18 @@ var errTokensTooLarge = errors.New("search token index over its memory budget")
 // It answers a folded word made only of letters and digits exactly as
 // contains(folded row, word) does: such a word can only occur inside one
 // token of the row, so the rows holding it are those of the tokens that
-// contain it. Words with other characters (saint-etienne, 12,5) are left to
-// the SQL paths.
+// contain it. A word with other characters (saint-etienne, 12,5) occurs
+// only in rows that hold each of its runs of letters and digits; those
+// candidates are checked against the folded text of the row, kept when the
+// budget allows (texts).
 type tokenIndex struct {
 	rows     int64    // rowids are below rows
 	vocab    []byte   // every token followed by a 0 byte, in id order
 	starts   []uint32 // offset of each token in vocab
 	offsets  []uint32 // postings of token i are postings[offsets[i]:offsets[i+1]]
 	postings []uint32 // rowids, ascending within a token
+	texts    []byte   // folded text of every row, in rowid order; nil when over budget
+	textEnds []uint32 // row r's text is texts[textEnds[r-1]:textEnds[r]] (from 0 for row 0)
 }
 
 // isTokenRune says which characters tokens are made of. Everything else
@@ -59,8 +63,13 @@ type tokenBuilder struct {
 	sorted   bool    // rows came in ascending order
 	prev     int64
 	maxRow   int64
-	size     int64 // approximate bytes held
+	size     int64 // approximate bytes held by the tokens
 	maxBytes int64
+	// texts are kept while rows come as 0, 1, 2… and they fit in the
+	// budget beside the tokens; dropped (nil, noTexts) otherwise.
+	texts    []byte
+	textEnds []uint32
+	noTexts  bool
 }
 
 func newTokenBuilder(maxBytes int64) *tokenBuilder {
@@ -75,6 +84,7 @@ func (b *tokenBuilder) add(r int64, s string) error {
 	if r <= b.prev {
 		b.sorted = false
 	}
+	b.keepText(r, s)
 	b.prev, b.maxRow = r, max(b.maxRow, r)
 	start := -1
 	for i, c := range s {
@@ -96,6 +106,21 @@ func (b *tokenBuilder) add(r int64, s string) error {
 		return errTokensTooLarge
 	}
 	return nil
+}
+
+// keepText appends the text of row r, or drops every text when rows do not
+// come in rowid order or texts would not fit beside the tokens.
+func (b *tokenBuilder) keepText(r int64, s string) {
+	if b.noTexts {
+		return
+	}
+	if r != b.prev+1 || b.size+int64(len(b.texts)+len(s))+4*int64(len(b.textEnds)+1) > b.maxBytes ||
+		len(b.texts)+len(s) > math.MaxUint32 {
+		b.noTexts, b.texts, b.textEnds = true, nil, nil
+		return
+	}
+	b.texts = append(b.texts, s...)
+	b.textEnds = append(b.textEnds, uint32(len(b.texts)))
 }
 
 func (b *tokenBuilder) token(r int64, tok string) {
@@ -139,12 +164,16 @@ func (b *tokenBuilder) index() *tokenIndex {
 		x.postings = append(x.postings, l...)
 	}
 	x.offsets[len(b.lists)] = uint32(len(x.postings))
+	if !b.noTexts && b.size+int64(len(b.texts))+4*int64(len(b.textEnds)) <= b.maxBytes {
+		x.texts, x.textEnds = slices.Clip(b.texts), slices.Clip(b.textEnds)
+	}
 	return x
 }
 
 // bytes is the approximate memory the index holds.
 func (x *tokenIndex) bytes() int64 {
-	return int64(len(x.vocab)) + 4*int64(len(x.starts)+len(x.offsets)+len(x.postings))
+	return int64(len(x.vocab)) + 4*int64(len(x.starts)+len(x.offsets)+len(x.postings)) +
+		int64(len(x.texts)) + 4*int64(len(x.textEnds))
 }
 
 // buildTokenIndex reads the folded text of every row from a shadow table
@@ -174,8 +203,11 @@ func buildTokenIndex(ctx context.Context, db *sql.DB, shadow string, maxBytes in
 }
 
 // match returns the bitmap of the rows whose folded text contains every
-// folded word (each made of token runes only, see tokenWord).
-func (x *tokenIndex) match(words []string) []uint64 {
+// folded word; ok is false when the index cannot tell (see answers).
+func (x *tokenIndex) match(words []string) (m []uint64, ok bool) {
+	if !x.answers(words) {
+		return nil, false
+	}
 	var acc []uint64
 	for _, w := range words {
 		if w == "" {
@@ -196,13 +228,69 @@ func (x *tokenIndex) match(words []string) []uint64 {
 			acc[r/64] |= 1 << (r % 64)
 		}
 	}
-	return acc
+	return acc, true
 }
 
-// matchWord returns the bitmap of the rows holding a token that contains
+// answers reports whether the index can match every word: one made of
+// letters and digits always; another when the texts are kept and it has
+// at least one run of letters and digits to find candidates with.
+func (x *tokenIndex) answers(words []string) bool {
+	for _, w := range words {
+		if !tokenWord(w) && (x.texts == nil || len(pieces(w)) == 0) {
+			return false
+		}
+	}
+	return true
+}
+
+// pieces returns the runs of letters and digits of w.
+func pieces(w string) []string {
+	return strings.FieldsFunc(w, func(r rune) bool { return !isTokenRune(r) })
+}
+
+// matchWord returns the bitmap of the rows whose folded text contains w.
+func (x *tokenIndex) matchWord(w string) []uint64 {
+	if tokenWord(w) {
+		return x.matchToken(w)
+	}
+	// Candidates hold every piece of w; those whose text lacks w go.
+	var m []uint64
+	for _, p := range pieces(w) {
+		pm := x.matchToken(p)
+		if m == nil {
+			m = pm
+			continue
+		}
+		for i := range m {
+			m[i] &= pm[i]
+		}
+	}
+	pat := []byte(w)
+	for i, v := range m {
+		for v != 0 {
+			b := bits.TrailingZeros64(v)
+			v &^= 1 << b
+			if !bytes.Contains(x.text(i*64+b), pat) {
+				m[i] &^= 1 << b
+			}
+		}
+	}
+	return m
+}
+
+// text returns the folded text of row r.
+func (x *tokenIndex) text(r int) []byte {
+	start := uint32(0)
+	if r > 0 {
+		start = x.textEnds[r-1]
+	}
+	return x.texts[start:x.textEnds[r]]
+}
+
+// matchToken returns the bitmap of the rows holding a token that contains
 // w: a scan of the vocabulary with bytes.Index, then the union of those
 // tokens' postings.
-func (x *tokenIndex) matchWord(w string) []uint64 {
+func (x *tokenIndex) matchToken(w string) []uint64 {
 	m := make([]uint64, (x.rows+63)/64)
 	pat := []byte(w)
 	for i := 0; i < len(x.vocab); {
@@ -261,8 +349,8 @@ func window(m []uint64, after int64, skip, n int) []int64 {
 	return out
 }
 
-// foldedWords splits q into words folded as the shadow's text is, and
-// reports whether the token index can answer all of them.
+// foldedWords splits q into words folded as the shadow's text is; ok is
+// false for text that is not UTF-8.
 func foldedWords(q string) ([]string, bool) {
 	if !utf8.ValidString(q) {
 		return nil, false
@@ -270,9 +358,6 @@ func foldedWords(q string) ([]string, bool) {
 	words := strings.Fields(q)
 	for i, w := range words {
 		words[i] = foldText(w)
-		if !tokenWord(words[i]) {
-			return nil, false
-		}
 	}
 	return words, true
 }
