@@ -25,7 +25,7 @@ const (
 	DefaultSearchTables    = 4
 	DefaultSearchBuildTime = 10 * time.Minute
 	// DefaultSearchTokenBytes bounds the Go memory of all token indexes:
-	// about 40 MB for 1 M rows of three short text columns.
+	// 52 MB for 1 M rows of three short text columns (tokens and texts).
 	DefaultSearchTokenBytes = 256 << 20
 )
 
@@ -41,12 +41,12 @@ const (
 // ones are dropped past MaxTables. Until its shadow is ready, a table is
 // searched the slow way, so no request waits for a build.
 //
-// Once the shadow is built, its words are indexed in Go memory (a token
-// index, within MaxTokenBytes for all tables): a search without filters,
-// sort or facets then reads its matching rows and total from the index,
-// and DuckDB reads only the page's rows by rowid (a few milliseconds on 1 M
-// rows instead of two scans of the shadow). Other searches use the shadow.
-// Set the exported fields before first use.
+// Once the shadow is built, its words and texts are indexed in Go memory
+// (a token index, within MaxTokenBytes for all tables): a search without
+// filters, sort or facets then reads its matching rows and total from the
+// index, and DuckDB reads only the page's rows by rowid (a few milliseconds
+// on 1 M rows instead of two scans of the shadow). Other searches use the
+// shadow. Set the exported fields before first use.
 type SearchIndex struct {
 	DB        *sql.DB
 	MinRows   int64         // smaller tables are searched directly
