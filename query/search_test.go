@@ -83,19 +83,23 @@ func TestSearchTokenIndex(t *testing.T) {
 				}
 			}
 		}
-		// Follow the cursors to the end, both ways.
-		r := Request{Search: q, Limit: 200}
+		// Follow the cursors to the end, every way: the shadow's semi-join
+		// once returned rows out of file order, and pages skipped rows.
+		r := Request{Search: q, Limit: 50}
 		for pages := 0; pages < 100; pages++ {
 			want, err := Run(ctx, db, plain, r)
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, err := Run(ctx, db, indexed, r)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !reflect.DeepEqual(got, want) {
-				t.Fatalf("q=%q page %d by cursor: got %d rows, next %q; want %d rows, next %q", q, pages, len(got.Rows), got.Next, len(want.Rows), want.Next)
+			for _, tbl := range []Table{shadowOnly, indexed} {
+				got, err := Run(ctx, db, tbl, r)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !reflect.DeepEqual(got, want) {
+					t.Fatalf("q=%q page %d by cursor (index %v): got %d rows, next %q; want %d rows, next %q",
+						q, pages, tbl.tokens != nil, len(got.Rows), got.Next, len(want.Rows), want.Next)
+				}
 			}
 			if want.Next == "" {
 				break
