@@ -161,6 +161,14 @@ func (s *Service) Wait(ctx context.Context) error {
 	}
 }
 
+// Pending returns how many URLs are queued or being checked here,
+// including those waiting for another replica's check.
+func (s *Service) Pending() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.pending)
+}
+
 // Request is what POST /check/one and /check/many ask for.
 type Request struct {
 	URLs        []string
