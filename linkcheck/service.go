@@ -355,6 +355,14 @@ func (s *Service) checkShared(raw string) bool {
 		s.mu.Lock()
 		j.want = max(j.want, e.Seq)
 		s.mu.Unlock()
+	} else if done, err := s.answered(h, j); err != nil || done {
+		// A job looked at again: the holder of the lease may have
+		// answered it meanwhile.
+		if err != nil {
+			return s.retryLater(raw, err)
+		}
+		s.finish(raw)
+		return true
 	}
 	tag, holder, err := s.takeLease(s.ctx, h)
 	if err != nil {
@@ -366,17 +374,11 @@ func (s *Service) checkShared(raw string) bool {
 		return true
 	}
 	// The holder before may have answered the request meanwhile.
-	e, err := update(s.ctx, s, remoteKey(h), func(*sharedURL) bool { return false })
-	if err != nil {
+	if done, err := s.answered(h, j); err != nil || done {
 		s.releaseLease(s.ctx, h, tag)
-		return s.retryLater(raw, err)
-	}
-	s.mu.Lock()
-	answered := e.ResultSeq > j.want
-	s.mu.Unlock()
-	if answered {
-		s.Store.setURL(h, e.urlEntry)
-		s.releaseLease(s.ctx, h, tag)
+		if err != nil {
+			return s.retryLater(raw, err)
+		}
 		s.finish(raw)
 		return true
 	}
@@ -409,6 +411,23 @@ func (s *Service) shareResult(h, raw string, r Result, checked time.Time) {
 	s.notifyAll(h, e.urlEntry)
 }
 
+// answered reports whether the shared entry of the URL with hash h holds a
+// result written after the request of j was registered; it then keeps that
+// result here.
+func (s *Service) answered(h string, j *job) (bool, error) {
+	e, err := update(s.ctx, s, remoteKey(h), func(*sharedURL) bool { return false })
+	if err != nil {
+		return false, err
+	}
+	s.mu.Lock()
+	done := e.ResultSeq > j.want
+	s.mu.Unlock()
+	if done {
+		s.Store.setURL(h, e.urlEntry)
+	}
+	return done, nil
+}
+
 // retryLater handles a store error met by checkShared: unreachable, the
 // check runs here (false); a conflict, the job is looked at again later.
 func (s *Service) retryLater(raw string, err error) bool {
@@ -420,7 +439,8 @@ func (s *Service) retryLater(raw string, err error) bool {
 	return true
 }
 
-// later queues raw again after poll, keeping its job.
+// later queues raw again after a while, keeping its job: the holder of
+// its lease writes a result or lets its lease expire.
 func (s *Service) later(raw string) {
 	time.AfterFunc(s.poll(), func() {
 		select {

@@ -146,9 +146,11 @@ func (s *Service) replica() string {
 func (s *Service) leaseTTL() time.Duration { return positive(s.LeaseTTL, DefaultLeaseTTL) }
 
 // poll is how long a check waits before looking again at a lease held by
-// another replica.
+// another replica. Nobody waits for the answer (the holder posts the
+// webhooks and any replica reads its result), so it is long: half a lease,
+// which keeps the store's load low when many URLs wait.
 func (s *Service) poll() time.Duration {
-	return min(max(s.leaseTTL()/8, 20*time.Millisecond), 2*time.Second)
+	return max(s.leaseTTL()/2, 20*time.Millisecond)
 }
 
 // update applies change to the JSON object at key (zero when absent) and

@@ -156,7 +156,7 @@ func replicas(t *testing.T, remote Remote) (a, b *Service, clock *fakeClock) {
 		s.WebhookDelay = time.Millisecond
 		s.Tick = time.Hour                                                   // the tests call Recheck themselves
 		s.SyncInterval = time.Hour                                           // and sync
-		s.Remote, s.Replica, s.LeaseTTL = remote, name, 400*time.Millisecond // polls every 50 ms
+		s.Remote, s.Replica, s.LeaseTTL = remote, name, 400*time.Millisecond // looks again at a held lease every 200 ms
 		s.Start(context.Background())
 		t.Cleanup(func() { s.Close(); st.Close() })
 		return s
