@@ -21,7 +21,7 @@ func TestPackageDependencies(t *testing.T) {
 		"cache":     append([]string{"convert", "store"}, internal...),
 		"assistant": append([]string{"cache", "query", "convert", "store"}, internal...),
 		"server":    append([]string{"assistant", "cache", "query", "convert", "store", "linkcheck"}, internal...),
-		"linkcheck": append([]string{"convert"}, internal...),
+		"linkcheck": append([]string{"convert", "store"}, internal...),
 	}
 	for _, pkg := range internal {
 		allowed[pkg] = []string{"convert/internal/numfmt"}
