@@ -330,56 +330,39 @@ func (s *Service) notifyAll(h string, e urlEntry) {
 	}
 }
 
-// checkShared runs the check of raw through the shared store: it registers
-// the request in the URL's shared entry, then takes the URL's lease. When
-// another replica holds it, the job is looked at again later; when a
-// result written since the request is there, that answers it; else this
-// replica checks, writes the result and posts it to every callback
-// registered on any replica. It returns false when the store turned out
-// unreachable: the caller checks here alone.
+// checkShared runs the check of raw through the shared store. The replica
+// that takes the URL's lease registers the request in the URL's shared
+// entry, checks, writes the result and posts it to every callback
+// registered on any replica. Another one registers the request and looks
+// again later: a result written after its registration answers it (no
+// second check, no second post); an expired lease is taken over. It
+// returns false when the store turned out unreachable: the caller checks
+// here alone.
 func (s *Service) checkShared(raw string) bool {
 	h := URLHash(raw)
 	s.mu.Lock()
 	j := s.pending[raw]
-	register := j.register
-	j.register = false
+	first := j.want < 0
 	s.mu.Unlock()
-	if register {
-		e, err := s.registerURL(s.ctx, h, raw)
-		if err != nil {
-			s.mu.Lock()
-			j.register = true
-			s.mu.Unlock()
-			return s.retryLater(raw, err)
+	if !first {
+		// Looked at again: the holder of the lease may have answered it.
+		if done, _, _, err := s.answered(h, raw, j, true); err != nil || done {
+			return s.settle(raw, h, "", done, err)
 		}
-		s.mu.Lock()
-		j.want = max(j.want, e.Seq)
-		s.mu.Unlock()
-	} else if done, err := s.answered(h, j); err != nil || done {
-		// A job looked at again: the holder of the lease may have
-		// answered it meanwhile.
-		if err != nil {
-			return s.retryLater(raw, err)
-		}
-		s.finish(raw)
-		return true
 	}
 	tag, holder, err := s.takeLease(s.ctx, h)
 	if err != nil {
 		return s.retryLater(raw, err)
 	}
+	// With the lease, this read is needed even without new callbacks: the
+	// holder before may have answered between the look above and the lease.
+	done, e, etag, err := s.answered(h, raw, j, tag != "")
+	if err != nil || done {
+		return s.settle(raw, h, tag, done, err)
+	}
 	if tag == "" {
 		s.Log.Debug("link check: another replica checks it", "url", raw, "holder", holder)
 		s.later(raw)
-		return true
-	}
-	// The holder before may have answered the request meanwhile.
-	if done, err := s.answered(h, j); err != nil || done {
-		s.releaseLease(s.ctx, h, tag)
-		if err != nil {
-			return s.retryLater(raw, err)
-		}
-		s.finish(raw)
 		return true
 	}
 	renewed, stop := make(chan string, 1), make(chan struct{})
@@ -388,17 +371,33 @@ func (s *Service) checkShared(raw string) bool {
 	close(stop)
 	tag = <-renewed
 	if ok {
-		s.shareResult(h, raw, r, checked)
+		s.shareResult(h, raw, r, checked, &e, etag)
 	}
 	s.releaseLease(context.WithoutCancel(s.ctx), h, tag)
 	s.finish(raw)
 	return true
 }
 
+// settle ends a look at raw's job that found it answered (done) or met a
+// store error, giving up the lease of ETag tag if it was taken.
+func (s *Service) settle(raw, h, tag string, done bool, err error) bool {
+	if tag != "" {
+		s.releaseLease(s.ctx, h, tag)
+	}
+	if err != nil {
+		return s.retryLater(raw, err)
+	}
+	if done {
+		s.finish(raw)
+	}
+	return true
+}
+
 // shareResult writes r to the store (or here, when it cannot be reached)
-// and posts it to the URL's callbacks.
-func (s *Service) shareResult(h, raw string, r Result, checked time.Time) {
-	e, err := s.writeResult(s.ctx, h, raw, r, checked)
+// and posts it to the URL's callbacks. known is the shared entry as last
+// read, with its ETag etag.
+func (s *Service) shareResult(h, raw string, r Result, checked time.Time, known *sharedURL, etag string) {
+	e, err := s.writeResult(s.ctx, h, raw, r, checked, known, etag)
 	if err != nil {
 		// Keep it here; it is written to the store when it answers.
 		s.Log.Warn("link check not shared: kept here", "url", raw, "error", err)
@@ -411,21 +410,45 @@ func (s *Service) shareResult(h, raw string, r Result, checked time.Time) {
 	s.notifyAll(h, e.urlEntry)
 }
 
-// answered reports whether the shared entry of the URL with hash h holds a
-// result written after the request of j was registered; it then keeps that
-// result here.
-func (s *Service) answered(h string, j *job) (bool, error) {
-	e, err := update(s.ctx, s, remoteKey(h), func(*sharedURL) bool { return false })
-	if err != nil {
-		return false, err
-	}
+// answered reads the shared entry of the URL with hash h, first merging
+// into it the callbacks registered here since the last look (all of them
+// on the first look), and reports whether it holds a result written after
+// the request of j was registered; that result is then kept here. It also
+// returns the entry and its ETag. With nothing to merge and force unset it
+// reads nothing: done is false and the entry zero.
+func (s *Service) answered(h, raw string, j *job, force bool) (done bool, e sharedURL, etag string, err error) {
 	s.mu.Lock()
-	done := e.ResultSeq > j.want
+	want, merge := j.want, j.register
+	j.register = false
+	s.mu.Unlock()
+	if !merge && !force {
+		return false, e, "", nil
+	}
+	if merge {
+		e, etag, err = s.registerURL(s.ctx, h, raw)
+	} else {
+		e, etag, err = update(s.ctx, s, remoteKey(h), nil, "", func(*sharedURL) bool { return false })
+	}
+	if err != nil {
+		if merge {
+			s.mu.Lock()
+			j.register = true
+			s.mu.Unlock()
+		}
+		return false, e, "", err
+	}
+	// A request registered just now cannot be answered yet (the next result
+	// answers the older ones too).
+	done = !merge && want >= 0 && e.ResultSeq > want
+	s.mu.Lock()
+	if merge {
+		j.want = max(j.want, e.Seq)
+	}
 	s.mu.Unlock()
 	if done {
 		s.Store.setURL(h, e.urlEntry)
 	}
-	return done, nil
+	return done, e, etag, nil
 }
 
 // retryLater handles a store error met by checkShared: unreachable, the

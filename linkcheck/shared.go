@@ -155,30 +155,40 @@ func (s *Service) poll() time.Duration {
 
 // update applies change to the JSON object at key (zero when absent) and
 // writes it back conditionally, again on a lost race; change reports
-// whether it changed anything (nothing is written otherwise). It returns
-// the object as stored, and the store's error.
-func update[T any](ctx context.Context, s *Service, key string, change func(*T) bool) (T, error) {
+// whether it changed anything (nothing is written otherwise). When known is
+// set, it is taken for the object (with ETag knownTag, "" for absent)
+// instead of a first read: a stale one costs a lost write and a read. It
+// returns the object as stored and its ETag, and the store's error.
+func update[T any](ctx context.Context, s *Service, key string, known *T, knownTag string, change func(*T) bool) (T, string, error) {
 	ctx, cancel := context.WithTimeout(ctx, remoteTimeout)
 	defer cancel()
 	var v T
 	for range casTries {
-		v = *new(T)
-		b, tag, err := s.Remote.Get(ctx, key, "")
-		switch {
-		case errors.Is(s.observe(err), store.ErrNotFound):
-			tag = ""
-		case err != nil:
-			return v, err
-		default:
-			if json.Unmarshal(b, &v) != nil {
-				v = *new(T) // broken: replaced by the write below
+		var tag string
+		if known != nil {
+			v, tag, known = *known, knownTag, nil
+		} else {
+			v = *new(T)
+			var b []byte
+			var err error
+			b, tag, err = s.Remote.Get(ctx, key, "")
+			switch {
+			case errors.Is(s.observe(err), store.ErrNotFound):
+				tag = ""
+			case err != nil:
+				return v, "", err
+			default:
+				if json.Unmarshal(b, &v) != nil {
+					v = *new(T) // broken: replaced by the write below
+				}
 			}
 		}
 		if !change(&v) {
 			s.remember(key, tag)
-			return v, nil
+			return v, tag, nil
 		}
 		body, _ := json.Marshal(v)
+		var err error
 		if tag == "" {
 			tag, err = s.Remote.Create(ctx, key, body)
 		} else {
@@ -190,9 +200,9 @@ func update[T any](ctx context.Context, s *Service, key string, change func(*T) 
 		if err == nil {
 			s.remember(key, tag)
 		}
-		return v, err
+		return v, tag, err
 	}
-	return v, fmt.Errorf("%s: %w: %d conditional writes lost", key, store.ErrPrecondition, casTries)
+	return v, "", fmt.Errorf("%s: %w: %d conditional writes lost", key, store.ErrPrecondition, casTries)
 }
 
 // remember records that the local copy of key is the object with ETag tag.
@@ -213,10 +223,11 @@ func (s *Service) markDirty(key string) {
 }
 
 // registerURL merges the callbacks this replica knows for the URL with
-// hash h into its shared entry (creating it) and returns the entry.
-func (s *Service) registerURL(ctx context.Context, h, raw string) (sharedURL, error) {
+// hash h into its shared entry (creating it) and returns the entry and its
+// ETag.
+func (s *Service) registerURL(ctx context.Context, h, raw string) (sharedURL, string, error) {
 	local, _ := s.Store.url(h)
-	e, err := update(ctx, s, remoteKey(h), func(e *sharedURL) bool {
+	e, tag, err := update(ctx, s, remoteKey(h), nil, "", func(e *sharedURL) bool {
 		changed := e.Seq == 0
 		if e.URL == "" {
 			e.URL = raw
@@ -235,15 +246,16 @@ func (s *Service) registerURL(ctx context.Context, h, raw string) (sharedURL, er
 	if err == nil {
 		s.Store.setURL(h, e.urlEntry)
 	}
-	return e, err
+	return e, tag, err
 }
 
 // writeResult stores r, had at checked, in the shared entry of the URL with
 // hash h and returns the entry (with every callback registered by any
-// replica). Of two results, the one checked last wins.
-func (s *Service) writeResult(ctx context.Context, h, raw string, r Result, checked time.Time) (sharedURL, error) {
+// replica). Of two results, the one checked last wins. known, when set, is
+// the entry as last read, with its ETag tag.
+func (s *Service) writeResult(ctx context.Context, h, raw string, r Result, checked time.Time, known *sharedURL, tag string) (sharedURL, error) {
 	local, _ := s.Store.url(h)
-	e, err := update(ctx, s, remoteKey(h), func(e *sharedURL) bool {
+	e, _, err := update(ctx, s, remoteKey(h), known, tag, func(e *sharedURL) bool {
 		if e.URL == "" {
 			e.URL = raw
 		}
@@ -276,7 +288,7 @@ func (s *Service) shareGroup(ctx context.Context, h string) error {
 	if !ok {
 		return nil
 	}
-	g, err := update(ctx, s, remoteKey(h), func(g *groupEntry) bool {
+	g, _, err := update(ctx, s, remoteKey(h), nil, "", func(g *groupEntry) bool {
 		changed := g.URLs == nil
 		if g.URLs == nil {
 			g.Name, g.URLs = local.Name, map[string]string{}
@@ -306,7 +318,7 @@ func (s *Service) shareGroup(ctx context.Context, h string) error {
 // that find a group due, one wins the conditional write and re-checks it.
 func (s *Service) claimRecheck(ctx context.Context, h string, now time.Time) (groupEntry, bool, error) {
 	won := false
-	g, err := update(ctx, s, remoteKey(h), func(g *groupEntry) bool {
+	g, _, err := update(ctx, s, remoteKey(h), nil, "", func(g *groupEntry) bool {
 		won = g.URLs != nil && g.isDue(now)
 		if won {
 			g.Checked = now
@@ -466,7 +478,7 @@ func (s *Service) pushDirty(ctx context.Context) error {
 		if h[0] == 'u' {
 			e, ok := s.Store.url(h)
 			if ok {
-				_, err = s.writeResult(ctx, h, e.URL, e.Result, e.Checked)
+				_, err = s.writeResult(ctx, h, e.URL, e.Result, e.Checked, nil, "")
 			}
 		} else {
 			err = s.shareGroup(ctx, h)
