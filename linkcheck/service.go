@@ -79,6 +79,7 @@ type Service struct {
 	Replica      string        // this replica's name in leases
 	LeaseTTL     time.Duration // lifetime of a check's lease, renewed by its holder
 	SyncInterval time.Duration // how often the store's changes are read here
+	ReadInterval time.Duration // how often URL and Group read one URL or group from the store at most
 
 	queue    chan string // URLs
 	mu       sync.Mutex
@@ -128,7 +129,7 @@ func (s *Service) Start(ctx context.Context) {
 	s.queue = make(chan string, positiveInt(s.QueueSize, DefaultQueueSize))
 	s.pending = map[string]*job{}
 	s.hosts = map[string]*hostSlot{}
-	s.shared.tags, s.shared.dirty = map[string]string{}, map[string]bool{}
+	s.shared.tags, s.shared.dirty, s.shared.read = map[string]string{}, map[string]bool{}, map[string]time.Time{}
 	for range positiveInt(s.Workers, DefaultWorkers) {
 		s.wg.Add(1)
 		go s.work()
@@ -661,7 +662,7 @@ func (s *Service) recheckShared() (int, error) {
 // URL returns the last result of the URL with hash h, with its group and
 // frequency; ok is false for an unknown hash. A URL not checked yet has
 // only checked-url and url-hash. With a shared store, the store's entry is
-// read first (a conditional GET).
+// read first (a conditional GET, at most once per ReadInterval).
 func (s *Service) URL(h string) (Result, bool) {
 	s.refresh(s.ctx, h)
 	e, ok := s.Store.url(h)

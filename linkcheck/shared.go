@@ -19,6 +19,7 @@ import (
 const (
 	DefaultLeaseTTL     = 30 * time.Second
 	DefaultSyncInterval = 10 * time.Second
+	DefaultReadInterval = time.Second
 	remoteTimeout       = 10 * time.Second // of one small request to the store
 	casTries            = 10               // conditional writes lost in a row before giving up
 )
@@ -72,7 +73,8 @@ type sharedState struct {
 	err atomic.Pointer[error] // last failure to reach the store; nil when it answers
 
 	mu   sync.Mutex
-	tags map[string]string // key → ETag of the copy in the local Store
+	tags map[string]string    // key → ETag of the copy in the local Store
+	read map[string]time.Time // key → when refresh last read it
 	// dirty holds the keys changed here while the store was unreachable,
 	// to write to it when it answers again.
 	dirty map[string]bool
@@ -401,17 +403,22 @@ func (s *Service) releaseLease(ctx context.Context, h, tag string) {
 }
 
 // refresh reads the shared object of hash h into the local Store when it
-// changed (a conditional GET); local changes not yet written to the store
-// are kept. Errors leave the local copy as it is.
+// changed (a conditional GET), at most once per ReadInterval (a status
+// page polled by many clients costs the store little); local changes not
+// yet written to the store are kept. Errors leave the local copy as it is.
 func (s *Service) refresh(ctx context.Context, h string) {
 	key := remoteKey(h)
 	if !s.sharing() || key == "" {
 		return
 	}
 	s.shared.mu.Lock()
-	tag, dirty := s.shared.tags[key], s.shared.dirty[key]
+	tag, dirty, last := s.shared.tags[key], s.shared.dirty[key], s.shared.read[key]
+	recent := time.Since(last) < positive(s.ReadInterval, DefaultReadInterval)
+	if !dirty && !recent {
+		s.shared.read[key] = time.Now()
+	}
 	s.shared.mu.Unlock()
-	if dirty {
+	if dirty || recent {
 		return
 	}
 	ctx, cancel := context.WithTimeout(ctx, remoteTimeout)

@@ -93,3 +93,51 @@ func BenchmarkChecks(b *testing.B) {
 	b.Run("local", func(b *testing.B) { run(b, nil) })
 	b.Run("shared", func(b *testing.B) { run(b, &countingRemote{Remote: st}) })
 }
+
+// BenchmarkURLRead reads the result of a checked URL as GET /url/<hash>
+// does, alone (local) and with a versitygw store on loopback: every read
+// a conditional GET answered 304 (shared-every), or at most one a second
+// (shared, the default ReadInterval).
+//
+//	go test -run '^$' -bench URLRead ./linkcheck/
+func BenchmarkURLRead(b *testing.B) {
+	srv := storetest.Start(b)
+	for _, kv := range srv.Env() {
+		k, v, _ := strings.Cut(kv, "=")
+		b.Setenv(k, v)
+	}
+	st, err := store.New(store.Config{Bucket: storetest.Bucket, Prefix: "bench", Endpoint: srv.Endpoint, PathStyle: true, Region: "us-east-1"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer up.Close()
+	run := func(b *testing.B, remote Remote, every time.Duration) {
+		local, err := OpenStore(b.TempDir())
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer local.Close()
+		s := NewService(&Checker{Fetcher: &convert.Fetcher{AllowPrivate: true}}, local, nil)
+		s.Remote, s.SyncInterval, s.ReadInterval = remote, time.Hour, every
+		s.Start(context.Background())
+		defer s.Close()
+		u := up.URL + "/read"
+		if err := s.Submit(Request{URLs: []string{u}}); err != nil {
+			b.Fatal(err)
+		}
+		if err := s.Wait(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+		h := URLHash(u)
+		b.ResetTimer()
+		for range b.N {
+			if r, ok := s.URL(h); !ok || r["final-status-code"] != "200" {
+				b.Fatalf("URL = %v, %v", r, ok)
+			}
+		}
+	}
+	b.Run("local", func(b *testing.B) { run(b, nil, 0) })
+	b.Run("shared", func(b *testing.B) { run(b, st, 0) })
+	b.Run("shared-every", func(b *testing.B) { run(b, st, time.Nanosecond) })
+}
