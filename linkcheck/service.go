@@ -196,8 +196,8 @@ func (s *Service) Submit(req Request) error {
 		if err != nil {
 			return err
 		}
-		if s.sharing() {
-			err = s.shareGroup(s.ctx, h)
+		if local, _ := s.Store.group(h); s.sharing() {
+			err = s.shareGroup(s.ctx, h, local)
 		}
 		if s.Remote != nil && (err != nil || !s.sharing()) {
 			s.markDirty(remoteKey(h)) // written to the store when it answers
@@ -398,7 +398,12 @@ func (s *Service) settle(raw, h, tag string, done bool, err error) bool {
 // and posts it to the URL's callbacks. known is the shared entry as last
 // read, with its ETag etag.
 func (s *Service) shareResult(h, raw string, r Result, checked time.Time, known *sharedURL, etag string) {
-	e, err := s.writeResult(s.ctx, h, raw, r, checked, known, etag)
+	local, _ := s.Store.url(h)
+	if local.URL == "" {
+		local.URL = raw // a URL of a group read from the store
+	}
+	local.Result, local.Checked = r, checked
+	e, err := s.writeResult(s.ctx, h, local, known, etag)
 	if err != nil {
 		// Keep it here; it is written to the store when it answers.
 		s.Log.Warn("link check not shared: kept here", "url", raw, "error", err)
@@ -407,6 +412,9 @@ func (s *Service) shareResult(h, raw string, r Result, checked time.Time, known 
 		}
 		s.markDirty(remoteKey(h))
 		e.urlEntry, _ = s.Store.url(h)
+		if e.URL == "" {
+			e.URL = raw
+		}
 	}
 	s.notifyAll(h, e.urlEntry)
 }
@@ -414,7 +422,7 @@ func (s *Service) shareResult(h, raw string, r Result, checked time.Time, known 
 // answered reads the shared entry of the URL with hash h, first merging
 // into it the callbacks registered here since the last look (all of them
 // on the first look), and reports whether it holds a result written after
-// the request of j was registered; that result is then kept here. It also
+// the request of j was registered. The entry read is kept here. It also
 // returns the entry and its ETag. With nothing to merge and force unset it
 // reads nothing: done is false and the entry zero.
 func (s *Service) answered(h, raw string, j *job, force bool) (done bool, e sharedURL, etag string, err error) {
@@ -446,8 +454,8 @@ func (s *Service) answered(h, raw string, j *job, force bool) (done bool, e shar
 		j.want = max(j.want, e.Seq)
 	}
 	s.mu.Unlock()
-	if done {
-		s.Store.setURL(h, e.urlEntry)
+	if etag != "" {
+		s.keepURL(h, e, etag) // the latest there is
 	}
 	return done, e, etag, nil
 }

@@ -186,7 +186,6 @@ func update[T any](ctx context.Context, s *Service, key string, known *T, knownT
 			}
 		}
 		if !change(&v) {
-			s.remember(key, tag)
 			return v, tag, nil
 		}
 		body, _ := json.Marshal(v)
@@ -199,19 +198,50 @@ func update[T any](ctx context.Context, s *Service, key string, known *T, knownT
 		if errors.Is(s.observe(err), store.ErrPrecondition) || errors.Is(err, store.ErrNotFound) {
 			continue // another replica wrote first: apply change to its version
 		}
-		if err == nil {
-			s.remember(key, tag)
-		}
 		return v, tag, err
 	}
 	return v, "", fmt.Errorf("%s: %w: %d conditional writes lost", key, store.ErrPrecondition, casTries)
 }
 
-// remember records that the local copy of key is the object with ETag tag.
+// remember records that the local copy of key is the object with ETag tag
+// (refresh and sync then skip it while it has that ETag).
 func (s *Service) remember(key, tag string) {
 	s.shared.mu.Lock()
 	s.shared.tags[key] = tag
 	s.shared.mu.Unlock()
+}
+
+// keepURL makes e, the shared entry of the URL with hash h with ETag tag,
+// the local copy, unless the local copy has changes to write to the store.
+func (s *Service) keepURL(h string, e sharedURL, tag string) {
+	if s.isDirty(remoteKey(h)) {
+		return
+	}
+	if err := s.Store.setURL(h, e.urlEntry); err != nil {
+		s.Log.Warn("link checks: shared entry not kept", "url_hash", h, "err", err)
+		return
+	}
+	s.remember(remoteKey(h), tag)
+}
+
+// keepGroup makes g, the shared entry of the group with hash h with ETag
+// tag, the local copy, unless the local copy has changes to write to the
+// store.
+func (s *Service) keepGroup(h string, g groupEntry, tag string) {
+	if g.URLs == nil || s.isDirty(remoteKey(h)) {
+		return // not in the store, or to be merged into it
+	}
+	if err := s.Store.setGroup(h, g); err != nil {
+		s.Log.Warn("link checks: shared entry not kept", "group_hash", h, "err", err)
+		return
+	}
+	s.remember(remoteKey(h), tag)
+}
+
+func (s *Service) isDirty(key string) bool {
+	s.shared.mu.Lock()
+	defer s.shared.mu.Unlock()
+	return s.shared.dirty[key]
 }
 
 // markDirty records that key changed here while the store was unreachable.
@@ -246,20 +276,20 @@ func (s *Service) registerURL(ctx context.Context, h, raw string) (sharedURL, st
 		return changed
 	})
 	if err == nil {
-		s.Store.setURL(h, e.urlEntry)
+		s.keepURL(h, e, tag)
 	}
 	return e, tag, err
 }
 
-// writeResult stores r, had at checked, in the shared entry of the URL with
-// hash h and returns the entry (with every callback registered by any
-// replica). Of two results, the one checked last wins. known, when set, is
-// the entry as last read, with its ETag tag.
-func (s *Service) writeResult(ctx context.Context, h, raw string, r Result, checked time.Time, known *sharedURL, tag string) (sharedURL, error) {
-	local, _ := s.Store.url(h)
-	e, _, err := update(ctx, s, remoteKey(h), known, tag, func(e *sharedURL) bool {
+// writeResult merges local, this replica's entry of the URL with hash h
+// (its callbacks, and its result when it was checked after the shared
+// one's), into the shared entry, and returns that entry (with every
+// callback registered by any replica). known, when set, is the shared entry
+// as last read, with its ETag tag.
+func (s *Service) writeResult(ctx context.Context, h string, local urlEntry, known *sharedURL, tag string) (sharedURL, error) {
+	e, tag, err := update(ctx, s, remoteKey(h), known, tag, func(e *sharedURL) bool {
 		if e.URL == "" {
-			e.URL = raw
+			e.URL = local.URL
 		}
 		for _, cb := range local.Callbacks {
 			if !contains(e.Callbacks, cb) {
@@ -267,30 +297,26 @@ func (s *Service) writeResult(ctx context.Context, h, raw string, r Result, chec
 			}
 		}
 		e.Seq++
-		if checked.After(e.Checked) {
-			res := make(Result, len(r))
-			for k, v := range r {
+		if local.Result != nil && local.Checked.After(e.Checked) {
+			res := make(Result, len(local.Result))
+			for k, v := range local.Result {
 				res[k] = v
 			}
 			carrySince(e.Result, res)
-			e.Result, e.Checked, e.ResultSeq, e.Replica = res, checked, e.Seq, s.replica()
+			e.Result, e.Checked, e.ResultSeq, e.Replica = res, local.Checked, e.Seq, s.replica()
 		}
 		return true
 	})
 	if err == nil {
-		s.Store.setURL(h, e.urlEntry)
+		s.keepURL(h, e, tag)
 	}
 	return e, err
 }
 
-// shareGroup merges the local entry of the group with hash h into the
-// shared one (URLs, frequency, last queued) and keeps the merge here.
-func (s *Service) shareGroup(ctx context.Context, h string) error {
-	local, ok := s.Store.group(h)
-	if !ok {
-		return nil
-	}
-	g, _, err := update(ctx, s, remoteKey(h), nil, "", func(g *groupEntry) bool {
+// shareGroup merges local, the local entry of the group with hash h, into
+// the shared one (URLs, frequency, last queued) and keeps the merge here.
+func (s *Service) shareGroup(ctx context.Context, h string, local groupEntry) error {
+	g, tag, err := update(ctx, s, remoteKey(h), nil, "", func(g *groupEntry) bool {
 		changed := g.URLs == nil
 		if g.URLs == nil {
 			g.Name, g.URLs = local.Name, map[string]string{}
@@ -310,7 +336,7 @@ func (s *Service) shareGroup(ctx context.Context, h string) error {
 		return changed
 	})
 	if err == nil {
-		s.Store.setGroup(h, g)
+		s.keepGroup(h, g, tag)
 	}
 	return err
 }
@@ -320,15 +346,15 @@ func (s *Service) shareGroup(ctx context.Context, h string) error {
 // that find a group due, one wins the conditional write and re-checks it.
 func (s *Service) claimRecheck(ctx context.Context, h string, now time.Time) (groupEntry, bool, error) {
 	won := false
-	g, _, err := update(ctx, s, remoteKey(h), nil, "", func(g *groupEntry) bool {
+	g, tag, err := update(ctx, s, remoteKey(h), nil, "", func(g *groupEntry) bool {
 		won = g.URLs != nil && g.isDue(now)
 		if won {
 			g.Checked = now
 		}
 		return won
 	})
-	if err == nil && g.URLs != nil {
-		s.Store.setGroup(h, g)
+	if err == nil {
+		s.keepGroup(h, g, tag)
 	}
 	return g, won && err == nil, err
 }
@@ -433,23 +459,17 @@ func (s *Service) refresh(ctx context.Context, h string) {
 // keep stores b, the object at key with ETag tag, in the local Store.
 func (s *Service) keep(key string, b []byte, tag string) {
 	h := hashOfKey(key)
-	var err error
 	if h[0] == 'u' {
 		var e sharedURL
-		if err = json.Unmarshal(b, &e); err == nil {
-			err = s.Store.setURL(h, e.urlEntry)
+		if err := json.Unmarshal(b, &e); err == nil {
+			s.keepURL(h, e, tag)
 		}
-	} else {
-		var g groupEntry
-		if err = json.Unmarshal(b, &g); err == nil && g.URLs != nil {
-			err = s.Store.setGroup(h, g)
-		}
-	}
-	if err != nil {
-		s.Log.Warn("link checks: shared entry not kept", "key", key, "err", err)
 		return
 	}
-	s.remember(key, tag)
+	var g groupEntry
+	if err := json.Unmarshal(b, &g); err == nil {
+		s.keepGroup(h, g, tag)
+	}
 }
 
 // sync writes to the store what changed here while it was unreachable,
@@ -480,22 +500,25 @@ func (s *Service) pushDirty(ctx context.Context) error {
 	keys := sortedKeys(s.shared.dirty)
 	s.shared.mu.Unlock()
 	for _, key := range keys {
+		// Read the local entry while it is dirty (not replaced by a read of
+		// the store), then mark it clean so that the merge written is kept.
 		h := hashOfKey(key)
-		var err error
-		if h[0] == 'u' {
-			e, ok := s.Store.url(h)
-			if ok {
-				_, err = s.writeResult(ctx, h, e.URL, e.Result, e.Checked, nil, "")
-			}
-		} else {
-			err = s.shareGroup(ctx, h)
-		}
-		if err != nil {
-			return err
-		}
+		e, eok := s.Store.url(h)
+		g, gok := s.Store.group(h)
 		s.shared.mu.Lock()
 		delete(s.shared.dirty, key)
 		s.shared.mu.Unlock()
+		var err error
+		switch {
+		case h[0] == 'u' && eok:
+			_, err = s.writeResult(ctx, h, e, nil, "")
+		case h[0] == 'g' && gok:
+			err = s.shareGroup(ctx, h, g)
+		}
+		if err != nil {
+			s.markDirty(key)
+			return err
+		}
 	}
 	return nil
 }
