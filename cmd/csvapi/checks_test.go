@@ -144,3 +144,54 @@ func TestReplicasShareLinkChecks(t *testing.T) {
 		t.Errorf("B's webhook was posted %d times, want 1", n)
 	}
 }
+
+// TestReplicaTakesOverLinkCheck kills replica A in the middle of a check:
+// B, whose request for the same URL waits on A's lease, takes the lease
+// over once it expires (--store-lease 5s), checks, and posts its webhook.
+func TestReplicaTakesOverLinkCheck(t *testing.T) {
+	var heads atomic.Int32
+	release := make(chan struct{})
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodHead {
+			heads.Add(1)
+		}
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer up.Close()
+	var hooks atomic.Int32
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hooks.Add(1) }))
+	defer hook.Close()
+	srv, bases, kills := startReplicas(t, 2, "--checks")
+	fileURL := up.URL + "/data.csv"
+	post := func(base, body string) response {
+		req, _ := http.NewRequest(http.MethodPost, base+"/check/one", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		return do(t, req)
+	}
+	if r := post(bases[0], `{"url": "`+fileURL+`"}`); r.status != 200 {
+		t.Fatalf("POST /check/one on A: %d %s", r.status, r.raw)
+	}
+	eventually(t, "A's check to reach the upstream", func() bool { return heads.Load() == 1 })
+	r := post(bases[1], `{"url": "`+fileURL+`", "callback_url": "`+hook.URL+`/b"}`)
+	hash, _ := r.body["url-hash"].(string)
+	if r.status != 200 || len(hash) != 10 {
+		t.Fatalf("POST /check/one on B: %d %s", r.status, r.raw)
+	}
+	entry := filepath.Join(srv.Dir, storetest.Bucket, "replicas", "checks", "url", hash[2:]+".json")
+	eventually(t, "B's callback in the store", func() bool {
+		b, _ := os.ReadFile(entry)
+		return strings.Contains(string(b), hook.URL+"/b")
+	})
+	kills[0]() // A dies holding the lease
+	close(release)
+	eventually(t, "B to take over and check", func() bool {
+		return get(t, bases[1]+"/url/"+hash).body["final-status-code"] == "200"
+	})
+	eventually(t, "B's webhook", func() bool { return hooks.Load() == 1 })
+	if n := heads.Load(); n != 2 {
+		t.Errorf("the upstream got %d HEAD requests, want 2 (A's, cut, and B's)", n)
+	}
+}
