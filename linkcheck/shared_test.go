@@ -492,3 +492,30 @@ func TestSharedVersitygw(t *testing.T) {
 		t.Errorf("sync: %v, StoreErr %v", err, b.StoreErr())
 	}
 }
+
+// TestSharedReadKeepsNothingStale: a read of a shared entry that stores
+// nothing here (a look at whether a request is answered) must not make the
+// next read skip it as already known.
+func TestSharedReadKeepsNothingStale(t *testing.T) {
+	remote := newMemRemote()
+	a, b, _ := replicas(t, remote)
+	up := newCountingUpstream(t)
+	u := up.URL + "/seen"
+	if err := a.Submit(Request{URLs: []string{u}}); err != nil {
+		t.Fatal(err)
+	}
+	wait(t, a)
+	h := URLHash(u)
+	if _, _, err := update(context.Background(), b, remoteKey(h), nil, "", func(*sharedURL) bool { return false }); err != nil {
+		t.Fatal(err)
+	}
+	if r, ok := b.URL(h); !ok || r["final-status-code"] != "200" {
+		t.Errorf("b.URL after a read-only look = %v, %v; want a's 200", r, ok)
+	}
+	if err := b.sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := b.Results(View{}); len(got) != 1 || got[0]["final-status-code"] != "200" {
+		t.Errorf("b's dashboard after sync: %v, want a's 200", got)
+	}
+}
