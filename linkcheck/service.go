@@ -90,6 +90,9 @@ type Service struct {
 	stop     context.CancelFunc
 	ctx      context.Context
 	shared   sharedState
+	// pullParallel is how many shared objects a sync reads at once
+	// (defaultPullParallel when zero); benchmarks compare.
+	pullParallel int
 }
 
 // job is a URL queued or being checked.

@@ -1,6 +1,7 @@
 package linkcheck
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -523,8 +524,12 @@ func (s *Service) pushDirty(ctx context.Context) error {
 	return nil
 }
 
+// defaultPullParallel is how many objects pull reads at once.
+const defaultPullParallel = 8
+
 // pull reads the objects under prefix whose ETag differs from the local
-// copy's.
+// copy's, a few at once (after another replica checked a long list, most
+// changed).
 func (s *Service) pull(ctx context.Context, prefix string) error {
 	lctx, cancel := context.WithTimeout(ctx, 3*remoteTimeout)
 	objs, err := s.Remote.List(lctx, prefix)
@@ -532,7 +537,16 @@ func (s *Service) pull(ctx context.Context, prefix string) error {
 	if s.observe(err) != nil {
 		return err
 	}
+	var (
+		wg    sync.WaitGroup
+		sem   = make(chan struct{}, positiveInt(s.pullParallel, defaultPullParallel))
+		mu    sync.Mutex
+		first error
+	)
 	for _, o := range objs {
+		if s.StoreErr() != nil || ctx.Err() != nil {
+			break // down meanwhile: the next sync goes on
+		}
 		if !strings.HasSuffix(o.Key, ".json") || remoteKey(hashOfKey(o.Key)) != o.Key {
 			continue
 		}
@@ -542,18 +556,26 @@ func (s *Service) pull(ctx context.Context, prefix string) error {
 		if same {
 			continue
 		}
-		gctx, cancel := context.WithTimeout(ctx, remoteTimeout)
-		b, tag, err := s.Remote.Get(gctx, o.Key, "")
-		cancel()
-		if errors.Is(s.observe(err), store.ErrNotFound) {
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		s.keep(o.Key, b, tag)
+		sem <- struct{}{}
+		wg.Add(1)
+		go func(key string) {
+			defer func() { <-sem; wg.Done() }()
+			gctx, cancel := context.WithTimeout(ctx, remoteTimeout)
+			b, tag, err := s.Remote.Get(gctx, key, "")
+			cancel()
+			switch {
+			case errors.Is(s.observe(err), store.ErrNotFound):
+			case err != nil:
+				mu.Lock()
+				first = cmp.Or(first, err)
+				mu.Unlock()
+			default:
+				s.keep(key, b, tag)
+			}
+		}(o.Key)
 	}
-	return nil
+	wg.Wait()
+	return first
 }
 
 // syncLoop runs sync every SyncInterval until the service stops.

@@ -141,3 +141,70 @@ func BenchmarkURLRead(b *testing.B) {
 	b.Run("shared", func(b *testing.B) { run(b, st, 0) })
 	b.Run("shared-every", func(b *testing.B) { run(b, st, time.Nanosecond) })
 }
+
+// BenchmarkSync reads 200 URL entries changed by another replica from a
+// versitygw store on loopback, one at a time (1) or 8 at once (8); the
+// "remote" variants add 10 ms to each read, as a store across a network.
+//
+//	go test -run '^$' -bench Sync ./linkcheck/
+func BenchmarkSync(b *testing.B) {
+	srv := storetest.Start(b)
+	for _, kv := range srv.Env() {
+		k, v, _ := strings.Cut(kv, "=")
+		b.Setenv(k, v)
+	}
+	st, err := store.New(store.Config{Bucket: storetest.Bucket, Prefix: "bench", Endpoint: srv.Endpoint, PathStyle: true, Region: "us-east-1"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	const urls = 200
+	for i := range urls {
+		raw := fmt.Sprintf("http://example.org/%d", i)
+		body := fmt.Sprintf(`{"url":%q,"result":{"final-status-code":"200"},"seq":2,"result_seq":2}`, raw)
+		if _, err := st.Put(context.Background(), remoteKey(URLHash(raw)), []byte(body)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for _, bc := range []struct {
+		name     string
+		parallel int
+		remote   Remote
+	}{
+		{"1", 1, st}, {"8", 8, st},
+		{"1-remote", 1, slowRemote{st, 10 * time.Millisecond}}, {"8-remote", 8, slowRemote{st, 10 * time.Millisecond}},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			for range b.N {
+				b.StopTimer()
+				local, err := OpenStore(b.TempDir())
+				if err != nil {
+					b.Fatal(err)
+				}
+				s := NewService(&Checker{Fetcher: &convert.Fetcher{}}, local, nil)
+				s.Remote, s.SyncInterval, s.pullParallel = bc.remote, time.Hour, bc.parallel
+				s.Start(context.Background())
+				b.StartTimer()
+				if err := s.sync(context.Background()); err != nil {
+					b.Fatal(err)
+				}
+				b.StopTimer()
+				if n := len(s.Results(View{})); n != urls {
+					b.Fatalf("%d URLs after sync, want %d", n, urls)
+				}
+				s.Close()
+				local.Close()
+			}
+		})
+	}
+}
+
+// slowRemote adds a delay to every Get, as a store across a network.
+type slowRemote struct {
+	Remote
+	delay time.Duration
+}
+
+func (r slowRemote) Get(ctx context.Context, key, etag string) ([]byte, string, error) {
+	time.Sleep(r.delay)
+	return r.Remote.Get(ctx, key, etag)
+}
