@@ -435,7 +435,7 @@ func (s *Service) releaseLease(ctx context.Context, h, tag string) {
 // yet written to the store are kept. Errors leave the local copy as it is.
 func (s *Service) refresh(ctx context.Context, h string) {
 	key := remoteKey(h)
-	if !s.sharing() || key == "" {
+	if !s.sharing() || key == "" || s.ctx == nil { // not started: local only
 		return
 	}
 	s.shared.mu.Lock()
