@@ -42,18 +42,23 @@ func (s *StoreConfig) share(c *cache.Cache) error {
 	if s.URL == "" {
 		return nil
 	}
-	bucket, prefix, _ := store.ParseURL(s.URL) // validated
-	region := s.Region
-	if region == "" {
-		region = os.Getenv("AWS_REGION")
-	}
-	st, err := store.New(store.Config{
-		Bucket: bucket, Prefix: prefix, Endpoint: s.Endpoint, Region: region,
-		PathStyle: s.PathStyle, CredentialsFile: s.Credentials,
-	})
+	st, err := s.open()
 	if err != nil {
 		return err
 	}
 	c.Remote, c.CheckInterval, c.LeaseTTL, c.Replica = st, s.Check, s.Lease, s.Replica
 	return nil
+}
+
+// open returns the client of the store; s.URL is set and validated.
+func (s *StoreConfig) open() (*store.S3, error) {
+	bucket, prefix, _ := store.ParseURL(s.URL) // validated
+	region := s.Region
+	if region == "" {
+		region = os.Getenv("AWS_REGION")
+	}
+	return store.New(store.Config{
+		Bucket: bucket, Prefix: prefix, Endpoint: s.Endpoint, Region: region,
+		PathStyle: s.PathStyle, CredentialsFile: s.Credentials,
+	})
 }
