@@ -18,7 +18,7 @@ type StoreConfig struct {
 	Endpoint    string        `flag:"store-endpoint" usage:"URL of the S3-compatible server, e.g. http://minio:9000 (default: AWS S3)"`
 	Region      string        `flag:"store-region" usage:"region of the bucket (default: AWS_REGION, else the server's)"`
 	PathStyle   bool          `flag:"store-path-style" usage:"address the bucket in the path rather than the host name (MinIO and most self-hosted servers)"`
-	Credentials string        `flag:"store-credentials" usage:"AWS shared credentials file (default: AWS_SHARED_CREDENTIALS_FILE or ~/.aws/credentials)"` // AWS shared credentials file
+	Credentials string        `flag:"store-credentials" usage:"AWS shared credentials file (default: AWS_SHARED_CREDENTIALS_FILE or ~/.aws/credentials)"`
 	Check       time.Duration `flag:"store-check" usage:"interval at which a replica re-checks the manifests of the resources it serves and refreshes its copy of shared link checks (purges, new versions and checks propagate within it)"`
 	Lease       time.Duration `flag:"store-lease" usage:"lifetime of the lease of a load or a link check, renewed by its holder; a crashed holder's work is taken over after it"`
 	Replica     string        `flag:"store-replica" usage:"name of this replica in leases and /api/<id>/status (default: host name and process id)"`
