@@ -287,7 +287,7 @@ func (k colKind) canonicalBranches(raw string, scale int) []string {
 	// Round trips through DECIMAL print -?(0|[1-9][0-9]*)\.[0-9]{scale}:
 	// the first form of sqlDecDot and sqlDecComma, which bound neither the
 	// integer digits nor the fraction's.
-	dec := "DECIMAL(" + strconv.Itoa(18) + ", " + strconv.Itoa(scale) + ")"
+	dec := "DECIMAL(18, " + strconv.Itoa(scale) + ")"
 	switch k {
 	case kindBoolTrueFalse, kindBoolOuiNon, kindBoolVraiFaux, kindBoolYesNo:
 		p := boolPairs[k]
