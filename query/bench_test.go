@@ -38,7 +38,9 @@ func benchTable(b *testing.B) (*sql.DB, Table) {
 		FROM range(`+strconv.Itoa(benchRows)+`) r(i)`,
 		"DETACH gen",
 		"ATTACH '"+path+"' AS r_bench (READ_ONLY)")
-	return db, describe(b, db, "r_bench.main.data")
+	tbl := describe(b, db, "r_bench.main.data")
+	tbl.Rows, tbl.Hints = benchRows, NewHints() // as the server serves it
+	return db, tbl
 }
 
 // BenchmarkMillion measures the scenarios of README.md (Performance) on 1 M rows:
@@ -170,7 +172,9 @@ func interactiveTable(b *testing.B) (*sql.DB, Table) {
 		FROM range(`+strconv.Itoa(benchRows)+`) r(i)`,
 		"DETACH gen",
 		"ATTACH '"+path+"' AS r_interactive (READ_ONLY)")
-	return db, describe(b, db, "r_interactive.main.data")
+	tbl := describe(b, db, "r_interactive.main.data")
+	tbl.Rows, tbl.Hints = benchRows, NewHints() // as the server serves it
+	return db, tbl
 }
 
 // benchCommunes are the commune names of interactiveTable.

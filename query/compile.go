@@ -51,6 +51,9 @@ type plan struct {
 	offset     int
 	facets     []column
 	facetSize  int
+	hideTotal  bool  // Request.HideTotal
+	withTotal  bool  // the page statement counts the matching rows too (pageTotalStmt)
+	merged     int64 // that count, once fetched
 }
 
 // column is a column a filter or sort may refer to.
@@ -81,7 +84,7 @@ func lookup(t Table, name string) (column, bool) {
 
 // compile validates r against t and builds its SQL; errors are *InvalidError.
 func compile(t Table, r Request) (*plan, error) {
-	p := &plan{relation: t.Relation, limit: r.Limit, offset: r.Offset, after: -1}
+	p := &plan{relation: t.Relation, limit: r.Limit, offset: r.Offset, after: -1, hideTotal: r.HideTotal}
 	if r.Offset < 0 {
 		return nil, &InvalidError{Param: "_offset", Message: "must not be negative"}
 	}
@@ -244,6 +247,17 @@ type sortKey struct {
 	desc bool
 }
 
+// sortExpr is the expression the key orders by: the column, or for rowid
+// the raw pseudo-column rather than the 1-based number clients see (the
+// same order), which DuckDB recognises in its top-N and late
+// materialisation and compares without computing an addition per row.
+func (k sortKey) sortExpr() string {
+	if k.col.name == RowID {
+		return tableAlias + ".rowid"
+	}
+	return k.col.expr
+}
+
 // compileOrder builds ORDER BY: the sort keys, NULLs last, then rowid so
 // that the order is total and pages are stable. It returns the keys,
 // rowid included, for the cursor.
@@ -278,7 +292,7 @@ func (p *plan) compileOrder(t Table, sorts []Sort) ([]sortKey, error) {
 		if i > 0 {
 			order.WriteString(", ")
 		}
-		order.WriteString(k.col.expr)
+		order.WriteString(k.sortExpr())
 		fmt.Fprintf(sig, "%s\x00%t\x00", k.col.name, k.desc)
 		if k.desc {
 			order.WriteString(" DESC")
@@ -362,6 +376,32 @@ func (p *plan) rowsStmt(list string, peek bool) stmt {
 // pageStmt reads a page: the select list ends with the raw rowid that
 // cursors need, and one row more than the limit is read.
 func (p *plan) pageStmt() stmt { return p.rowsStmt(p.list, true) }
+
+// mergeableTotal reports whether the page's own statement can count the
+// rows matching the filters: a filtered, sorted page with its total,
+// without cursor (the
+// cursor's condition would be counted too). Without filters the count
+// comes from DuckDB's metadata, and in file order the page stops at its
+// last row instead of reading every match.
+func (p *plan) mergeableTotal() bool {
+	return !p.hideTotal && p.where != "" && p.orderBy != "" && p.after < 0 && p.limit > 0
+}
+
+// pageTotalStmt is pageStmt that also returns, after the raw rowid, the
+// number of rows matching the filters, so that a page and its total cost
+// one scan of the filter columns instead of two. The inner query finds the
+// page's rowids and counts with count(*) OVER (), which keeps every
+// matching (rowid, keys) pair in memory: cheap when few rows match, dearer
+// than a count of its own when many do (Hints chooses). The outer query
+// reads the other columns of the page's rows only.
+func (p *plan) pageTotalStmt() stmt {
+	inner := p.rowsStmt(tableAlias+".rowid AS r, count(*) OVER () AS n", true)
+	return stmt{
+		sql: "SELECT " + p.list + ", k.n" + p.from() + " JOIN (" + inner.sql + ") AS k ON " +
+			tableAlias + ".rowid = k.r" + p.orderBy,
+		args: inner.args,
+	}
+}
 
 // outputList is the select list without the raw rowid: the columns a
 // client gets, for COPY.
