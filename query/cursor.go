@@ -7,6 +7,7 @@ import (
 	"database/sql"
 	"encoding/base64"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -64,7 +65,41 @@ func (p *plan) resolveCursor(ctx context.Context, db *sql.DB) (bool, error) {
 		return false, dbError(ctx, "cursor", err)
 	}
 	p.cursorCond, p.cursorArgs = keysetCond(p.keys, vals)
+	p.branches = keysetBranches(p.keys, vals)
 	return true, nil
+}
+
+// keysetBranches splits the rows after the cursor row (whose key values
+// are vals) into conjunctions, one per way of sorting after it: the same
+// values on the first keys, then on the next key a value after it, or NULL
+// after a value (NULLs last). Their union is keysetCond's rows, and each
+// is a conjunction of comparisons with constants, which DuckDB filters in
+// its scan.
+func keysetBranches(keys []sortKey, vals []sql.NullString) []stmt {
+	var branches []stmt
+	var prefix []string
+	var prefixArgs []any
+	branch := func(cond string, args ...any) {
+		branches = append(branches, stmt{
+			sql:  strings.Join(append(slices.Clip(prefix), cond), " AND "),
+			args: append(slices.Clip(prefixArgs), args...),
+		})
+	}
+	for i, k := range keys {
+		expr, v := k.sortExpr(), vals[i]
+		if !v.Valid {
+			prefix = append(prefix, expr+" IS NULL") // nothing sorts after NULL but NULLs
+			continue
+		}
+		val := "CAST(? AS " + k.col.sqlType + ")"
+		branch(expr+" "+k.cmp(false)+" "+val, v.String)
+		if k.col.name != RowID {
+			branch(expr + " IS NULL")
+		}
+		prefix = append(prefix, expr+" = "+val)
+		prefixArgs = append(prefixArgs, v.String)
+	}
+	return branches
 }
 
 // keysetCond returns the condition of the rows that sort after the row

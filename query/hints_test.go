@@ -166,6 +166,16 @@ func TestKeysetCond(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		p.keys, p.branches, p.limit, p.offset = keys, keysetBranches(keys, tc.vals), 10, 3
+		for _, br := range p.branches {
+			if n := strings.Count(br.sql, "?"); n != len(br.args) {
+				t.Errorf("%v: branch %s has %d placeholders, arguments %v", tc.sort, br.sql, n, br.args)
+			}
+		}
+		unions := strings.Count(p.pageStmt().sql, " UNION ALL ")
+		if page := p.pageStmt(); strings.Count(page.sql, "?") != len(page.args) || unions != len(p.branches)-1 {
+			t.Errorf("%v: page %s with arguments %v", tc.sort, page.sql, page.args)
+		}
 		cond, args := keysetCond(keys, tc.vals)
 		if !strings.HasPrefix(cond, tc.wantBound) {
 			t.Errorf("%v: condition %s\nwant it to start with %s", tc.sort, cond, tc.wantBound)
