@@ -53,12 +53,14 @@ func BenchmarkMillion(b *testing.B) {
 	run := func(b *testing.B, r Request) *Page {
 		b.Helper()
 		var p *Page
+		cpu := processCPU()
 		for b.Loop() {
 			var err error
 			if p, err = Run(ctx, db, tbl, r); err != nil {
 				b.Fatal(err)
 			}
 		}
+		b.ReportMetric(float64((processCPU()-cpu).Microseconds())/1000/float64(b.N), "cpu-ms/op")
 		return p
 	}
 	deep := func(sort []Sort) string {
