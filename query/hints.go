@@ -2,7 +2,10 @@ package query
 
 // This file holds Hints, what Run learns from the totals of past queries.
 
-import "sync"
+import (
+	"hash/maphash"
+	"sync"
+)
 
 // Hints remembers, for each table and shape of filters (the WHERE clause
 // with its placeholders, not the values), how many rows the last query
@@ -13,8 +16,9 @@ import "sync"
 // second scan). Results never depend on Hints, only their cost. A Hints is
 // safe for concurrent use; the zero value is not usable, call NewHints.
 type Hints struct {
+	seed   maphash.Seed
 	mu     sync.Mutex
-	totals map[string]int64
+	totals map[uint64]int64 // by hash of the shape: a long IN list costs 8 bytes
 }
 
 // maxHintShapes bounds the shapes a Hints remembers: past it, it forgets
@@ -29,21 +33,23 @@ const fewRowsDivisor = 16
 
 // NewHints returns an empty Hints.
 func NewHints() *Hints {
-	return &Hints{totals: map[string]int64{}}
+	return &Hints{seed: maphash.MakeSeed(), totals: map[uint64]int64{}}
 }
 
-// key returns the key of the shape of p's filters on t; "" when h is nil.
-func (h *Hints) key(t Table, p *plan) string {
+// key returns the key of the shape of p's filters on t, a hash (two
+// shapes that collide only share a hint, never results); 0 when h is nil
+// or there are no filters.
+func (h *Hints) key(t Table, p *plan) uint64 {
 	if h == nil || p.where == "" {
-		return ""
+		return 0
 	}
-	return t.Relation + "\x00" + p.where
+	return maphash.String(h.seed, t.Relation+"\x00"+p.where) | 1
 }
 
 // few reports whether the last query of the shape key matched few rows of
 // a table of rows rows; false when unknown.
-func (h *Hints) few(key string, rows int64) bool {
-	if h == nil || key == "" || rows <= 0 {
+func (h *Hints) few(key uint64, rows int64) bool {
+	if h == nil || key == 0 || rows <= 0 {
 		return false
 	}
 	h.mu.Lock()
@@ -54,8 +60,8 @@ func (h *Hints) few(key string, rows int64) bool {
 
 // record remembers total as the last number of rows matched by the shape
 // key.
-func (h *Hints) record(key string, total int64) {
-	if h == nil || key == "" || total < 0 {
+func (h *Hints) record(key uint64, total int64) {
+	if h == nil || key == 0 || total < 0 {
 		return
 	}
 	h.mu.Lock()
