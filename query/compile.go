@@ -53,6 +53,7 @@ type plan struct {
 	facets     []column
 	facetSize  int
 	hideTotal  bool  // Request.HideTotal
+	search     bool  // Request.Search is set
 	withTotal  bool  // the page statement counts the matching rows too (pageTotalStmt)
 	merged     int64 // that count, once fetched
 }
@@ -85,7 +86,7 @@ func lookup(t Table, name string) (column, bool) {
 
 // compile validates r against t and builds its SQL; errors are *InvalidError.
 func compile(t Table, r Request) (*plan, error) {
-	p := &plan{relation: t.Relation, limit: r.Limit, offset: r.Offset, after: -1, hideTotal: r.HideTotal}
+	p := &plan{relation: t.Relation, limit: r.Limit, offset: r.Offset, after: -1, hideTotal: r.HideTotal, search: r.Search != ""}
 	if r.Offset < 0 {
 		return nil, &InvalidError{Param: "_offset", Message: "must not be negative"}
 	}
@@ -385,7 +386,9 @@ func (p *plan) rowsStmt(list string, peek bool) stmt {
 // pageStmt reads a page: the select list ends with the raw rowid that
 // cursors need, and one row more than the limit is read.
 func (p *plan) pageStmt() stmt {
-	if len(p.branches) > 0 && p.limit >= 0 {
+	// Each branch repeats the filters: not with q, whose search is a
+	// semi-join dearer than the scan the branches save.
+	if len(p.branches) > 0 && p.limit >= 0 && !p.search {
 		return p.keysetPageStmt()
 	}
 	return p.rowsStmt(p.list, true)
@@ -427,10 +430,9 @@ func (p *plan) keysetPageStmt() stmt {
 
 // mergeableTotal reports whether the page's own statement can count the
 // rows matching the filters: a filtered, sorted page with its total,
-// without cursor (the
-// cursor's condition would be counted too). Without filters the count
-// comes from DuckDB's metadata, and in file order the page stops at its
-// last row instead of reading every match.
+// without cursor (the cursor's condition would be counted too). Without
+// filters the count comes from DuckDB's metadata, and in file order the
+// page stops at its last row instead of reading every match.
 func (p *plan) mergeableTotal() bool {
 	return !p.hideTotal && p.where != "" && p.orderBy != "" && p.after < 0 && p.limit > 0
 }

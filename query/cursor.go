@@ -92,7 +92,7 @@ func keysetBranches(keys []sortKey, vals []sql.NullString) []stmt {
 			continue
 		}
 		val := "CAST(? AS " + k.col.sqlType + ")"
-		branch(expr+" "+k.cmp(false)+" "+val, v.String)
+		branch(expr+" "+k.cmp()+" "+val, v.String)
 		if k.col.name != RowID {
 			branch(expr + " IS NULL")
 		}
@@ -105,14 +105,11 @@ func keysetBranches(keys []sortKey, vals []sql.NullString) []stmt {
 // keysetCond returns the condition of the rows that sort after the row
 // whose key values are vals (NULL when not Valid), NULLs last:
 //
-//	bound AND (after_1 OR (equal_1 AND (after_2 OR (equal_2 AND …))))
+//	after_1 OR (equal_1 AND (after_2 OR (equal_2 AND …)))
 //
-// The chain alone is exact, but DuckDB cannot push an OR of several
-// columns into its scan, so it evaluated the chain on every row, then
-// sorted. bound is implied by the chain and holds on the first key alone
-// (k >= v OR k IS NULL ascending, k <= v OR k IS NULL descending, k IS NULL
-// after a NULL), so the scan filters with it, skips row groups by their
-// min/max, and only the rows from the cursor on reach the top-N.
+// DuckDB cannot push this OR of several columns into its scan, so it tests
+// it on every row: pages use keysetBranches instead, except with q (see
+// pageStmt).
 func keysetCond(keys []sortKey, vals []sql.NullString) (string, []any) {
 	cond, args := "", []any(nil)
 	for i := len(keys) - 1; i >= 0; i-- {
@@ -122,7 +119,7 @@ func keysetCond(keys []sortKey, vals []sql.NullString) (string, []any) {
 		var after, equal string
 		var afterArgs, equalArgs []any
 		if v.Valid {
-			after = "(" + expr + " " + k.cmp(false) + " " + val + " OR " + expr + " IS NULL)"
+			after = "(" + expr + " " + k.cmp() + " " + val + " OR " + expr + " IS NULL)"
 			equal = expr + " = " + val
 			afterArgs, equalArgs = []any{v.String}, []any{v.String}
 		} else {
@@ -136,34 +133,15 @@ func keysetCond(keys []sortKey, vals []sql.NullString) (string, []any) {
 		cond = "(" + after + " OR (" + equal + " AND " + cond + "))"
 		args = append(append(append([]any{}, afterArgs...), equalArgs...), args...)
 	}
-	first, v := keys[0], vals[0]
-	expr := first.sortExpr()
-	var bound string
-	var boundArgs []any
-	switch {
-	case !v.Valid:
-		bound = expr + " IS NULL"
-	case first.col.name == RowID:
-		bound = expr + " " + first.cmp(true) + " CAST(? AS BIGINT)" // never NULL
-		boundArgs = []any{v.String}
-	default:
-		bound = "(" + expr + " " + first.cmp(true) + " CAST(? AS " + first.col.sqlType + ") OR " + expr + " IS NULL)"
-		boundArgs = []any{v.String}
-	}
-	return bound + " AND " + cond, append(boundArgs, args...)
+	return cond, args
 }
 
-// cmp is the comparison of the values that sort after a key value: > or <,
-// with orEqual >= or <=.
-func (k sortKey) cmp(orEqual bool) string {
-	c := ">"
+// cmp is the comparison of the values that sort after a key value.
+func (k sortKey) cmp() string {
 	if k.desc {
-		c = "<"
+		return "<"
 	}
-	if orEqual {
-		c += "="
-	}
-	return c
+	return ">"
 }
 
 // encodeCursor returns the opaque token of the position after the row

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -142,23 +143,32 @@ func TestHints(t *testing.T) {
 	}
 }
 
-// TestKeysetCond checks the bound on the first key that lets DuckDB filter
-// a deep page in its scan (TestCursorWalk checks the rows).
-func TestKeysetCond(t *testing.T) {
+// TestKeysetBranches checks the conjunctions that let DuckDB filter a deep
+// page in its scan (TestCursorWalk checks the rows).
+func TestKeysetBranches(t *testing.T) {
 	tbl := Table{Relation: "data", Columns: []convert.Column{{Name: "a", Type: "BIGINT"}, {Name: "b", Type: "VARCHAR"}}}
 	v := func(s string) sql.NullString { return sql.NullString{String: s, Valid: true} }
 	for _, tc := range []struct {
-		sort      []Sort
-		vals      []sql.NullString
-		wantBound string
-		wantArg   any
+		sort []Sort
+		vals []sql.NullString
+		want []string
 	}{
-		{[]Sort{{Column: "a"}}, []sql.NullString{v("5"), v("9")}, `(t."a" >= CAST(? AS BIGINT) OR t."a" IS NULL) AND `, "5"},
-		{[]Sort{{Column: "a", Desc: true}, {Column: "b"}}, []sql.NullString{v("5"), v("x"), v("9")}, `(t."a" <= CAST(? AS BIGINT) OR t."a" IS NULL) AND `, "5"},
-		{[]Sort{{Column: "b"}}, []sql.NullString{{}, v("9")}, `t."b" IS NULL AND `, "9"},
-		{[]Sort{{Column: "rowid", Desc: true}}, []sql.NullString{v("9")}, `t.rowid <= CAST(? AS BIGINT) AND `, "9"},
+		{[]Sort{{Column: "a"}}, []sql.NullString{v("5"), v("9")}, []string{
+			`t."a" > CAST(? AS BIGINT)`,
+			`t."a" IS NULL`,
+			`t."a" = CAST(? AS BIGINT) AND t.rowid > CAST(? AS BIGINT)`}},
+		{[]Sort{{Column: "a", Desc: true}, {Column: "b"}}, []sql.NullString{v("5"), v("x"), v("9")}, []string{
+			`t."a" < CAST(? AS BIGINT)`,
+			`t."a" IS NULL`,
+			`t."a" = CAST(? AS BIGINT) AND t."b" > CAST(? AS VARCHAR)`,
+			`t."a" = CAST(? AS BIGINT) AND t."b" IS NULL`,
+			`t."a" = CAST(? AS BIGINT) AND t."b" = CAST(? AS VARCHAR) AND t.rowid > CAST(? AS BIGINT)`}},
+		{[]Sort{{Column: "b"}}, []sql.NullString{{}, v("9")}, []string{
+			`t."b" IS NULL AND t.rowid > CAST(? AS BIGINT)`}},
+		{[]Sort{{Column: "rowid", Desc: true}}, []sql.NullString{v("9")}, []string{
+			`t.rowid < CAST(? AS BIGINT)`}},
 	} {
-		p, err := compile(tbl, Request{Sort: tc.sort})
+		p, err := compile(tbl, Request{Sort: tc.sort, Limit: 10, Offset: 3})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -166,22 +176,57 @@ func TestKeysetCond(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		p.keys, p.branches, p.limit, p.offset = keys, keysetBranches(keys, tc.vals), 10, 3
+		p.keys, p.branches = keys, keysetBranches(keys, tc.vals)
+		var got []string
 		for _, br := range p.branches {
+			got = append(got, br.sql)
 			if n := strings.Count(br.sql, "?"); n != len(br.args) {
 				t.Errorf("%v: branch %s has %d placeholders, arguments %v", tc.sort, br.sql, n, br.args)
 			}
 		}
-		unions := strings.Count(p.pageStmt().sql, " UNION ALL ")
-		if page := p.pageStmt(); strings.Count(page.sql, "?") != len(page.args) || unions != len(p.branches)-1 {
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("%v: branches\n%s\nwant\n%s", tc.sort, strings.Join(got, "\n"), strings.Join(tc.want, "\n"))
+		}
+		page := p.pageStmt()
+		if strings.Count(page.sql, "?") != len(page.args) || strings.Count(page.sql, " UNION ALL ") != len(p.branches)-1 {
 			t.Errorf("%v: page %s with arguments %v", tc.sort, page.sql, page.args)
 		}
-		cond, args := keysetCond(keys, tc.vals)
-		if !strings.HasPrefix(cond, tc.wantBound) {
-			t.Errorf("%v: condition %s\nwant it to start with %s", tc.sort, cond, tc.wantBound)
+	}
+}
+
+// TestCursorWalkSearch walks pages by cursor with q, whose pages keep the
+// single keyset condition (keysetCond) rather than the branches.
+func TestCursorWalkSearch(t *testing.T) {
+	db := openDB(t, `CREATE TABLE data AS SELECT range AS i,
+		CASE WHEN range % 11 = 0 THEN NULL ELSE (range * 7) % 13 END AS k,
+		CASE WHEN range % 5 = 0 THEN NULL ELSE 'v' || (range % 4) END AS s
+		FROM range(300)`)
+	tbl := describe(t, db, "data")
+	for _, sort := range [][]Sort{{{Column: "k"}}, {{Column: "s", Desc: true}, {Column: "k"}}, {{Column: "rowid", Desc: true}}} {
+		all := rowIDs(t, db, tbl, Request{Limit: -1, Sort: sort, Search: "v1"})
+		if len(all) < 20 {
+			t.Fatalf("%v: %d rows match, want a few pages", sort, len(all))
 		}
-		if n := strings.Count(cond, "?"); n != len(args) || len(args) == 0 || args[0] != tc.wantArg {
-			t.Errorf("%v: %d placeholders, arguments %v (want %v first): %s", tc.sort, n, args, tc.wantArg, cond)
+		var walked []int64
+		r := Request{Limit: 7, Sort: sort, Search: "v1"}
+		for pages := 0; ; pages++ {
+			if pages > 100 {
+				t.Fatal("more than 100 pages")
+			}
+			p, err := Run(context.Background(), db, tbl, r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, row := range p.Rows {
+				walked = append(walked, row[0].(int64))
+			}
+			if p.Next == "" {
+				break
+			}
+			r.After = p.Next
+		}
+		if !slices.Equal(walked, all) {
+			t.Errorf("%v: walked %v\nwant   %v", sort, walked, all)
 		}
 	}
 }
