@@ -44,6 +44,7 @@ type plan struct {
 	keys       []sortKey        // sort keys of a cursor to resolve; nil in file order
 	cursorCond string           // "" or the condition of rows after the cursor
 	cursorArgs []any            // its arguments
+	branches   []stmt           // the same rows as a union of conjunctions (keysetBranches); nil in file order
 	after      int64            // raw rowid of the cursor's row; -1 for none
 	orderBy    string           // "" or " ORDER BY …"
 	sortSig    string           // checksum of the order, bound into cursors
@@ -51,6 +52,10 @@ type plan struct {
 	offset     int
 	facets     []column
 	facetSize  int
+	hideTotal  bool  // Request.HideTotal
+	search     bool  // Request.Search is set
+	withTotal  bool  // the page statement counts the matching rows too (pageTotalStmt)
+	merged     int64 // that count, once fetched
 }
 
 // column is a column a filter or sort may refer to.
@@ -81,7 +86,7 @@ func lookup(t Table, name string) (column, bool) {
 
 // compile validates r against t and builds its SQL; errors are *InvalidError.
 func compile(t Table, r Request) (*plan, error) {
-	p := &plan{relation: t.Relation, limit: r.Limit, offset: r.Offset, after: -1}
+	p := &plan{relation: t.Relation, limit: r.Limit, offset: r.Offset, after: -1, hideTotal: r.HideTotal, search: r.Search != ""}
 	if r.Offset < 0 {
 		return nil, &InvalidError{Param: "_offset", Message: "must not be negative"}
 	}
@@ -248,6 +253,17 @@ type sortKey struct {
 	desc bool
 }
 
+// sortExpr is the expression the key orders by: the column, or for rowid
+// the raw pseudo-column rather than the 1-based number clients see (the
+// same order), which DuckDB recognises in its top-N and late
+// materialisation and compares without computing an addition per row.
+func (k sortKey) sortExpr() string {
+	if k.col.name == RowID {
+		return tableAlias + ".rowid"
+	}
+	return k.col.expr
+}
+
 // compileOrder builds ORDER BY: the sort keys, NULLs last, then rowid so
 // that the order is total and pages are stable. It returns the keys,
 // rowid included, for the cursor.
@@ -277,13 +293,25 @@ func (p *plan) compileOrder(t Table, sorts []Sort) ([]sortKey, error) {
 		keys = append(keys, sortKey{col: rowid})
 	}
 	sig := fnv.New32a()
+	for _, k := range keys {
+		fmt.Fprintf(sig, "%s\x00%t\x00", k.col.name, k.desc)
+	}
+	p.sortSig = strconv.FormatUint(uint64(sig.Sum32()), 36)
+	if len(sorts) > 0 {
+		p.orderBy = " ORDER BY " + orderList(keys, func(_ int, k sortKey) string { return k.sortExpr() })
+	}
+	return keys, nil
+}
+
+// orderList returns the ORDER BY list of keys, each key's expression given
+// by expr: NULLs last, rowid (never NULL) without.
+func orderList(keys []sortKey, expr func(i int, k sortKey) string) string {
 	var order strings.Builder
 	for i, k := range keys {
 		if i > 0 {
 			order.WriteString(", ")
 		}
-		order.WriteString(k.col.expr)
-		fmt.Fprintf(sig, "%s\x00%t\x00", k.col.name, k.desc)
+		order.WriteString(expr(i, k))
 		if k.desc {
 			order.WriteString(" DESC")
 		} else {
@@ -293,11 +321,7 @@ func (p *plan) compileOrder(t Table, sorts []Sort) ([]sortKey, error) {
 			order.WriteString(" NULLS LAST")
 		}
 	}
-	p.sortSig = strconv.FormatUint(uint64(sig.Sum32()), 36)
-	if len(sorts) > 0 {
-		p.orderBy = " ORDER BY " + order.String()
-	}
-	return keys, nil
+	return order.String()
 }
 
 // compileFacets validates the facet columns.
@@ -365,7 +389,73 @@ func (p *plan) rowsStmt(list string, peek bool) stmt {
 
 // pageStmt reads a page: the select list ends with the raw rowid that
 // cursors need, and one row more than the limit is read.
-func (p *plan) pageStmt() stmt { return p.rowsStmt(p.list, true) }
+func (p *plan) pageStmt() stmt {
+	// Each branch repeats the filters: not with q, whose search is a
+	// semi-join dearer than the scan the branches save.
+	if len(p.branches) > 0 && p.limit >= 0 && !p.search {
+		return p.keysetPageStmt()
+	}
+	return p.rowsStmt(p.list, true)
+}
+
+// keysetPageStmt reads the page after a sorted cursor as the union of its
+// branches (keysetBranches): each branch finds its first rows by its own
+// top-N on the rowid and the keys, with conditions DuckDB filters in its
+// scan; the first rows of the union are the page, whose columns are read
+// for those rows only. A single condition (keysetCond) made DuckDB test an
+// OR of several columns on every row: a page deep in the order cost 3–6
+// times the first one.
+func (p *plan) keysetPageStmt() stmt {
+	keys := make([]string, len(p.keys))
+	for i, k := range p.keys {
+		keys[i] = k.sortExpr() + " AS k" + strconv.Itoa(i)
+	}
+	n := int64(p.limit + 1 + p.offset)
+	var b strings.Builder
+	var args []any
+	b.WriteString("SELECT " + p.list + p.from() + " JOIN (SELECT r FROM (")
+	for i, br := range p.branches {
+		if i > 0 {
+			b.WriteString(" UNION ALL ")
+		}
+		b.WriteString("SELECT * FROM (SELECT " + tableAlias + ".rowid AS r, " + strings.Join(keys, ", ") + p.from() +
+			p.where + condJoin(p.where, br.sql) + p.orderBy + " LIMIT ?)")
+		args = append(append(append(args, p.args...), br.args...), n)
+	}
+	b.WriteString(") ORDER BY " + orderList(p.keys, func(i int, _ sortKey) string { return "k" + strconv.Itoa(i) }) + " LIMIT ?")
+	args = append(args, int64(p.limit+1))
+	if p.offset > 0 {
+		b.WriteString(" OFFSET ?")
+		args = append(args, int64(p.offset))
+	}
+	b.WriteString(") AS k ON " + tableAlias + ".rowid = k.r" + p.orderBy)
+	return stmt{sql: b.String(), args: args}
+}
+
+// mergeableTotal reports whether the page's own statement can count the
+// rows matching the filters: a filtered, sorted page with its total,
+// without cursor (the cursor's condition would be counted too). Without
+// filters the count comes from DuckDB's metadata, and in file order the
+// page stops at its last row instead of reading every match.
+func (p *plan) mergeableTotal() bool {
+	return !p.hideTotal && p.where != "" && p.orderBy != "" && p.after < 0 && p.limit > 0
+}
+
+// pageTotalStmt is pageStmt that also returns, after the raw rowid, the
+// number of rows matching the filters, so that a page and its total cost
+// one scan of the filter columns instead of two. The inner query finds the
+// page's rowids and counts with count(*) OVER (), which keeps every
+// matching (rowid, keys) pair in memory: cheap when few rows match, dearer
+// than a count of its own when many do (Hints chooses). The outer query
+// reads the other columns of the page's rows only.
+func (p *plan) pageTotalStmt() stmt {
+	inner := p.rowsStmt(tableAlias+".rowid AS r, count(*) OVER () AS n", true)
+	return stmt{
+		sql: "SELECT " + p.list + ", k.n" + p.from() + " JOIN (" + inner.sql + ") AS k ON " +
+			tableAlias + ".rowid = k.r" + p.orderBy,
+		args: inner.args,
+	}
+}
 
 // outputList is the select list without the raw rowid: the columns a
 // client gets, for COPY.

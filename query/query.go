@@ -46,6 +46,12 @@ type Table struct {
 	tokens *tokenIndex
 	// Columns are the table's columns in file order; never one named rowid.
 	Columns []convert.Column
+	// Rows is the number of rows of the table when known (0 otherwise); with
+	// Hints, it lets Run count few matching rows in the page's statement.
+	Rows int64
+	// Hints, when set, remembers how many rows queries on this table
+	// matched (see Hints); nil makes Run count in a statement of its own.
+	Hints *Hints
 }
 
 // Op is a filter operator, as it appears after "__" in a query string
@@ -231,6 +237,8 @@ func Run(ctx context.Context, db *sql.DB, t Table, r Request) (*Page, error) {
 	if err != nil {
 		return nil, err
 	}
+	hint := t.Hints.key(t, p)
+	p.withTotal = p.mergeableTotal() && t.Hints.few(hint, t.Rows)
 	page, last, err := p.fetch(ctx, db)
 	if err != nil {
 		return nil, err
@@ -245,9 +253,12 @@ func Run(ctx context.Context, db *sql.DB, t Table, r Request) (*Page, error) {
 		n = p.limit
 	}
 	if !r.HideTotal {
-		if page.Total, err = p.total(ctx, db, n, hasNext); err != nil {
+		if p.withTotal && n > 0 {
+			page.Total = p.merged
+		} else if page.Total, err = p.total(ctx, db, n, hasNext); err != nil {
 			return nil, err
 		}
+		t.Hints.record(hint, page.Total)
 	}
 	for _, f := range p.facets {
 		facet, err := p.facet(ctx, db, f, p.facetSize)
@@ -260,14 +271,18 @@ func Run(ctx context.Context, db *sql.DB, t Table, r Request) (*Page, error) {
 }
 
 // fetch runs the page query; it returns the rows (one more than the limit
-// when there is a next page) and the table rowid of each.
+// when there is a next page) and the table rowid of each. With p.withTotal,
+// the statement also counts the rows matching the filters, into p.merged.
 func (p *plan) fetch(ctx context.Context, db *sql.DB) (*Page, []int64, error) {
 	if found, err := p.resolveCursor(ctx, db); err != nil {
 		return nil, nil, err
 	} else if !found {
 		return &Page{Columns: p.names, Kinds: p.kinds, Total: -1}, nil, nil
 	}
-	q := p.pageStmt()
+	q, formats := p.pageStmt(), p.formats
+	if p.withTotal {
+		q, formats = p.pageTotalStmt(), append(slices.Clip(formats), formatDefault)
+	}
 	rows, err := db.QueryContext(ctx, q.sql, q.args...)
 	if err != nil {
 		return nil, nil, dbError(ctx, "query", err)
@@ -278,11 +293,15 @@ func (p *plan) fetch(ctx context.Context, db *sql.DB) (*Page, []int64, error) {
 		page.Rows = make([][]any, 0, min(p.limit+1, 1001))
 	}
 	var rowids []int64
-	sc := newScanner(p.formats)
+	sc := newScanner(formats)
 	for rows.Next() {
 		row, err := sc.scan(rows)
 		if err != nil {
 			return nil, nil, dbError(ctx, "scan", err)
+		}
+		if p.withTotal {
+			p.merged, _ = row[len(row)-1].(int64)
+			row = row[:len(row)-1]
 		}
 		// The last value is the table's raw rowid, for the cursor.
 		id, _ := row[len(row)-1].(int64)

@@ -17,7 +17,7 @@ import (
 
 // table returns the queryable table of a loaded resource.
 func (s *Server) table(e *cache.Entry) query.Table {
-	return query.Table{Relation: e.Relation, Columns: e.Meta.Columns}
+	return query.Table{Relation: e.Relation, Columns: e.Meta.Columns, Rows: e.Meta.Rows, Hints: s.hints}
 }
 
 // searchable returns t with its search shadow when one is ready (and

@@ -107,6 +107,8 @@ type Server struct {
 	responses *responseCache
 	// search holds the folded shadows that make q fast on large tables.
 	search *query.SearchIndex
+	// hints says which filters matched few rows, to count them with the page.
+	hints *query.Hints
 	// started is when New ran, for /health/'s uptime.
 	started time.Time
 	// mcp holds the MCP tools served at /mcp (see mcp.go).
@@ -133,7 +135,7 @@ func New(cfg Config, c *cache.Cache, db *sql.DB, logger *slog.Logger) *Server {
 		cfg.CORSOrigins = DefaultCORSOrigins
 	}
 	cfg.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
-	s := &Server{cfg: cfg, cache: c, db: db, log: logger, search: query.NewSearchIndex(db),
+	s := &Server{cfg: cfg, cache: c, db: db, log: logger, search: query.NewSearchIndex(db), hints: query.NewHints(),
 		queries: make(chan struct{}, cfg.MaxQueries), exports: make(chan struct{}, cfg.MaxQueries),
 		metrics: newMetrics(c), started: time.Now()}
 	if c != nil {
