@@ -28,8 +28,8 @@ func TestCanonicalBranchesChangeNothing(t *testing.T) {
 			if k.canonicalBranches(`"v"`, scale) == nil {
 				continue
 			}
-			c := typedColumn{raw: "v", kind: k, scale: scale}
-			exact := typedColumn{raw: "v", kind: k, scale: scale}
+			c := typedColumn{raw: "v", as: k, scale: scale}
+			exact := typedColumn{raw: "v", as: k, scale: scale}
 			for _, v := range values {
 				got, gotErr := readOne(db, c.strictSelectExpr(), v)
 				want, wantErr := readOne(db, exactStrict(exact), v)
@@ -48,8 +48,8 @@ func TestCanonicalBranchesChangeNothing(t *testing.T) {
 // exactStrict is strictSelectExpr without the canonical branches.
 func exactStrict(c typedColumn) string {
 	x := "trim(" + QuoteIdent(c.raw) + ")"
-	return "CASE WHEN " + x + " IS NULL OR " + x + " = '' THEN NULL WHEN " + c.kind.sqlPredicate(x) +
-		" THEN " + c.kind.sqlCast(x) + " ELSE error('a value does not fit the type guessed from the head') END"
+	return "CASE WHEN " + x + " IS NULL OR " + x + " = '' THEN NULL WHEN " + c.as.sqlPredicate(x) +
+		" THEN " + c.as.sqlCast(x) + " ELSE error('a value does not fit the type guessed from the head') END"
 }
 
 // readOne evaluates expr on a one-row table whose column v holds value,
@@ -67,24 +67,24 @@ func readOne(db *sql.DB, expr, value string) (string, error) {
 // TestHeaderFails: the repeated-header filter is left out of the fast
 // path only when a repeated header row would fail a strict cast.
 func TestHeaderFails(t *testing.T) {
-	col := func(name string, k colKind) typedColumn {
-		return typedColumn{Column: Column{Original: name}, kind: k}
+	col := func(name string, k reading) typedColumn {
+		return typedColumn{Column: Column{Original: name}, as: k}
 	}
 	for _, tc := range []struct {
 		cols []typedColumn
 		want bool
 	}{
-		{[]typedColumn{col("id", kindInt), col("nom", kindText)}, true},
-		{[]typedColumn{col("nom", kindText), col("montant", kindDecComma)}, true},
-		{[]typedColumn{col("2019", kindInt), col("2020", kindInt)}, false}, // years as names read as integers
-		{[]typedColumn{col("nom", kindText), col("actif", kindBoolTrueFalse)}, false},
-		{[]typedColumn{col("a", kindText), col("b", kindText)}, false},
-		{[]typedColumn{col("", kindInt), col("x", kindText)}, false},
-		{[]typedColumn{col("2019", kindInt), col("date", kindDateDMY)}, true},
+		{[]typedColumn{col("id", asInt), col("nom", asText)}, true},
+		{[]typedColumn{col("nom", asText), col("montant", asDecComma)}, true},
+		{[]typedColumn{col("2019", asInt), col("2020", asInt)}, false}, // years as names read as integers
+		{[]typedColumn{col("nom", asText), col("actif", asBoolTrueFalse)}, false},
+		{[]typedColumn{col("a", asText), col("b", asText)}, false},
+		{[]typedColumn{col("", asInt), col("x", asText)}, false},
+		{[]typedColumn{col("2019", asInt), col("date", asDateDMY)}, true},
 	} {
 		var names []string
 		for _, c := range tc.cols {
-			names = append(names, c.Original+":"+c.kind.sqlType())
+			names = append(names, c.Original+":"+c.as.sqlType())
 		}
 		if got := headerFails(tc.cols); got != tc.want {
 			t.Errorf("headerFails(%s) = %v, want %v", strings.Join(names, ", "), got, tc.want)

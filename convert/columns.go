@@ -159,10 +159,10 @@ func unique(name string, taken map[string]bool) string {
 // typedColumn is a column with the reading chosen for it.
 type typedColumn struct {
 	Column
-	raw  string // name in read_csv's output
-	kind colKind
+	raw string // name in read_csv's output
+	as  reading
 	// scale is the usual number of fraction digits of a decimal column in
-	// the head: its canonical form (see colKind.canonicalBranches).
+	// the head: its canonical form (see reading.canonicalBranches).
 	scale int
 }
 
@@ -170,11 +170,11 @@ type typedColumn struct {
 // their exact text, typed ones treat blank cells as empty.
 func (c typedColumn) selectExpr() string {
 	raw := QuoteIdent(c.raw)
-	if c.kind == kindText {
+	if c.as == asText {
 		return raw
 	}
 	x := "trim(" + raw + ")"
-	return c.caseExpr("WHEN " + x + " = '' THEN NULL ELSE " + c.kind.sqlCast(x))
+	return c.caseExpr("WHEN " + x + " = '' THEN NULL ELSE " + c.as.sqlCast(x))
 }
 
 // strictSelectExpr is selectExpr for a type guessed from the head alone:
@@ -183,19 +183,19 @@ func (c typedColumn) selectExpr() string {
 // a late value being lost or changed.
 func (c typedColumn) strictSelectExpr() string {
 	raw := QuoteIdent(c.raw)
-	if c.kind == kindText {
+	if c.as == asText {
 		return raw
 	}
 	x := "trim(" + raw + ")"
-	return c.caseExpr("WHEN " + x + " IS NULL OR " + x + " = '' THEN NULL WHEN " + c.kind.sqlPredicate(x) +
-		" THEN " + c.kind.sqlCast(x) + " ELSE error('a value does not fit the type guessed from the head')")
+	return c.caseExpr("WHEN " + x + " IS NULL OR " + x + " = '' THEN NULL WHEN " + c.as.sqlPredicate(x) +
+		" THEN " + c.as.sqlCast(x) + " ELSE error('a value does not fit the type guessed from the head')")
 }
 
 // caseExpr is a CASE that tries the canonical forms of the column's
 // reading first (cheap, and the form of nearly every value), then rest,
 // the exact rule on the trimmed text.
 func (c typedColumn) caseExpr(rest string) string {
-	branches := c.kind.canonicalBranches(QuoteIdent(c.raw), c.scale)
+	branches := c.as.canonicalBranches(QuoteIdent(c.raw), c.scale)
 	return "CASE " + strings.Join(append(branches, rest), " ") + " END"
 }
 
@@ -206,7 +206,7 @@ func (c typedColumn) caseExpr(rest string) string {
 // the safe path, which filters, reads the file).
 func headerFails(cols []typedColumn) bool {
 	for _, c := range cols {
-		if c.kind == kindText || c.kind.bools() != nil || isBlank(c.Original) {
+		if c.as == asText || c.as.bools() != nil || isBlank(c.Original) {
 			continue
 		}
 		if !strings.ContainsFunc(c.Original, func(r rune) bool { return r >= '0' && r <= '9' }) {
@@ -218,7 +218,7 @@ func headerFails(cols []typedColumn) bool {
 
 // scaleOf returns the usual number of fraction digits of a decimal reading
 // among the head's values.
-func scaleOf(k colKind, vals []string) int {
+func scaleOf(k reading, vals []string) int {
 	switch k.decimal() {
 	case ".":
 		return fractionDigits(vals, ".")
@@ -247,16 +247,16 @@ func guessColumns(r *reader, cols []Column, dec string) ([]typedColumn, bool) {
 		}
 		k := guessKind(vals, c.Original, dec)
 		switch {
-		case k == kindUnknown:
+		case k == asUnknown:
 			return nil, false
-		case (k == kindInt || k == kindIntSpaced) && namedLikeCode(c.Original):
-			k = kindText
-		case (k == kindInt || k == kindIntSpaced) && sameLength(vals, 9, 14):
+		case (k == asInt || k == asIntSpaced) && namedLikeCode(c.Original):
+			k = asText
+		case (k == asInt || k == asIntSpaced) && sameLength(vals, 9, 14):
 			return nil, false
 		}
 		c.Type, c.Format, c.Decimal = k.sqlType(), k.format(), k.decimal()
 		c.Bools = k.bools()
-		out[j] = typedColumn{Column: c, raw: rawName(j), kind: k, scale: scaleOf(k, vals)}
+		out[j] = typedColumn{Column: c, raw: rawName(j), as: k, scale: scaleOf(k, vals)}
 	}
 	return out, true
 }
@@ -281,7 +281,7 @@ func sameLength(vals []string, lengths ...int) bool {
 type colStats struct {
 	nonEmpty       int64
 	minLen, maxLen int64
-	fails          map[colKind]int64 // values that do not fit each checked reading
+	fails          map[reading]int64 // values that do not fit each checked reading
 }
 
 // chooseColumns picks each column's type on the whole column: the head's
@@ -290,8 +290,8 @@ type colStats struct {
 // columns without a name and without any value (a trailing delimiter on
 // every line) are dropped.
 func chooseColumns(ctx context.Context, conn *sql.Conn, r *reader, cols []Column, dec string) ([]typedColumn, error) {
-	guesses := make([]colKind, len(cols))
-	checks := make([][]colKind, len(cols))
+	guesses := make([]reading, len(cols))
+	checks := make([][]reading, len(cols))
 	for j, c := range cols {
 		vals := make([]string, len(r.d.Sample))
 		for i, row := range r.d.Sample {
@@ -299,11 +299,11 @@ func chooseColumns(ctx context.Context, conn *sql.Conn, r *reader, cols []Column
 		}
 		guesses[j] = guessKind(vals, c.Original, dec)
 		switch guesses[j] {
-		case kindText:
-		case kindUnknown:
+		case asText:
+		case asUnknown:
 			checks[j] = allowedKinds(ladder, c.Original, dec)
 		default:
-			checks[j] = []colKind{guesses[j]}
+			checks[j] = []reading{guesses[j]}
 		}
 	}
 	// Non-empty counts are needed where the head had no value, and for
@@ -313,17 +313,17 @@ func chooseColumns(ctx context.Context, conn *sql.Conn, r *reader, cols []Column
 		count[j] = true
 	}
 	for j, g := range guesses {
-		count[j] = count[j] || g == kindUnknown
+		count[j] = count[j] || g == asUnknown
 	}
 	stats, err := checkColumns(ctx, conn, r, checks, count)
 	if err != nil {
 		return nil, err
 	}
 	// Second pass, rarely needed: a late value contradicted the guess.
-	retry := make([][]colKind, len(cols))
+	retry := make([][]reading, len(cols))
 	again := false
 	for j, g := range guesses {
-		if g != kindText && g != kindUnknown && stats[j].fails[g] > 0 {
+		if g != asText && g != asUnknown && stats[j].fails[g] > 0 {
 			retry[j] = allowedKinds(ladder[indexOf(ladder, g)+1:], cols[j].Original, dec)
 			again = true
 		}
@@ -347,12 +347,12 @@ func chooseColumns(ctx context.Context, conn *sql.Conn, r *reader, cols []Column
 			vals[i] = row[j]
 		}
 		k := pick(checks[j], stats[j])
-		if (k == kindInt || k == kindIntSpaced) && isCodeColumn(c.Original, stats[j]) {
-			k = kindText
+		if (k == asInt || k == asIntSpaced) && isCodeColumn(c.Original, stats[j]) {
+			k = asText
 		}
 		c.Type, c.Format, c.Decimal = k.sqlType(), k.format(), k.decimal()
 		c.Bools = k.bools()
-		out[j] = typedColumn{Column: c, raw: rawName(j), kind: k, scale: scaleOf(k, vals)}
+		out[j] = typedColumn{Column: c, raw: rawName(j), as: k, scale: scaleOf(k, vals)}
 	}
 	for len(out) > 1 && isBlank(out[len(out)-1].Original) && stats[len(out)-1].nonEmpty == 0 {
 		out = out[:len(out)-1]
@@ -362,16 +362,16 @@ func chooseColumns(ctx context.Context, conn *sql.Conn, r *reader, cols []Column
 
 // pick returns the first checked reading that every value fits, text when
 // none does or when the column has no value at all.
-func pick(checked []colKind, s colStats) colKind {
+func pick(checked []reading, s colStats) reading {
 	if s.nonEmpty == 0 {
-		return kindText
+		return asText
 	}
 	for _, k := range checked {
 		if f, ok := s.fails[k]; ok && f == 0 {
 			return k
 		}
 	}
-	return kindText
+	return asText
 }
 
 // isCodeColumn reports whether an integer column holds codes that must
@@ -384,8 +384,8 @@ func isCodeColumn(name string, s colStats) bool {
 	return s.minLen == s.maxLen && (s.minLen == 9 || s.minLen == 14)
 }
 
-func allowedKinds(ks []colKind, name, dec string) []colKind {
-	var out []colKind
+func allowedKinds(ks []reading, name, dec string) []reading {
+	var out []reading
 	for _, k := range ks {
 		if k.allowed(name, dec) {
 			out = append(out, k)
@@ -394,7 +394,7 @@ func allowedKinds(ks []colKind, name, dec string) []colKind {
 	return out
 }
 
-func indexOf(ks []colKind, k colKind) int {
+func indexOf(ks []reading, k reading) int {
 	for i, x := range ks {
 		if x == k {
 			return i
@@ -410,7 +410,7 @@ func indexOf(ks []colKind, k colKind) int {
 // checked (SIREN/SIRET detection). Columns with nothing to learn cost
 // nothing, and when no column has, the file is not read at all. Counts not
 // asked for are reported as 1 (the head had a value).
-func checkColumns(ctx context.Context, conn *sql.Conn, r *reader, checks [][]colKind, count []bool) ([]colStats, error) {
+func checkColumns(ctx context.Context, conn *sql.Conn, r *reader, checks [][]reading, count []bool) ([]colStats, error) {
 	stats := make([]colStats, len(checks))
 	var exprs []string
 	var dests []*int64
@@ -419,19 +419,19 @@ func checkColumns(ctx context.Context, conn *sql.Conn, r *reader, checks [][]col
 		dests = append(dests, dest)
 	}
 	type slot struct {
-		col  int
-		kind colKind
-		n    *int64
+		col int
+		as  reading
+		n   *int64
 	}
 	var slots []slot
 	for j := range checks {
 		st := &stats[j]
-		st.nonEmpty, st.fails = 1, map[colKind]int64{}
+		st.nonEmpty, st.fails = 1, map[reading]int64{}
 		x := "trim(" + QuoteIdent(rawName(j)) + ")"
 		if count[j] {
 			add("coalesce(count_if("+x+" <> ''), 0)", &st.nonEmpty)
 		}
-		if slices.Contains(checks[j], kindInt) || slices.Contains(checks[j], kindIntSpaced) {
+		if slices.Contains(checks[j], asInt) || slices.Contains(checks[j], asIntSpaced) {
 			add("coalesce(min(length("+x+")) FILTER ("+x+" <> ''), 0)", &st.minLen)
 			add("coalesce(max(length("+x+")) FILTER ("+x+" <> ''), 0)", &st.maxLen)
 		}
@@ -460,7 +460,7 @@ func checkColumns(ctx context.Context, conn *sql.Conn, r *reader, checks [][]col
 		return nil, loadError(ctx, err, r.path)
 	}
 	for _, sl := range slots {
-		stats[sl.col].fails[sl.kind] = *sl.n
+		stats[sl.col].fails[sl.as] = *sl.n
 	}
 	return stats, nil
 }

@@ -163,14 +163,14 @@ func (p *Prepared) spreadsheet(f format, dir, sheet string, maxSize int64) (*Pre
 
 // text hands delimited text to Normalize (encoding detection, refusals).
 func (p *Prepared) text(dir, encodingName string, maxSize int64) (*Prepared, error) {
-	n, err := Normalize(p.Path, dir, encodingName, maxSize)
+	norm, err := Normalize(p.Path, dir, encodingName, maxSize)
 	if err != nil {
 		return nil, err
 	}
-	p.Path, p.Encoding, p.Size, p.Filetype = n.Path, n.Encoding, n.Size, FiletypeCSV
-	p.EncodingConfidence = n.EncodingConfidence
-	if n.Compression != "" && p.Compression == "" {
-		p.Compression = n.Compression
+	p.Path, p.Encoding, p.Size, p.Filetype = norm.Path, norm.Encoding, norm.Size, FiletypeCSV
+	p.EncodingConfidence = norm.EncodingConfidence
+	if norm.Compression != "" && p.Compression == "" {
+		p.Compression = norm.Compression
 	}
 	return p, nil
 }

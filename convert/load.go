@@ -59,27 +59,29 @@ type Meta struct {
 	EncodingConfidence int `json:"encoding_confidence,omitempty"`
 }
 
-// Load reads the UTF-8 delimited text file at csvPath into a new database
-// file at dbPath: table data (the file's columns, typed, in file order),
-// table rejects (lines that could not be read as a row: line, reason,
-// message, raw text) and csvapi_meta holding m. The file is built under a
-// temporary name beside dbPath and renamed into place only when complete,
-// so a crash or a cancelled ctx never leaves a half table that looks ready.
+// Load reads the file Prepare produced at src into a new database file at
+// dbPath: table data (the file's columns, typed, in file order), table
+// rejects (lines that could not be read as a row: line, reason, message,
+// raw text) and csvapi_meta holding m. The file is built under a temporary
+// name beside dbPath and renamed into place only when complete, so a crash
+// or a cancelled ctx never leaves a half table that looks ready.
 //
-// The dialect is detected on the head of the file (SniffDialect) unless
-// opts forces it; DuckDB reads every column as text, short rows padded with
+// m.Filetype says what src is. JSON, NDJSON and Parquet are read by DuckDB's
+// own readers (native.go). Anything else is UTF-8 delimited text: its
+// dialect is detected on the head of the file (SniffDialect) unless opts
+// forces it; DuckDB reads every column as text, short rows padded with
 // NULLs, and each column's type is chosen on the whole column (types.go).
 // Load fills the detected fields of m (dialect, columns, rows, rejects).
 //
-// It returns ErrNotTabular or ErrUnreadable when the text cannot be read as
+// It returns ErrNotTabular or ErrUnreadable when the file cannot be read as
 // a table, an *OptionError for invalid opts, and ctx's error when the load
 // is cancelled.
-func Load(ctx context.Context, db *sql.DB, csvPath, dbPath string, opts Options, m *Meta) (err error) {
+func Load(ctx context.Context, db *sql.DB, src, dbPath string, opts Options, m *Meta) (err error) {
 	if nativeReader(m.Filetype) != "" { // JSON, NDJSON, Parquet: see native.go
-		return loadNative(ctx, db, csvPath, dbPath, opts.MaxColumns, m)
+		return loadNative(ctx, db, src, dbPath, opts.MaxColumns, m)
 	}
 	start := time.Now()
-	head, complete, err := readHeadN(csvPath, headLen)
+	head, complete, err := readHeadN(src, headLen)
 	if err != nil {
 		return err
 	}
@@ -104,7 +106,7 @@ func Load(ctx context.Context, db *sql.DB, csvPath, dbPath string, opts Options,
 		return err
 	}
 	defer conn.Close()
-	r := &reader{path: csvPath, d: d, serial: d.QuotedNewLines}
+	r := &reader{path: src, d: d, serial: d.QuotedNewLines}
 	names := columnNames(d)
 
 	return writeResource(ctx, conn, dbPath, m, func(alias string) error {
@@ -197,10 +199,10 @@ func (m *Meta) describeDialect(d *Dialect, cols []typedColumn, o Options) {
 		if c.Decimal == "," {
 			m.DecimalSeparator = ","
 		}
-		if c.kind.sqlType() == "DATE" && m.DateFormat == "" {
+		if c.as.sqlType() == "DATE" && m.DateFormat == "" {
 			m.DateFormat = c.Format
 		}
-		if c.kind.sqlType() == "TIMESTAMP" && m.TimestampFormat == "" {
+		if c.as.sqlType() == "TIMESTAMP" && m.TimestampFormat == "" {
 			m.TimestampFormat = c.Format
 		}
 	}

@@ -283,7 +283,7 @@ func headerAbove(recs []record, start, width int) int {
 // a timestamp.
 func valueTyped(v string) bool {
 	k := guessKind([]string{v}, "", "")
-	return k != kindText && k != kindUnknown
+	return k != asText && k != asUnknown
 }
 
 // nonBlankCells counts the fields that hold more than spaces.
@@ -353,10 +353,10 @@ func hasHeader(recs []record, start int, o Options) bool {
 			col[i] = r[j]
 		}
 		k := guessKind(col, "", "")
-		if k == kindUnknown {
+		if k == asUnknown {
 			continue
 		}
-		if k == kindText {
+		if k == asText {
 			switch codeFit(trimSpace(h), col) {
 			case fitYes:
 				typed = true

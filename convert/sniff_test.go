@@ -77,21 +77,21 @@ func TestGuessKind(t *testing.T) {
 	tests := []struct {
 		values []string
 		name   string
-		want   colKind
+		want   reading
 	}{
-		{[]string{"1", "-2"}, "", kindInt},
-		{[]string{"01234", "75001"}, "", kindText},
-		{[]string{"01234,5"}, "", kindText},
-		{[]string{"1.5", "2"}, "", kindDecDot},
-		{[]string{"1 234,5", "2"}, "", kindDecComma},
-		{[]string{"1 234", "2"}, "", kindIntSpaced},
-		{[]string{"20230115"}, "", kindInt},
-		{[]string{"20230115"}, "date_debut", kindDateYMD8},
-		{[]string{"01/02/2023"}, "", kindDateDMY},
-		{[]string{"01/13/2023"}, "", kindDateMDY},
-		{[]string{"oui", "NON"}, "", kindBoolOuiNon},
-		{[]string{"", " "}, "", kindUnknown},
-		{[]string{"NA", "1"}, "", kindText},
+		{[]string{"1", "-2"}, "", asInt},
+		{[]string{"01234", "75001"}, "", asText},
+		{[]string{"01234,5"}, "", asText},
+		{[]string{"1.5", "2"}, "", asDecDot},
+		{[]string{"1 234,5", "2"}, "", asDecComma},
+		{[]string{"1 234", "2"}, "", asIntSpaced},
+		{[]string{"20230115"}, "", asInt},
+		{[]string{"20230115"}, "date_debut", asDateYMD8},
+		{[]string{"01/02/2023"}, "", asDateDMY},
+		{[]string{"01/13/2023"}, "", asDateMDY},
+		{[]string{"oui", "NON"}, "", asBoolOuiNon},
+		{[]string{"", " "}, "", asUnknown},
+		{[]string{"NA", "1"}, "", asText},
 	}
 	for _, tt := range tests {
 		if got := guessKind(tt.values, tt.name, ""); got != tt.want {

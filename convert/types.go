@@ -19,41 +19,42 @@ import (
 // checked against the whole ladder. The SQL predicates are the truth; the Go
 // ones only make the guess.
 
-// colKind is one reading of a text column.
-type colKind int
+// reading is one way of reading a text column: a type and the text forms
+// it accepts (a column of "12,5" is read asDecComma).
+type reading int
 
 const (
-	kindUnknown colKind = iota // no non-empty value seen yet
-	kindBoolTrueFalse
-	kindBoolOuiNon
-	kindBoolVraiFaux
-	kindBoolYesNo
-	kindInt       // 42, -7; no leading zero, |v| ≤ 2^53
-	kindIntSpaced // 1 234 567 (space, NBSP or narrow NBSP thousands)
-	kindDecDot    // 12.5
-	kindDecExp    // 1e5, 2.5E-3 (and plain decimals beside them)
-	kindDecComma  // 12,5 and 1 234,56
-	kindDecDotGrp // 1.234,56: dot thousands, comma decimals
-	kindDateYMD8  // 20230115, only in a column named like a date
-	kindDateISO   // 2023-01-15
-	kindDateDMY   // 15/01/2023
-	kindDateDMYDash
-	kindDateMDY // 01/15/2023, only when no value fits day-first
-	kindTimestampISO
-	kindTimestampDMY
-	kindTimestampTZ // 2023-01-15T10:30:00+02:00, 2023-01-15 10:30:00Z
-	kindText
+	asUnknown reading = iota // no non-empty value seen yet
+	asBoolTrueFalse
+	asBoolOuiNon
+	asBoolVraiFaux
+	asBoolYesNo
+	asInt       // 42, -7; no leading zero, |v| ≤ 2^53
+	asIntSpaced // 1 234 567 (space, NBSP or narrow NBSP thousands)
+	asDecDot    // 12.5
+	asDecExp    // 1e5, 2.5E-3 (and plain decimals beside them)
+	asDecComma  // 12,5 and 1 234,56
+	asDecDotGrp // 1.234,56: dot thousands, comma decimals
+	asDateYMD8  // 20230115, only in a column named like a date
+	asDateISO   // 2023-01-15
+	asDateDMY   // 15/01/2023
+	asDateDMYDash
+	asDateMDY // 01/15/2023, only when no value fits day-first
+	asTimestampISO
+	asTimestampDMY
+	asTimestampTZ // 2023-01-15T10:30:00+02:00, 2023-01-15 10:30:00Z
+	asText
 )
 
 // ladder is the order in which readings are tried: the first that fits
 // the whole column wins. Booleans before integers, so 0/1 stay integers
 // (they are not in any pair); integers before decimals; day-first before
 // month-first.
-var ladder = []colKind{
-	kindBoolTrueFalse, kindBoolOuiNon, kindBoolVraiFaux, kindBoolYesNo,
-	kindDateYMD8, kindInt, kindIntSpaced, kindDecDot, kindDecExp, kindDecComma, kindDecDotGrp,
-	kindDateISO, kindDateDMY, kindDateDMYDash, kindDateMDY,
-	kindTimestampISO, kindTimestampDMY, kindTimestampTZ,
+var ladder = []reading{
+	asBoolTrueFalse, asBoolOuiNon, asBoolVraiFaux, asBoolYesNo,
+	asDateYMD8, asInt, asIntSpaced, asDecDot, asDecExp, asDecComma, asDecDotGrp,
+	asDateISO, asDateDMY, asDateDMYDash, asDateMDY,
+	asTimestampISO, asTimestampDMY, asTimestampTZ,
 }
 
 // maxSafeInt is 2^53: integers beyond it lose digits in JavaScript, so a
@@ -90,7 +91,7 @@ const (
 	// Exponents: the mantissa as sqlDecDot, one exponent of up to 3 digits.
 	sqlDecExp = `-?(0|[1-9][0-9]*)(\.[0-9]+)?[eE][+-]?[0-9]{1,3}|` + sqlDecDot
 	// Dot thousands, comma decimals (1.234,56); plain 12,5 and 1234 beside
-	// them. 1.234 alone reads as a decimal dot first (kindDecDot).
+	// them. 1.234 alone reads as a decimal dot first (asDecDot).
 	sqlDecDotGrp = `-?([1-9][0-9]{0,2}(\.[0-9]{3})+|0|[1-9][0-9]{0,14})(,[0-9]+)?`
 	sqlTsTZ      = `[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)? ?(Z|[+-][0-9]{2}(:?[0-9]{2})?)`
 	sqlYMD8      = `(19|20)[0-9]{6}`
@@ -101,16 +102,16 @@ const (
 	sqlTsDMY     = `[0-9]{1,2}/[0-9]{1,2}/[0-9]{4} [0-9]{2}:[0-9]{2}(:[0-9]{2})?`
 )
 
-var boolPairs = map[colKind][2]string{
-	kindBoolTrueFalse: {"true", "false"},
-	kindBoolOuiNon:    {"oui", "non"},
-	kindBoolVraiFaux:  {"vrai", "faux"},
-	kindBoolYesNo:     {"yes", "no"},
+var boolPairs = map[reading][2]string{
+	asBoolTrueFalse: {"true", "false"},
+	asBoolOuiNon:    {"oui", "non"},
+	asBoolVraiFaux:  {"vrai", "faux"},
+	asBoolYesNo:     {"yes", "no"},
 }
 
 // bools returns the words of a boolean reading (true first), nil for
 // other readings.
-func (k colKind) bools() []string {
+func (k reading) bools() []string {
 	if p, ok := boolPairs[k]; ok {
 		return p[:]
 	}
@@ -118,41 +119,41 @@ func (k colKind) bools() []string {
 }
 
 // fits reports whether the non-empty, trimmed value s fits reading k.
-func (k colKind) fits(s string) bool {
+func (k reading) fits(s string) bool {
 	switch k {
-	case kindBoolTrueFalse, kindBoolOuiNon, kindBoolVraiFaux, kindBoolYesNo:
+	case asBoolTrueFalse, asBoolOuiNon, asBoolVraiFaux, asBoolYesNo:
 		p := boolPairs[k]
 		return strings.EqualFold(s, p[0]) || strings.EqualFold(s, p[1])
-	case kindInt:
+	case asInt:
 		return reInt.MatchString(s) && safeInt(s)
-	case kindIntSpaced:
+	case asIntSpaced:
 		return (reInt.MatchString(s) || reIntSpaced.MatchString(s)) && safeInt(stripThousands(s))
-	case kindDecDot:
+	case asDecDot:
 		return reDecDot.MatchString(s)
-	case kindDecComma:
+	case asDecComma:
 		return reDecComma.MatchString(s)
-	case kindDecExp:
+	case asDecExp:
 		_, err := strconv.ParseFloat(s, 64) // 1e999 overflows
 		return reDecExp.MatchString(s) && err == nil
-	case kindDecDotGrp:
+	case asDecDotGrp:
 		return reDecDotGrp.MatchString(s)
-	case kindTimestampTZ:
+	case asTimestampTZ:
 		return reTsTZ.MatchString(s) && validDate(s[:10], "2006-01-02")
-	case kindDateYMD8:
+	case asDateYMD8:
 		return reYMD8.MatchString(s) && validDate(s, "20060102")
-	case kindDateISO:
+	case asDateISO:
 		return reDateISO.MatchString(s) && validDate(s, "2006-01-02")
-	case kindDateDMY:
+	case asDateDMY:
 		return reDateSlash.MatchString(s) && validDate(s, "2/1/2006")
-	case kindDateDMYDash:
+	case asDateDMYDash:
 		return reDateDash.MatchString(s) && validDate(s, "2-1-2006")
-	case kindDateMDY:
+	case asDateMDY:
 		return reDateSlash.MatchString(s) && validDate(s, "1/2/2006")
-	case kindTimestampISO:
+	case asTimestampISO:
 		return reTsISO.MatchString(s) && validDate(s[:10], "2006-01-02")
-	case kindTimestampDMY:
+	case asTimestampDMY:
 		return reTsDMY.MatchString(s) && validDate(s[:strings.IndexByte(s, ' ')], "2/1/2006")
-	case kindText:
+	case asText:
 		return true
 	}
 	return false
@@ -179,23 +180,23 @@ func validDate(s, layout string) bool {
 
 // allowed reports whether reading k may be used for a column named name
 // with the decimal override dec ("", "." or ",").
-func (k colKind) allowed(name, dec string) bool {
+func (k reading) allowed(name, dec string) bool {
 	switch k {
-	case kindDateYMD8:
+	case asDateYMD8:
 		return namedLikeDate(name) // 8 digits are an integer unless the name says date
-	case kindDecDot, kindDecExp:
+	case asDecDot, asDecExp:
 		return dec != ","
-	case kindDecComma, kindDecDotGrp:
+	case asDecComma, asDecDotGrp:
 		return dec != "."
 	}
 	return true
 }
 
 // guessKind returns the first reading of the ladder that fits every
-// non-empty value of values; kindUnknown when all are empty.
-func guessKind(values []string, name, dec string) colKind {
+// non-empty value of values; asUnknown when all are empty.
+func guessKind(values []string, name, dec string) reading {
 	any := false
-	cands := make([]colKind, 0, len(ladder))
+	cands := make([]reading, 0, len(ladder))
 	for _, k := range ladder {
 		if k.allowed(name, dec) {
 			cands = append(cands, k)
@@ -215,11 +216,11 @@ func guessKind(values []string, name, dec string) colKind {
 		}
 		cands = kept
 		if len(cands) == 0 {
-			return kindText
+			return asText
 		}
 	}
 	if !any {
-		return kindUnknown
+		return asUnknown
 	}
 	return cands[0]
 }
@@ -229,44 +230,44 @@ func trimSpace(s string) string { return strings.Trim(s, " ") }
 
 // sqlPredicate returns a SQL boolean expression, true when the non-empty
 // trimmed text x fits reading k. Never NULL for a non-NULL x.
-func (k colKind) sqlPredicate(x string) string {
+func (k reading) sqlPredicate(x string) string {
 	re := func(pattern string) string {
 		return "regexp_full_match(" + x + ", " + QuoteLiteral(pattern) + ")"
 	}
 	switch k {
-	case kindBoolTrueFalse, kindBoolOuiNon, kindBoolVraiFaux, kindBoolYesNo:
+	case asBoolTrueFalse, asBoolOuiNon, asBoolVraiFaux, asBoolYesNo:
 		p := boolPairs[k]
 		return "lower(" + x + ") IN (" + QuoteLiteral(p[0]) + ", " + QuoteLiteral(p[1]) + ")"
-	case kindInt:
+	case asInt:
 		// The round trip refuses what DuckDB's lax cast accepts: 007, +5,
 		// 1_000, 1.5 (rounded!), 0x1F, 1e3.
 		return "coalesce(TRY_CAST(" + x + " AS BIGINT)::VARCHAR = " + x + " AND TRY_CAST(" + x +
 			" AS BIGINT) BETWEEN -9007199254740992 AND 9007199254740992, false)"
-	case kindIntSpaced:
+	case asIntSpaced:
 		c := "TRY_CAST(" + stripThousandsSQL(x) + " AS BIGINT)"
 		return "coalesce((" + re(sqlIntSpaced) + " OR " + c + "::VARCHAR = " + x + ") AND " + c +
 			" BETWEEN -9007199254740992 AND 9007199254740992, false)"
-	case kindDecDot:
+	case asDecDot:
 		return re(sqlDecDot)
-	case kindDecComma:
+	case asDecComma:
 		return re(sqlDecComma)
-	case kindDecExp:
+	case asDecExp:
 		return re(sqlDecExp) + " AND coalesce(isfinite(TRY_CAST(" + x + " AS DOUBLE)), false)"
-	case kindDecDotGrp:
+	case asDecDotGrp:
 		return re(sqlDecDotGrp)
-	case kindTimestampTZ:
+	case asTimestampTZ:
 		return re(sqlTsTZ) + " AND TRY_CAST(" + x + " AS TIMESTAMPTZ) IS NOT NULL"
-	case kindDateYMD8:
+	case asDateYMD8:
 		return re(sqlYMD8) + " AND try_strptime(" + x + ", '%Y%m%d') IS NOT NULL"
-	case kindDateISO:
+	case asDateISO:
 		return re(sqlDateISO) + " AND TRY_CAST(" + x + " AS DATE) IS NOT NULL"
-	case kindDateDMY, kindDateMDY:
+	case asDateDMY, asDateMDY:
 		return re(sqlDateSlash) + " AND try_strptime(" + x + ", " + QuoteLiteral(k.format()) + ") IS NOT NULL"
-	case kindDateDMYDash:
+	case asDateDMYDash:
 		return re(sqlDateDash) + " AND try_strptime(" + x + ", " + QuoteLiteral(k.format()) + ") IS NOT NULL"
-	case kindTimestampISO:
+	case asTimestampISO:
 		return re(sqlTsISO) + " AND TRY_CAST(" + x + " AS TIMESTAMP) IS NOT NULL"
-	case kindTimestampDMY:
+	case asTimestampDMY:
 		return re(sqlTsDMY) + " AND try_strptime(" + x + ", ['%d/%m/%Y %H:%M:%S', '%d/%m/%Y %H:%M']) IS NOT NULL"
 	}
 	return "true"
@@ -282,29 +283,29 @@ func (k colKind) sqlPredicate(x string) string {
 // repeated casts (a round trip through DuckDB's own cast is several times
 // cheaper), and every other value falls through to the exact rule.
 // Readings without a cheap canonical form return nil.
-func (k colKind) canonicalBranches(raw string, scale int) []string {
+func (k reading) canonicalBranches(raw string, scale int) []string {
 	const safe = " BETWEEN -9007199254740992 AND 9007199254740992"
 	// Round trips through DECIMAL print -?(0|[1-9][0-9]*)\.[0-9]{scale}:
 	// the first form of sqlDecDot and sqlDecComma, which bound neither the
 	// integer digits nor the fraction's.
 	dec := "DECIMAL(18, " + strconv.Itoa(scale) + ")"
 	switch k {
-	case kindBoolTrueFalse, kindBoolOuiNon, kindBoolVraiFaux, kindBoolYesNo:
+	case asBoolTrueFalse, asBoolOuiNon, asBoolVraiFaux, asBoolYesNo:
 		p := boolPairs[k]
 		return []string{
 			"WHEN " + raw + " = " + QuoteLiteral(p[0]) + " THEN true",
 			"WHEN " + raw + " = " + QuoteLiteral(p[1]) + " THEN false",
 		}
-	case kindInt, kindIntSpaced:
-		// A plain integer fits both (kindIntSpaced also reads 1 234).
+	case asInt, asIntSpaced:
+		// A plain integer fits both (asIntSpaced also reads 1 234).
 		c := "TRY_CAST(" + raw + " AS BIGINT)"
 		return []string{"WHEN " + c + "::VARCHAR = " + raw + " AND " + c + safe + " THEN " + c}
-	case kindDecDot, kindDecExp:
+	case asDecDot, asDecExp:
 		if scale < 1 {
 			return nil
 		}
 		return []string{"WHEN TRY_CAST(" + raw + " AS " + dec + ")::VARCHAR = " + raw + " THEN CAST(" + raw + " AS DOUBLE)"}
-	case kindDecComma:
+	case asDecComma:
 		if scale < 1 {
 			return nil
 		}
@@ -313,11 +314,11 @@ func (k colKind) canonicalBranches(raw string, scale int) []string {
 		dot := "replace(" + raw + ", ',', '.')"
 		return []string{"WHEN TRY_CAST(" + dot + " AS " + dec + ")::VARCHAR = " + dot + " AND contains(" + raw + ", ',')" +
 			" THEN CAST(" + dot + " AS DOUBLE)"}
-	case kindDateISO:
+	case asDateISO:
 		// Ten bytes: years beyond 9999 and BC dates print otherwise.
 		c := "TRY_CAST(" + raw + " AS DATE)"
 		return []string{"WHEN strlen(" + raw + ") = 10 AND " + c + "::VARCHAR = " + raw + " THEN " + c}
-	case kindDateDMY, kindDateDMYDash, kindDateMDY:
+	case asDateDMY, asDateDMYDash, asDateMDY:
 		f := QuoteLiteral(k.format())
 		c := "try_strptime(" + raw + ", " + f + ")"
 		return []string{"WHEN strlen(" + raw + ") = 10 AND strftime(" + c + ", " + f + ") = " + raw + " THEN CAST(" + c + " AS DATE)"}
@@ -346,31 +347,31 @@ func fractionDigits(values []string, sep string) int {
 
 // sqlCast returns the SQL expression converting the non-empty trimmed text
 // x, known to fit reading k, to the column's type.
-func (k colKind) sqlCast(x string) string {
+func (k reading) sqlCast(x string) string {
 	switch k {
-	case kindBoolTrueFalse, kindBoolOuiNon, kindBoolVraiFaux, kindBoolYesNo:
+	case asBoolTrueFalse, asBoolOuiNon, asBoolVraiFaux, asBoolYesNo:
 		return "lower(" + x + ") = " + QuoteLiteral(boolPairs[k][0])
-	case kindInt:
+	case asInt:
 		return "CAST(" + x + " AS BIGINT)"
-	case kindIntSpaced:
+	case asIntSpaced:
 		return "CAST(" + stripThousandsSQL(x) + " AS BIGINT)"
-	case kindDecDot:
+	case asDecDot:
 		return "CAST(" + x + " AS DOUBLE)"
-	case kindDecComma:
+	case asDecComma:
 		return "CAST(replace(" + stripThousandsSQL(x) + ", ',', '.') AS DOUBLE)"
-	case kindDecExp:
+	case asDecExp:
 		return "CAST(" + x + " AS DOUBLE)"
-	case kindDecDotGrp:
+	case asDecDotGrp:
 		return "CAST(replace(replace(" + x + ", '.', ''), ',', '.') AS DOUBLE)"
-	case kindTimestampTZ:
+	case asTimestampTZ:
 		return "CAST(" + x + " AS TIMESTAMPTZ)"
-	case kindDateISO:
+	case asDateISO:
 		return "CAST(" + x + " AS DATE)"
-	case kindDateYMD8, kindDateDMY, kindDateDMYDash, kindDateMDY:
+	case asDateYMD8, asDateDMY, asDateDMYDash, asDateMDY:
 		return "CAST(strptime(" + x + ", " + QuoteLiteral(k.format()) + ") AS DATE)"
-	case kindTimestampISO:
+	case asTimestampISO:
 		return "CAST(" + x + " AS TIMESTAMP)"
-	case kindTimestampDMY:
+	case asTimestampDMY:
 		return "strptime(" + x + ", ['%d/%m/%Y %H:%M:%S', '%d/%m/%Y %H:%M'])"
 	}
 	return x
@@ -383,19 +384,19 @@ func stripThousandsSQL(x string) string {
 }
 
 // sqlType is the DuckDB type of a column read with k.
-func (k colKind) sqlType() string {
+func (k reading) sqlType() string {
 	switch k {
-	case kindBoolTrueFalse, kindBoolOuiNon, kindBoolVraiFaux, kindBoolYesNo:
+	case asBoolTrueFalse, asBoolOuiNon, asBoolVraiFaux, asBoolYesNo:
 		return "BOOLEAN"
-	case kindInt, kindIntSpaced:
+	case asInt, asIntSpaced:
 		return "BIGINT"
-	case kindDecDot, kindDecExp, kindDecComma, kindDecDotGrp:
+	case asDecDot, asDecExp, asDecComma, asDecDotGrp:
 		return "DOUBLE"
-	case kindDateYMD8, kindDateISO, kindDateDMY, kindDateDMYDash, kindDateMDY:
+	case asDateYMD8, asDateISO, asDateDMY, asDateDMYDash, asDateMDY:
 		return "DATE"
-	case kindTimestampISO, kindTimestampDMY:
+	case asTimestampISO, asTimestampDMY:
 		return "TIMESTAMP"
-	case kindTimestampTZ:
+	case asTimestampTZ:
 		return "TIMESTAMPTZ"
 	}
 	return "VARCHAR"
@@ -403,34 +404,34 @@ func (k colKind) sqlType() string {
 
 // format is the strptime format of a date or timestamp reading, reported in
 // columns_infos.
-func (k colKind) format() string {
+func (k reading) format() string {
 	switch k {
-	case kindDateYMD8:
+	case asDateYMD8:
 		return "%Y%m%d"
-	case kindDateISO:
+	case asDateISO:
 		return "%Y-%m-%d"
-	case kindDateDMY:
+	case asDateDMY:
 		return "%d/%m/%Y"
-	case kindDateDMYDash:
+	case asDateDMYDash:
 		return "%d-%m-%Y"
-	case kindDateMDY:
+	case asDateMDY:
 		return "%m/%d/%Y"
-	case kindTimestampISO:
+	case asTimestampISO:
 		return "%Y-%m-%dT%H:%M:%S"
-	case kindTimestampDMY:
+	case asTimestampDMY:
 		return "%d/%m/%Y %H:%M:%S"
-	case kindTimestampTZ:
+	case asTimestampTZ:
 		return "%Y-%m-%dT%H:%M:%S%z"
 	}
 	return ""
 }
 
 // decimal is the decimal separator of a number reading.
-func (k colKind) decimal() string {
+func (k reading) decimal() string {
 	switch k {
-	case kindDecDot, kindDecExp:
+	case asDecDot, asDecExp:
 		return "."
-	case kindDecComma, kindDecDotGrp:
+	case asDecComma, asDecDotGrp:
 		return ","
 	}
 	return ""

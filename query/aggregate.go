@@ -85,12 +85,12 @@ func Aggregate(ctx context.Context, db *sql.DB, t Table, r AggRequest) (*Page, e
 		return nil, dbError(ctx, "aggregate", err)
 	}
 	defer rows.Close()
-	formats := make([]format, 0, len(page.Kinds)+1)
+	forms := make([]valueForm, 0, len(page.Kinds)+1)
 	for _, k := range page.Kinds {
-		formats = append(formats, formatOfKind(k))
+		forms = append(forms, formOfKind(k))
 	}
-	formats = append(formats, formatDefault)
-	sc := newScanner(formats)
+	forms = append(forms, formDefault)
+	sc := newScanner(forms)
 	page.Total = 0
 	for rows.Next() {
 		row, err := sc.scan(rows)
@@ -120,18 +120,18 @@ func Aggregate(ctx context.Context, db *sql.DB, t Table, r AggRequest) (*Page, e
 	return page, nil
 }
 
-// formatOfKind returns the scan format of an output column of a kind: min
+// formOfKind returns the value form of an output column of a kind: min
 // and max of a date column are dates, and so on.
-func formatOfKind(k convert.Kind) format {
+func formOfKind(k convert.Kind) valueForm {
 	switch k {
 	case convert.KindDate:
-		return formatDate
+		return formDate
 	case convert.KindTimestamp:
-		return formatTimestamp
+		return formTimestamp
 	case convert.KindTime:
-		return formatTime
+		return formTime
 	}
-	return formatDefault
+	return formDefault
 }
 
 // aggPlan is a compiled AggRequest.

@@ -36,7 +36,7 @@ type plan struct {
 	kinds      []convert.Kind   // their kinds
 	exprs      []string         // their SQL expressions
 	sqlTypes   []string         // their DuckDB types
-	formats    []format         // how to normalise their values (plus the raw rowid last)
+	forms      []valueForm      // how to normalise their values (plus the raw rowid last)
 	sources    []convert.Column // their columns as loaded (zero for rowid), for exports in the source's form
 	list       string           // select list, ending with the raw rowid
 	where      string           // "" or " WHERE …", without the cursor
@@ -149,7 +149,7 @@ func (p *plan) compileList(t Table, r Request) error {
 		p.sqlTypes = append(p.sqlTypes, "BIGINT")
 		p.names = append(p.names, name)
 		p.kinds = append(p.kinds, convert.KindInteger)
-		p.formats = append(p.formats, formatDefault)
+		p.forms = append(p.forms, formDefault)
 		p.sources = append(p.sources, convert.Column{})
 	}
 	for _, c := range selected {
@@ -161,11 +161,11 @@ func (p *plan) compileList(t Table, r Request) error {
 		p.sqlTypes = append(p.sqlTypes, c.Type)
 		p.names = append(p.names, c.Name)
 		p.kinds = append(p.kinds, c.Kind())
-		p.formats = append(p.formats, formatOf(c.Type))
+		p.forms = append(p.forms, formOf(c.Type))
 		p.sources = append(p.sources, c)
 	}
 	list.WriteString(tableAlias + ".rowid")
-	p.formats = append(p.formats, formatDefault)
+	p.forms = append(p.forms, formDefault)
 	p.list = list.String()
 	return nil
 }

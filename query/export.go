@@ -644,5 +644,5 @@ func textValue(v any, buf []byte) (string, []byte) {
 	case json.Number:
 		return string(x), buf
 	}
-	return textValue(normalize(v, formatDefault), buf)
+	return textValue(normalize(v, formDefault), buf)
 }

@@ -243,7 +243,7 @@ func compileCompare(c column, op, value string, invalid func(string, ...any) err
 			return "", nil, invalid("expects a date or a timestamp (YYYY-MM-DDTHH:MM:SS), got %s", quoteValue(value))
 		}
 		// Naive timestamps compare in UTC, whatever DuckDB's TimeZone setting.
-		if formatOf(c.sqlType) == formatTimestampTZ {
+		if formOf(c.sqlType) == formTimestampTZ {
 			return c.expr + " " + op + " CAST(? AS TIMESTAMPTZ)", []any{ts.UTC().Format("2006-01-02 15:04:05.999999Z07:00")}, nil
 		}
 		return c.expr + " " + op + " CAST(? AS TIMESTAMP)", []any{ts.UTC().Format("2006-01-02 15:04:05.999999")}, nil
@@ -254,7 +254,7 @@ func compileCompare(c column, op, value string, invalid func(string, ...any) err
 			return "", nil, invalid("expects a time (HH:MM:SS), got %s", quoteValue(value))
 		}
 		typ := "TIME"
-		if formatOf(c.sqlType) == formatTimeTZ {
+		if formOf(c.sqlType) == formTimeTZ {
 			typ = "TIMETZ"
 		}
 		return c.expr + " " + op + " CAST(? AS " + typ + ")", []any{tm}, nil

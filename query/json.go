@@ -83,7 +83,7 @@ func appendValue(dst []byte, v any) []byte {
 	}
 	// Not normalised (a Page built by hand): normalize returns one of the
 	// types above, at worst a string, so this recursion ends.
-	return appendValue(dst, normalize(v, formatDefault))
+	return appendValue(dst, normalize(v, formDefault))
 }
 
 // appendFloat formats like encoding/json: the shortest representation that

@@ -167,7 +167,7 @@ func (p *plan) profileTop(ctx context.Context, db *sql.DB, c column, cp *ColumnP
 		return dbError(ctx, "profile", err)
 	}
 	defer rows.Close()
-	fmtv := formatOf(c.sqlType)
+	fmtv := formOf(c.sqlType)
 	cp.Top = []FacetValue{}
 	for rows.Next() {
 		var v, lo, hi any
@@ -226,14 +226,14 @@ func (p *plan) profileStats(ctx context.Context, db *sql.DB, cols []column, tp *
 	for i, c := range cols {
 		cp := &tp.Columns[i]
 		v := vals[i*per : i*per+per]
-		f := formatOf(c.sqlType)
+		f := formOf(c.sqlType)
 		cp.Count = toInt64(v[0])
 		cp.Nulls = tp.Rows - cp.Count
 		if !extremesFromTop(c) {
 			cp.Min, cp.Max = normalize(v[1], f), normalize(v[2], f)
 		}
-		cp.Mean = normalize(v[3], formatDefault)
-		cp.Std = normalize(v[5], formatDefault)
+		cp.Mean = normalize(v[3], formDefault)
+		cp.Std = normalize(v[5], formDefault)
 		if qs, ok := v[4].([]any); ok && len(qs) == 3 {
 			for _, x := range qs {
 				cp.Quartiles = append(cp.Quartiles, normalize(x, f))
@@ -245,7 +245,7 @@ func (p *plan) profileStats(ctx context.Context, db *sql.DB, cols []column, tp *
 }
 
 func toInt64(v any) int64 {
-	switch x := normalize(v, formatDefault).(type) {
+	switch x := normalize(v, formDefault).(type) {
 	case int64:
 		return x
 	case float64:
@@ -379,7 +379,7 @@ func (p *plan) countBinsOrdered(ctx context.Context, db *sql.DB, q string, args 
 		if err := rows.Scan(&b, &n); err != nil {
 			return nil, nil, dbError(ctx, "profile", err)
 		}
-		k := fmt.Sprint(normalize(b, formatDefault))
+		k := fmt.Sprint(normalize(b, formDefault))
 		counts[k] = n
 		keys = append(keys, k)
 	}

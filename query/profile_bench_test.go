@@ -165,14 +165,14 @@ func (p *plan) profileStatsSequential(ctx context.Context, db *sql.DB, cols []co
 	for i, c := range cols {
 		cp := &tp.Columns[i]
 		v := vals[i*per : i*per+per]
-		f := formatOf(c.sqlType)
+		f := formOf(c.sqlType)
 		cp.Count = toInt64(v[0])
 		cp.Nulls = tp.Rows - cp.Count
 		cp.Distinct = toInt64(v[1])
 		cp.DistinctApprox = approx
 		cp.Min, cp.Max = normalize(v[2], f), normalize(v[3], f)
-		cp.Mean = normalize(v[4], formatDefault)
-		cp.Std = normalize(v[6], formatDefault)
+		cp.Mean = normalize(v[4], formDefault)
+		cp.Std = normalize(v[6], formDefault)
 		if qs, ok := v[5].([]any); ok && len(qs) == 3 {
 			for _, x := range qs {
 				cp.Quartiles = append(cp.Quartiles, normalize(x, f))

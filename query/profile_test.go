@@ -68,7 +68,7 @@ func TestProfileLargeTable(t *testing.T) {
 			if err := r.Scan(&v, &n); err != nil {
 				t.Fatal(err)
 			}
-			out = append(out, FacetValue{Value: normalize(v, formatDefault), Count: n})
+			out = append(out, FacetValue{Value: normalize(v, formDefault), Count: n})
 		}
 		return out
 	}

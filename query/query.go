@@ -1,6 +1,10 @@
-// Package query turns a validated Request on a loaded table into SQL with
-// quoted identifiers and bound values, and runs it on DuckDB: one Page of rows
-// with its total (Run), or a CSV stream of every matching row (Export).
+// Package query turns a validated request on a loaded table into SQL with
+// quoted identifiers and bound values, and runs it on DuckDB: one Page of
+// rows with its total and facets (Run, paged by offset or by Cursor),
+// groups with aggregates (Aggregate), the profile of each column (Profile),
+// and every matching row in one of the export Formats (Export). A
+// SearchIndex keeps, per table, the folded text that `q` searches and a
+// token index in memory; Hints remember which plan suited a filter shape.
 //
 // No user text ever reaches SQL except as a bound parameter: filter and sort
 // columns are checked against the table's columns (an exact, case-sensitive
@@ -279,9 +283,9 @@ func (p *plan) fetch(ctx context.Context, db *sql.DB) (*Page, []int64, error) {
 	} else if !found {
 		return &Page{Columns: p.names, Kinds: p.kinds, Total: -1}, nil, nil
 	}
-	q, formats := p.pageStmt(), p.formats
+	q, forms := p.pageStmt(), p.forms
 	if p.withTotal {
-		q, formats = p.pageTotalStmt(), append(slices.Clip(formats), formatDefault)
+		q, forms = p.pageTotalStmt(), append(slices.Clip(forms), formDefault)
 	}
 	rows, err := db.QueryContext(ctx, q.sql, q.args...)
 	if err != nil {
@@ -293,7 +297,7 @@ func (p *plan) fetch(ctx context.Context, db *sql.DB) (*Page, []int64, error) {
 		page.Rows = make([][]any, 0, min(p.limit+1, 1001))
 	}
 	var rowids []int64
-	sc := newScanner(formats)
+	sc := newScanner(forms)
 	for rows.Next() {
 		row, err := sc.scan(rows)
 		if err != nil {
@@ -341,7 +345,7 @@ func (p *plan) facet(ctx context.Context, db *sql.DB, c column, size int) (Facet
 		return f, dbError(ctx, "facet", err)
 	}
 	defer rows.Close()
-	fmtv := formatOf(c.sqlType)
+	fmtv := formOf(c.sqlType)
 	for rows.Next() {
 		var v any
 		var n int64

@@ -17,48 +17,48 @@ import (
 	"github.com/duckdb/duckdb-go/v2"
 )
 
-// format says how a scanned value of a column is turned into its
+// valueForm says how a scanned value of a column is turned into its
 // normalised form; only time values and UUIDs depend on the column type.
-type format uint8
+type valueForm uint8
 
 const (
-	formatDefault format = iota
-	formatDate
-	formatTimestamp
-	formatTimestampTZ
-	formatTime
-	formatTimeTZ
-	formatUUID
+	formDefault valueForm = iota
+	formDate
+	formTimestamp
+	formTimestampTZ
+	formTime
+	formTimeTZ
+	formUUID
 )
 
-func formatOf(sqlType string) format {
+func formOf(sqlType string) valueForm {
 	t := strings.ToUpper(sqlType)
 	switch {
 	case t == "DATE":
-		return formatDate
+		return formDate
 	case t == "TIMESTAMPTZ" || t == "TIMESTAMP WITH TIME ZONE":
-		return formatTimestampTZ
+		return formTimestampTZ
 	case strings.HasPrefix(t, "TIMESTAMP"):
-		return formatTimestamp
+		return formTimestamp
 	case t == "TIMETZ" || t == "TIME WITH TIME ZONE":
-		return formatTimeTZ
+		return formTimeTZ
 	case t == "TIME":
-		return formatTime
+		return formTime
 	case t == "UUID":
-		return formatUUID
+		return formUUID
 	}
-	return formatDefault
+	return formDefault
 }
 
 // scanner scans rows into fresh normalised []any, reusing its buffers.
 type scanner struct {
-	formats []format
-	vals    []any
-	ptrs    []any
+	forms []valueForm
+	vals  []any
+	ptrs  []any
 }
 
-func newScanner(formats []format) *scanner {
-	s := &scanner{formats: formats, vals: make([]any, len(formats)), ptrs: make([]any, len(formats))}
+func newScanner(forms []valueForm) *scanner {
+	s := &scanner{forms: forms, vals: make([]any, len(forms)), ptrs: make([]any, len(forms))}
 	for i := range s.vals {
 		s.ptrs[i] = &s.vals[i]
 	}
@@ -71,7 +71,7 @@ func (s *scanner) scan(rows *sql.Rows) ([]any, error) {
 	}
 	row := make([]any, len(s.vals))
 	for i, v := range s.vals {
-		row[i] = normalize(v, s.formats[i])
+		row[i] = normalize(v, s.forms[i])
 		s.vals[i] = nil
 	}
 	return row, nil
@@ -102,7 +102,7 @@ func normalizeFloat(v float64) any {
 
 // normalize turns a value scanned from DuckDB into one of nil, bool, int64,
 // float64, string or json.Number.
-func normalize(v any, f format) any {
+func normalize(v any, f valueForm) any {
 	switch x := v.(type) {
 	case nil, bool, string, json.Number:
 		return x
@@ -145,7 +145,7 @@ func normalize(v any, f format) any {
 		}
 		return json.Number(x.String())
 	case []byte:
-		if f == formatUUID && len(x) == 16 {
+		if f == formUUID && len(x) == 16 {
 			return formatUUIDBytes(x)
 		}
 		return string(x)
@@ -172,15 +172,15 @@ func formatUUIDBytes(b []byte) string {
 	return string(buf[:])
 }
 
-func formatTimeValue(t time.Time, f format) string {
+func formatTimeValue(t time.Time, f valueForm) string {
 	switch f {
-	case formatDate:
+	case formDate:
 		return t.Format(time.DateOnly)
-	case formatTimestamp:
+	case formTimestamp:
 		return t.Format("2006-01-02T15:04:05.999999999")
-	case formatTime:
+	case formTime:
 		return t.Format("15:04:05.999999999")
-	case formatTimeTZ:
+	case formTimeTZ:
 		return t.Format("15:04:05.999999999Z07:00")
 	default:
 		return t.Format(time.RFC3339Nano)
