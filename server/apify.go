@@ -186,7 +186,10 @@ func validHost[T string | []byte](h T) bool {
 		return false
 	}
 	for i := range len(h) { // bytes: every allowed character is ASCII
-		if r := rune(h[i]); !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || strings.ContainsRune(".-_:[]", r)) {
+		switch b := h[i]; {
+		case 'a' <= b && b <= 'z', 'A' <= b && b <= 'Z', '0' <= b && b <= '9':
+		case b == '.', b == '-', b == '_', b == ':', b == '[', b == ']':
+		default:
 			return false
 		}
 	}

@@ -342,12 +342,17 @@ func (s *Server) accessLog(c *fiber.Ctx) error {
 	elapsed := time.Since(start)
 	s.metrics.observe(c, elapsed)
 	ctx := context.Background()
-	if !s.log.Enabled(ctx, slog.LevelInfo) {
+	h := s.log.Handler()
+	if !h.Enabled(ctx, slog.LevelInfo) {
 		return nil
 	}
 	rid, _ := c.Locals(requestid.ConfigDefault.ContextKey).(string)
-	s.log.LogAttrs(ctx, slog.LevelInfo, "request", slog.String("method", c.Method()), slog.String("path", c.Path()),
+	// Straight to the handler: Logger.LogAttrs would also walk the stack
+	// for a source position that the access line does not need.
+	r := slog.NewRecord(time.Now(), slog.LevelInfo, "request", 0)
+	r.AddAttrs(slog.String("method", c.Method()), slog.String("path", c.Path()),
 		slog.Int("status", c.Response().StatusCode()), slog.Duration("duration", elapsed),
 		slog.String("request_id", rid), slog.String("client", s.clientAddr(c)))
+	_ = h.Handle(ctx, r) // as Logger does: a line that cannot be written is not the client's error
 	return nil
 }
