@@ -128,9 +128,16 @@ func newCacheIn(tb testing.TB, dir string) *Cache {
 // the index of the 1,000 entries keeps.
 //
 //	go test -run '^$' -bench ColdStart -benchtime 20x ./cache/
+//
+// With CSVAPI_COLDSTART_DIR set, the 1,000 entries are written there and
+// kept, for a measure of the whole service process (see the README).
 func BenchmarkColdStart(b *testing.B) {
-	dir := b.TempDir()
+	dir := os.Getenv("CSVAPI_COLDSTART_DIR")
+	if dir == "" {
+		dir = b.TempDir()
+	}
 	ids := manyEntries(b, dir, 1000)
+	b.Logf("%d entries in %s; one of them: %s", len(ids), dir, ids[1])
 	db, err := convert.OpenDB(convert.DBConfig{Threads: 2})
 	if err != nil {
 		b.Fatal(err)

@@ -7,10 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/csvapi/csvapi/convert"
@@ -69,69 +67,26 @@ func (c *Cache) scan() error {
 			os.Remove(filepath.Join(c.Dir, name))
 		}
 	}
-	ids := make([]string, 0, len(newest))
-	for id := range newest {
-		ids = append(ids, id)
-	}
-	found := c.readVersions(ids, newest)
-	for i, id := range ids {
-		if err := c.index(id, newest[id], found[i]); err != nil {
+	for id, name := range newest {
+		if err := c.index(id, name); err != nil {
 			c.Logger.Warn("removing unreadable cache entry", "id", id, "err", err)
-			removeFiles(filepath.Join(c.Dir, newest[id]+".duckdb"))
+			removeFiles(filepath.Join(c.Dir, name+".duckdb"))
 		}
 	}
 	c.Logger.Info("cache indexed", "entries", len(c.records))
 	return nil
 }
 
-// onDisk is what a start reads of one version: its file's size and its
-// sidecar, with the sidecar's time as the last use.
-type onDisk struct {
-	size     int64
-	sc       *sidecar
-	lastUsed time.Time
-	err      error // of the database file; a bad sidecar leaves sc nil
-}
-
-// readVersions reads the files of the versions named[ids[i]] on as many
-// goroutines as there are cores: a start over thousands of entries waits
-// on thousands of small reads and JSON decodings, none of them DuckDB's.
-func (c *Cache) readVersions(ids []string, named map[string]string) []onDisk {
-	found := make([]onDisk, len(ids))
-	next := make(chan int)
-	var wg sync.WaitGroup
-	for range min(runtime.GOMAXPROCS(0)*2, len(ids)) {
-		wg.Go(func() {
-			for i := range next {
-				v := &version{name: named[ids[i]]}
-				st, err := os.Stat(c.file(v, ".duckdb"))
-				if err != nil {
-					found[i].err = err
-					continue
-				}
-				found[i].size = st.Size()
-				found[i].sc, found[i].lastUsed, _ = c.readSidecar(v)
-			}
-		})
+// index adds the version name of id found on disk.
+func (c *Cache) index(id, name string) error {
+	v := &version{name: name}
+	st, err := os.Stat(c.file(v, ".duckdb"))
+	if err != nil {
+		return err
 	}
-	for i := range ids {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
-	return found
-}
-
-// index adds the version name of id found on disk; a version without a
-// readable sidecar has it rebuilt from the database file.
-func (c *Cache) index(id, name string, f onDisk) error {
-	if f.err != nil {
-		return f.err
-	}
-	v := &version{name: name, size: f.size}
-	sc, lastUsed := f.sc, f.lastUsed
-	if sc == nil {
-		var err error
+	v.size = st.Size()
+	sc, lastUsed, err := c.readSidecar(v)
+	if err != nil {
 		if sc, err = c.rebuildSidecar(v); err != nil {
 			return err
 		}
