@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"unicode/utf8"
 
+	"github.com/csvapi/csvapi/problem"
 	"github.com/csvapi/csvapi/query"
 )
 
@@ -77,7 +78,7 @@ func scalar(v any) (string, error) {
 	return "", errNotScalar
 }
 
-var errNotScalar = &Error{Code: "invalid_parameter", Message: "expects a string, a number or a boolean (or a list of them)"}
+var errNotScalar = &Error{Code: problem.CodeInvalidParameter, Message: "expects a string, a number or a boolean (or a list of them)"}
 
 // truncateTexts cuts, in place, the text values longer than max
 // characters, marking each with "…[+N chars]"; it returns how many it cut.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/csvapi/csvapi/cache"
 	"github.com/csvapi/csvapi/convert"
+	"github.com/csvapi/csvapi/problem"
 	"github.com/csvapi/csvapi/query"
 )
 
@@ -278,7 +279,7 @@ func (s *Service) loading(id string) *ConvertOutput {
 func checkURL(raw string) error {
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" {
-		return &Error{Code: "invalid_url", Message: "url: an absolute http or https URL is expected.",
+		return &Error{Code: problem.CodeInvalidUrl, Message: "url: an absolute http or https URL is expected.",
 			Hint: "Give the URL of the data file itself, e.g. https://example.org/data.csv."}
 	}
 	return nil

@@ -176,7 +176,9 @@ func (c *Cache) report(l *load, err error) {
 	}
 }
 
-// run downloads (or takes the upload), normalizes and loads one version.
+// run downloads the source (or takes the upload) and has the converter
+// build one version from it: Prepare, checks and Load, in a worker process
+// when the converter is a convert.Worker. errUnchanged: same content as prev.
 func (c *Cache) run(ctx context.Context, l *load, src source, prev *version) (*version, error) {
 	start := c.now()
 	meta := &convert.Meta{ID: l.id, URL: src.url, Filename: src.filename, FetchedAt: start.UTC(), SourceSize: src.size}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -376,6 +377,16 @@ func skipBOM(f *os.File) error {
 	}
 	_, err := f.Seek(0, io.SeekStart)
 	return err
+}
+
+// sheetIndex returns the index in names of the sheet named or numbered
+// (from 1) by want, or a *ChoiceError listing names.
+func sheetIndex(names []string, want string) (int, error) {
+	name, err := pickName(names, "sheet", want)
+	if err != nil {
+		return 0, err
+	}
+	return slices.Index(names, name), nil
 }
 
 // pickName resolves a sheet parameter: an exact name first (a sheet may be

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"slices"
 
 	"github.com/csvapi/csvapi/convert/internal/ods"
 )
@@ -37,10 +36,9 @@ func odsToCSV(src, dir, sheet string, maxSize int64) (out, name string, err erro
 		for i, sh := range sheets {
 			names[i] = sh.Name
 		}
-		if name, err = pickName(names, "sheet", sheet); err != nil {
+		if idx, err = sheetIndex(names, sheet); err != nil {
 			return "", "", err
 		}
-		idx = slices.Index(names, name)
 	}
 	out, err = writeTemp(dir, "sheet-*.csv", func(w io.Writer) error {
 		sw := newSheetWriter(w, sheets[idx].Width, maxSize)

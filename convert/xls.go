@@ -65,11 +65,7 @@ func pickXLSSheet(sheets []xls.Sheet, want string) (int, error) {
 		for i, s := range sheets {
 			names[i] = s.Name
 		}
-		name, err := pickName(names, "sheet", want)
-		if err != nil {
-			return 0, err
-		}
-		return slices.Index(names, name), nil
+		return sheetIndex(names, want)
 	}
 	return max(0, slices.IndexFunc(sheets, func(s xls.Sheet) bool { return !s.Hidden })), nil
 }

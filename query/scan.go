@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"math"
 	"math/big"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -107,20 +108,12 @@ func normalize(v any, f format) any {
 		return x
 	case int64:
 		return normalizeInt(x)
-	case int32:
-		return int64(x)
-	case int16:
-		return int64(x)
-	case int8:
-		return int64(x)
+	case int8, int16, int32:
+		return reflect.ValueOf(x).Int()
+	case uint8, uint16, uint32:
+		return int64(reflect.ValueOf(x).Uint())
 	case int:
 		return normalizeInt(int64(x))
-	case uint8:
-		return int64(x)
-	case uint16:
-		return int64(x)
-	case uint32:
-		return int64(x)
 	case uint64:
 		if x > maxSafeInt {
 			return strconv.FormatUint(x, 10)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/csvapi/csvapi/problem"
 	"github.com/csvapi/csvapi/query"
 )
 
@@ -57,7 +58,7 @@ func (a *aggParams) set(key, value string) (bool, error) {
 func parseAgg(spec string) (query.Agg, error) {
 	fn, col, _ := strings.Cut(spec, ":")
 	if !query.KnownAgg(fn) {
-		return query.Agg{}, badRequest(CodeInvalidParameter, "agg: unknown aggregate %q in %q (known: count, sum, avg, min, max, count_distinct; e.g. agg=count,sum:population)", fn, spec)
+		return query.Agg{}, badRequest(problem.CodeInvalidParameter, "agg: unknown aggregate %q in %q (known: count, sum, avg, min, max, count_distinct; e.g. agg=count,sum:population)", fn, spec)
 	}
 	return query.Agg{Func: query.AggFunc(fn), Column: col}, nil
 }

@@ -11,18 +11,19 @@ import (
 
 	"github.com/csvapi/csvapi/cache"
 	"github.com/csvapi/csvapi/convert"
+	"github.com/csvapi/csvapi/problem"
 	"github.com/csvapi/csvapi/query"
 )
 
 func (s *Server) handleApify(c *fiber.Ctx) error {
 	raw := strings.Clone(c.Query("url"))
 	if raw == "" {
-		return badRequest(CodeMissingUrl, "Missing url query string variable.")
+		return badRequest(problem.CodeMissingUrl, "Missing url query string variable.")
 	}
 	if err := validateURL(raw); err != nil {
 		return err
 	}
-	opts, err := s.options(func(k string) string { return strings.Clone(c.Query(k)) })
+	opts, err := s.loadOptions(func(k string) string { return strings.Clone(c.Query(k)) })
 	if err != nil {
 		return err
 	}
@@ -69,13 +70,13 @@ func yesNo(v, name string) (bool, error) {
 	case "yes", "true", "1":
 		return true, nil
 	}
-	return false, badRequest(CodeInvalidParameter, "%s must be yes or no, not %q", name, v)
+	return false, badRequest(problem.CodeInvalidParameter, "%s must be yes or no, not %q", name, v)
 }
 
-// options reads the options shared by /apify and /upload: conversion
+// loadOptions reads the options shared by /apify and /upload: conversion
 // overrides, sheet and archive member, refresh, and how long to wait.
-func (s *Server) options(get func(string) string) (cache.Options, error) {
-	opts, err := parseOptions(get)
+func (s *Server) loadOptions(get func(string) string) (cache.Options, error) {
+	opts, err := parseOverrides(get)
 	if err != nil {
 		return opts, err
 	}
@@ -83,7 +84,7 @@ func (s *Server) options(get func(string) string) (cache.Options, error) {
 	opts.Sheet, opts.File = get("sheet"), get("file")
 	for _, p := range []struct{ name, value string }{{"sheet", opts.Sheet}, {"file", opts.File}} {
 		if !convert.ValidChoice(p.value) {
-			return opts, &apiError{Status: http.StatusBadRequest, Code: CodeInvalidParameter,
+			return opts, &problem.Problem{Status: http.StatusBadRequest, Code: problem.CodeInvalidParameter,
 				Message: fmt.Sprintf("Invalid %s parameter: a name of at most 1024 bytes without control characters is expected.", p.name),
 				Details: map[string]string{"parameter": p.name}}
 		}
@@ -98,17 +99,17 @@ func (s *Server) handleUpload(c *fiber.Ctx) error {
 		fh, err = c.FormFile("filepond")
 	}
 	if err != nil {
-		return badRequest(CodeMissingFile, "Send the file as multipart/form-data in a field named file.")
+		return badRequest(problem.CodeMissingFile, "Send the file as multipart/form-data in a field named file.")
 	}
 	if fh.Size > s.cfg.MaxUploadSize {
-		return &apiError{Status: http.StatusRequestEntityTooLarge, Code: CodeTooLarge, Message: "The upload is larger than the limit."}
+		return &problem.Problem{Status: http.StatusRequestEntityTooLarge, Code: problem.CodeTooLarge, Message: "The upload is larger than the limit."}
 	}
 	f, err := fh.Open()
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	opts, err := s.options(func(k string) string { return strings.Clone(c.FormValue(k, c.Query(k))) })
+	opts, err := s.loadOptions(func(k string) string { return strings.Clone(c.FormValue(k, c.Query(k))) })
 	if err != nil {
 		return err
 	}
@@ -121,10 +122,10 @@ func (s *Server) handleUpload(c *fiber.Ctx) error {
 	return s.sendEndpoint(c, e.ID)
 }
 
-// parseOptions reads the conversion overrides (encoding, delimiter, quote,
+// parseOverrides reads the conversion overrides (encoding, delimiter, quote,
 // escape, header, skip, decimal) with get and validates them all before any
 // download, so that a bad value is a 400 naming its parameter.
-func parseOptions(get func(string) string) (cache.Options, error) {
+func parseOverrides(get func(string) string) (cache.Options, error) {
 	var o cache.Options
 	o.Encoding, o.Delimiter, o.Quote = get("encoding"), get("delimiter"), get("quote")
 	o.Header, o.Decimal, o.Escape = get("header"), get("decimal"), get("escape")
@@ -201,7 +202,7 @@ func validHost[T string | []byte](h T) bool {
 func validateURL(raw string) error {
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Hostname() == "" {
-		return badRequest(CodeInvalidUrl, "Malformed url parameter: an absolute http or https URL is expected.")
+		return badRequest(problem.CodeInvalidUrl, "Malformed url parameter: an absolute http or https URL is expected.")
 	}
 	return nil
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/csvapi/csvapi/linkcheck"
+	"github.com/csvapi/csvapi/problem"
 )
 
 // Defaults of ChecksConfig.
@@ -63,13 +64,13 @@ func (s *Server) checkGuard(c *fiber.Ctx, q *checkQuota) error {
 	if tok := s.cfg.Checks.Token; tok != "" {
 		got, _ := strings.CutPrefix(c.Get(fiber.HeaderAuthorization), "Bearer ")
 		if subtle.ConstantTimeCompare([]byte(got), []byte(tok)) != 1 {
-			return &apiError{Status: http.StatusUnauthorized, Code: "unauthorized",
+			return &problem.Problem{Status: http.StatusUnauthorized, Code: "unauthorized",
 				Message: "The link checker needs its token: Authorization: Bearer <token>."}
 		}
 	}
 	if !q.allow(strings.Clone(c.IP()), 0, time.Now()) {
 		c.Set(fiber.HeaderRetryAfter, "60")
-		return &apiError{Status: http.StatusTooManyRequests, Code: "rate_limited",
+		return &problem.Problem{Status: http.StatusTooManyRequests, Code: "rate_limited",
 			Message: fmt.Sprintf("Too many requests: the link checker allows %d a minute per client.", q.rate)}
 	}
 	return c.Next()
@@ -117,7 +118,7 @@ func (s *Server) handleCheckMany(c *fiber.Ctx, q *checkQuota) error {
 		return badRequest("missing_parameter", "urls and group are required.")
 	}
 	if max := s.cfg.Checks.MaxURLsPerRequest; len(req.URLs) > max {
-		return &apiError{Status: http.StatusRequestEntityTooLarge, Code: "too_many_urls",
+		return &problem.Problem{Status: http.StatusRequestEntityTooLarge, Code: "too_many_urls",
 			Message: fmt.Sprintf("Too many URLs: at most %d per request.", max)}
 	}
 	if err := s.submitChecks(c, q, linkcheck.Request{URLs: req.URLs, Group: req.Group,
@@ -131,7 +132,7 @@ func (s *Server) handleCheckMany(c *fiber.Ctx, q *checkQuota) error {
 func (s *Server) submitChecks(c *fiber.Ctx, q *checkQuota, req linkcheck.Request) error {
 	if !q.allow(strings.Clone(c.IP()), len(req.URLs), time.Now()) {
 		c.Set(fiber.HeaderRetryAfter, "3600")
-		return &apiError{Status: http.StatusTooManyRequests, Code: "too_many_urls",
+		return &problem.Problem{Status: http.StatusTooManyRequests, Code: "too_many_urls",
 			Message: fmt.Sprintf("Too many URLs: a client may submit %d an hour.", q.urls)}
 	}
 	err := s.cfg.Checks.Service.Submit(req)
@@ -139,13 +140,13 @@ func (s *Server) submitChecks(c *fiber.Ctx, q *checkQuota, req linkcheck.Request
 	case err == nil:
 		return nil
 	case errors.Is(err, linkcheck.ErrInvalidRequest):
-		return badRequest("invalid_parameter", "%s.", capitalize(err.Error()))
+		return badRequest("invalid_parameter", "%s.", problem.Capitalize(err.Error()))
 	case errors.Is(err, linkcheck.ErrForbidden):
-		return &apiError{Status: http.StatusForbidden, Code: "forbidden_address",
+		return &problem.Problem{Status: http.StatusForbidden, Code: "forbidden_address",
 			Message: "A URL or the callback_url points to an address or port this service may not reach (loopback, private or link-local network)."}
 	case errors.Is(err, linkcheck.ErrQueueFull):
 		c.Set(fiber.HeaderRetryAfter, "60")
-		return &apiError{Status: http.StatusServiceUnavailable, Code: "busy",
+		return &problem.Problem{Status: http.StatusServiceUnavailable, Code: "busy",
 			Message: "Too many checks are waiting; retry later."}
 	}
 	return err
@@ -160,7 +161,7 @@ func (s *Server) handleCheckedURL(c *fiber.Ctx) error {
 	}
 	r, ok := s.cfg.Checks.Service.URL(h)
 	if !ok {
-		return &apiError{Status: http.StatusNotFound, Code: "not_found", Message: "No such URL: submit it to POST /check/one first."}
+		return &problem.Problem{Status: http.StatusNotFound, Code: "not_found", Message: "No such URL: submit it to POST /check/one first."}
 	}
 	return c.JSON(r)
 }
@@ -174,7 +175,7 @@ func (s *Server) handleCheckedGroup(c *fiber.Ctx) error {
 	}
 	name, results, ok := s.cfg.Checks.Service.Group(h)
 	if !ok {
-		return &apiError{Status: http.StatusNotFound, Code: "not_found", Message: "No such group: submit it to POST /check/many first."}
+		return &problem.Problem{Status: http.StatusNotFound, Code: "not_found", Message: "No such group: submit it to POST /check/many first."}
 	}
 	filters, excludes := map[string]string{}, map[string]string{}
 	for k, v := range c.Queries() {

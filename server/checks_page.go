@@ -2,7 +2,6 @@ package server
 
 import (
 	"bytes"
-	"embed"
 	"encoding/csv"
 	"html/template"
 	"net/url"
@@ -14,15 +13,6 @@ import (
 
 	"github.com/csvapi/csvapi/linkcheck"
 )
-
-// checksPageFiles is the link checker dashboard, with the home page for its
-// shared header and footer.
-//
-//go:embed web/index.html web/checks.html
-var checksPageFiles embed.FS
-
-var checksTemplates = template.Must(template.New("").Funcs(template.FuncMap{"asset": assetPath}).
-	ParseFS(checksPageFiles, "web/index.html", "web/checks.html"))
 
 // maxDashboardRows caps the rows of the dashboard; the CSV has them all.
 const maxDashboardRows = 1000
@@ -97,7 +87,7 @@ func (s *Server) handleChecksPage(c *fiber.Ctx) error {
 	data := map[string]any{"Lang": lang, "T": pageText[lang], "W": w, "Q": q, "Rows": rows, "Total": len(results),
 		"Statuses": statuses, "Query": template.URL(query.Encode())} // encoded by url.Values
 	var b bytes.Buffer
-	if err := checksTemplates.ExecuteTemplate(&b, "checks.html", data); err != nil {
+	if err := pageTemplates.ExecuteTemplate(&b, "checks.html", data); err != nil {
 		return err
 	}
 	c.Set(fiber.HeaderContentType, fiber.MIMETextHTMLCharsetUTF8)

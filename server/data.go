@@ -66,9 +66,9 @@ func (s *Server) withQuery(c *fiber.Ctx, f func(ctx context.Context) error) erro
 	return f(ctx)
 }
 
-// handleData answers GET /api/<id>: csvapi's page, plus next, next_url and
+// handleRows answers GET /api/<id>: csvapi's page, plus next, next_url and
 // facets.
-func (s *Server) handleData(c *fiber.Ctx) error {
+func (s *Server) handleRows(c *fiber.Ctx) error {
 	start := time.Now()
 	e, t, p, err := s.pageRequest(c, s.cfg.MaxPageSize, nil)
 	if err != nil {

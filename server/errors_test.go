@@ -16,6 +16,7 @@ import (
 
 	"github.com/csvapi/csvapi/cache"
 	"github.com/csvapi/csvapi/convert"
+	"github.com/csvapi/csvapi/problem"
 	"github.com/csvapi/csvapi/query"
 )
 
@@ -35,16 +36,16 @@ func TestErrorBodies(t *testing.T) {
 		status int
 		code   string
 	}{
-		{&query.InvalidError{Param: "x__exact", Message: "expects an integer"}, 400, CodeInvalidParameter},
-		{invalidParam("limit", "argument %q could not be parsed", "limit"), 400, CodeInvalidParameter},
-		{cache.ErrNotFound, 404, CodeNotFound},
-		{fmt.Errorf("load: %w", convert.ErrTooLarge), 413, CodeTooLarge},
-		{convert.ErrNotTabular, 415, CodeNotTabular},
-		{convert.ErrUnreadable, 422, CodeUnreadable},
-		{&convert.FetchError{Status: 404}, 502, CodeUpstreamStatus},
-		{context.DeadlineExceeded, 504, CodeTimeout},
-		{cache.ErrConflict, 409, CodeConflict},
-		{fmt.Errorf("duckdb: SELECT secret FROM /var/cache"), 500, CodeInternalError},
+		{&query.InvalidError{Param: "x__exact", Message: "expects an integer"}, 400, problem.CodeInvalidParameter},
+		{invalidParam("limit", "argument %q could not be parsed", "limit"), 400, problem.CodeInvalidParameter},
+		{cache.ErrNotFound, 404, problem.CodeNotFound},
+		{fmt.Errorf("load: %w", convert.ErrTooLarge), 413, problem.CodeTooLarge},
+		{convert.ErrNotTabular, 415, problem.CodeNotTabular},
+		{convert.ErrUnreadable, 422, problem.CodeUnreadable},
+		{&convert.FetchError{Status: 404}, 502, problem.CodeUpstreamStatus},
+		{context.DeadlineExceeded, 504, problem.CodeTimeout},
+		{cache.ErrConflict, 409, problem.CodeConflict},
+		{fmt.Errorf("duckdb: SELECT secret FROM /var/cache"), 500, problem.CodeInternalError},
 	}
 	for _, tt := range tests {
 		current = tt.err
@@ -96,8 +97,8 @@ func TestClassifyRememberedFailure(t *testing.T) {
 	err := fmt.Errorf("load: %w", &cache.RememberedError{
 		Err: &convert.FetchError{URL: "http://x", Status: 503}, At: at, RetryAt: at.Add(time.Minute)})
 	ae := classify(err)
-	if ae.Status != http.StatusBadGateway || ae.Code != CodeUpstreamStatus {
-		t.Fatalf("status %d code %s, want 502 %s", ae.Status, ae.Code, CodeUpstreamStatus)
+	if ae.Status != http.StatusBadGateway || ae.Code != problem.CodeUpstreamStatus {
+		t.Fatalf("status %d code %s, want 502 %s", ae.Status, ae.Code, problem.CodeUpstreamStatus)
 	}
 	d, ok := ae.Details.(map[string]any)
 	if !ok || d["upstream_status"] != 503 || d["failed_at"] != at.Format(time.RFC3339) ||

@@ -14,6 +14,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/csvapi/csvapi/cache"
+	"github.com/csvapi/csvapi/problem"
 	"github.com/csvapi/csvapi/query"
 )
 
@@ -28,7 +29,7 @@ func (x *exportParams) set(key, value string) (bool, error) {
 	case "format", "_format":
 		f := query.Format(strings.ToLower(value))
 		if !knownFormat(f) {
-			return true, badRequest(CodeInvalidParameter, "format must be one of csv, tsv, json, ndjson, parquet, xlsx, not %q", value)
+			return true, badRequest(problem.CodeInvalidParameter, "format must be one of csv, tsv, json, ndjson, parquet, xlsx, not %q", value)
 		}
 		x.opts.Format = f
 	case "bom":
@@ -42,12 +43,12 @@ func (x *exportParams) set(key, value string) (bool, error) {
 		case "normalized", "":
 			x.opts.SourceForm = false
 		default:
-			return true, badRequest(CodeInvalidParameter, "values must be source or normalized, not %q", value)
+			return true, badRequest(problem.CodeInvalidParameter, "values must be source or normalized, not %q", value)
 		}
 	case "sep", "separator":
 		sep, ok := separators[value]
 		if !ok {
-			return true, badRequest(CodeInvalidParameter, `sep must be one of , ; | tab (or "\t"), not %q`, value)
+			return true, badRequest(problem.CodeInvalidParameter, `sep must be one of , ; | tab (or "\t"), not %q`, value)
 		}
 		x.opts.Separator = sep
 	case "decimal":
@@ -57,7 +58,7 @@ func (x *exportParams) set(key, value string) (bool, error) {
 		case ".", "point", "dot":
 			x.opts.DecimalComma = false
 		default:
-			return true, badRequest(CodeInvalidParameter, "decimal must be , or ., not %q", value)
+			return true, badRequest(problem.CodeInvalidParameter, "decimal must be , or ., not %q", value)
 		}
 	default:
 		return false, nil

@@ -3,6 +3,7 @@ package server
 import (
 	"strings"
 
+	"github.com/csvapi/csvapi/problem"
 	"github.com/csvapi/csvapi/query"
 )
 
@@ -48,7 +49,7 @@ type groupParser struct {
 }
 
 func (g *groupParser) fail(msg string) error {
-	return badRequest(CodeInvalidParameter, "%s: %s at character %d; expected e.g. %s=(col__exact.a,other__gt.5)", g.key, msg, g.i+1, g.key)
+	return badRequest(problem.CodeInvalidParameter, "%s: %s at character %d; expected e.g. %s=(col__exact.a,other__gt.5)", g.key, msg, g.i+1, g.key)
 }
 
 func (g *groupParser) group(or bool, depth int) (query.Cond, error) {

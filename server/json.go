@@ -23,12 +23,12 @@ func appendMillis(b []byte, d time.Duration) []byte {
 	return strconv.AppendFloat(b, float64(d.Microseconds())/1000, 'f', 3, 64)
 }
 
-// maxCachedInfos bounds infoCache; past it the map starts over.
-const maxCachedInfos = 10_000
+// maxVersionInfos bounds versionInfos; past it the map starts over.
+const maxVersionInfos = 10_000
 
-// infoCache holds the rendered general_infos and columns_infos of each
+// versionInfos holds the rendered general_infos and columns_infos of each
 // resource version: they never change once loaded.
-type infoCache struct {
+type versionInfos struct {
 	mu sync.Mutex
 	m  map[string]renderedInfos
 	// analyses are the profiles /apify?analysis=yes computed, by resource
@@ -47,7 +47,7 @@ func (ic *infoCache) analyzed(id, version string) bool {
 }
 
 // analysis returns the profile computed for e's version, if any.
-func (ic *infoCache) analysis(e *cache.Entry) *query.TableProfile {
+func (ic *versionInfos) analysis(e *cache.Entry) *query.TableProfile {
 	ic.mu.Lock()
 	defer ic.mu.Unlock()
 	return ic.analyses[infoKey(e)]
@@ -55,10 +55,10 @@ func (ic *infoCache) analysis(e *cache.Entry) *query.TableProfile {
 
 // setAnalysis records the profile of e's version; its infos are rendered
 // again with it.
-func (ic *infoCache) setAnalysis(e *cache.Entry, tp *query.TableProfile) {
+func (ic *versionInfos) setAnalysis(e *cache.Entry, tp *query.TableProfile) {
 	ic.mu.Lock()
 	defer ic.mu.Unlock()
-	if ic.analyses == nil || len(ic.analyses) >= maxCachedInfos {
+	if ic.analyses == nil || len(ic.analyses) >= maxVersionInfos {
 		ic.analyses = map[string]*query.TableProfile{}
 	}
 	ic.analyses[infoKey(e)] = tp
@@ -70,12 +70,12 @@ func (ic *infoCache) setAnalysis(e *cache.Entry, tp *query.TableProfile) {
 type renderedInfos struct{ general, columns []byte }
 
 // appendInfos appends the general_infos and columns_infos of e.
-func (ic *infoCache) appendInfos(b []byte, e *cache.Entry) []byte {
+func (ic *versionInfos) appendInfos(b []byte, e *cache.Entry) []byte {
 	key := infoKey(e)
 	ic.mu.Lock()
 	r, ok := ic.m[key]
 	if !ok {
-		if ic.m == nil || len(ic.m) >= maxCachedInfos {
+		if ic.m == nil || len(ic.m) >= maxVersionInfos {
 			ic.m = map[string]renderedInfos{}
 		}
 		r = renderInfos(e.Meta, ic.analyses[key])

@@ -10,6 +10,7 @@ import (
 	"github.com/csvapi/csvapi/assistant"
 	"github.com/csvapi/csvapi/cache"
 	"github.com/csvapi/csvapi/convert"
+	"github.com/csvapi/csvapi/problem"
 	"github.com/csvapi/csvapi/query"
 )
 
@@ -51,10 +52,10 @@ func TestMCPErrorCodes(t *testing.T) {
 			t.Errorf("%v: HTTP code %s, MCP code %s", err, http.Code, tool.Code)
 		}
 		switch http.Code {
-		case CodeUnreadable, CodeNotTabular, CodeConversionFailed:
+		case problem.CodeUnreadable, problem.CodeNotTabular, problem.CodeConversionFailed:
 			// Both keep the human part of a conversion error, nothing of
 			// the SQL or the server's paths.
-			if !strings.EqualFold(strings.TrimSuffix(http.Message, "."), tool.Message) || strings.Contains(tool.Message, "/var") || strings.Contains(tool.Message, "LINE") {
+			if http.Message != tool.Message || strings.Contains(tool.Message, "/var") || strings.Contains(tool.Message, "LINE") {
 				t.Errorf("%v: HTTP message %q, MCP message %q", err, http.Message, tool.Message)
 			}
 		}

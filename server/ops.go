@@ -14,6 +14,8 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/limiter"
+
+	"github.com/csvapi/csvapi/problem"
 )
 
 // contentSecurityPolicy is sent with every HTML page: same-origin scripts
@@ -54,7 +56,7 @@ func (s *Server) rateLimiter() fiber.Handler {
 		Next:         func(c *fiber.Ctx) bool { return isOpsRoute(c.Path()) },
 		KeyGenerator: s.clientAddr,
 		LimitReached: func(c *fiber.Ctx) error {
-			return &apiError{Status: http.StatusTooManyRequests, Code: CodeRateLimited,
+			return &problem.Problem{Status: http.StatusTooManyRequests, Code: problem.CodeRateLimited,
 				Message: fmt.Sprintf("Too many requests: the limit is %d a minute per client. Retry after the delay in Retry-After.", s.cfg.RateLimit)}
 		},
 	})
@@ -106,7 +108,7 @@ func (s *Server) slot(ctx context.Context, slots chan struct{}) (func(), error) 
 	case slots <- struct{}{}:
 		return func() { <-slots }, nil
 	case <-t.C:
-		return nil, &apiError{Status: http.StatusServiceUnavailable, Code: CodeBusy, RetryAfter: time.Second,
+		return nil, &problem.Problem{Status: http.StatusServiceUnavailable, Code: problem.CodeBusy, RetryAfter: time.Second,
 			Message: "The server is busy with other queries. Retry in a moment."}
 	case <-ctx.Done():
 		return nil, ctx.Err()

@@ -13,16 +13,17 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/csvapi/csvapi/cache"
+	"github.com/csvapi/csvapi/problem"
 )
 
 // pageFiles are the HTML templates of the web pages. Their scripts and
 // styles are files under web/static: the CSP forbids inline ones.
 //
-//go:embed web/index.html web/explore.html
+//go:embed web/*.html
 var pageFiles embed.FS
 
 var pageTemplates = template.Must(template.New("").Funcs(template.FuncMap{"asset": assetPath}).
-	ParseFS(pageFiles, "web/index.html", "web/explore.html"))
+	ParseFS(pageFiles, "web/*.html"))
 
 // pageLangs are the languages of the pages, the first one being the default.
 var pageLangs = []string{"en", "fr"}
@@ -92,7 +93,7 @@ func (s *Server) handleExplore(c *fiber.Ctx) error {
 		opts := cache.Options{Sheet: strings.Clone(c.Query("sheet")), File: strings.Clone(c.Query("file"))}
 		d.ID, d.Apify = opts.URLID(raw), "/apify?"+apifyQuery(c)
 	} else if !cache.ValidID(id) {
-		return &apiError{Status: http.StatusNotFound, Code: CodeNotFound, Message: "No such resource id: " + id}
+		return &problem.Problem{Status: http.StatusNotFound, Code: problem.CodeNotFound, Message: "No such resource id: " + id}
 	}
 	return s.renderPage(c, "explore.html", d)
 }
@@ -101,7 +102,7 @@ func (s *Server) handleExplore(c *fiber.Ctx) error {
 func (s *Server) handleEmbed(c *fiber.Ctx) error {
 	id := strings.Clone(c.Params("id"))
 	if !cache.ValidID(id) {
-		return &apiError{Status: http.StatusNotFound, Code: CodeNotFound, Message: "No such resource id: " + id}
+		return &problem.Problem{Status: http.StatusNotFound, Code: problem.CodeNotFound, Message: "No such resource id: " + id}
 	}
 	return s.renderPage(c, "explore.html", pageData{Mode: "embed", ID: id})
 }

@@ -7,13 +7,14 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/csvapi/csvapi/problem"
 	"github.com/csvapi/csvapi/query"
 )
 
 // DefaultPageSize is csvapi's default _size.
 const DefaultPageSize = 100
 
-// maxPage bounds page and _offset, so that offset arithmetic cannot
+// maxOffset bounds page and _offset, so that offset arithmetic cannot
 // overflow.
 const maxOffset = 1 << 40
 
@@ -60,7 +61,7 @@ func (p *pageParams) finish() error {
 	if p.page > 0 {
 		off := int64(p.page-1) * int64(max(p.req.Limit, 0))
 		if off > maxOffset {
-			return badRequest(CodeInvalidParameter, "page is too large")
+			return badRequest(problem.CodeInvalidParameter, "page is too large")
 		}
 		p.req.Offset = int(off)
 	}
@@ -92,7 +93,7 @@ func (p *pageParams) set(key, value string) error {
 	case "page":
 		n, err := nonNegative(key, value)
 		if err != nil || n == 0 || n > maxOffset {
-			return badRequest(CodeInvalidParameter, "page must be a positive integer, not %q", value)
+			return badRequest(problem.CodeInvalidParameter, "page must be a positive integer, not %q", value)
 		}
 		p.page = n
 	case "_sort", "_sort_desc":
@@ -104,7 +105,7 @@ func (p *pageParams) set(key, value string) error {
 		case "objects":
 			p.objects = true
 		default:
-			return badRequest(CodeInvalidParameter, "_shape must be lists or objects, not %q", value)
+			return badRequest(problem.CodeInvalidParameter, "_shape must be lists or objects, not %q", value)
 		}
 	case "_rowid":
 		p.req.HideRowID = value == "hide"
@@ -123,7 +124,7 @@ func (p *pageParams) set(key, value string) error {
 	case "_facet_size":
 		n, err := nonNegative(key, value)
 		if err != nil || n < 1 || n > query.MaxFacetSize {
-			return badRequest(CodeInvalidParameter, "_facet_size must be between 1 and %d, not %q", query.MaxFacetSize, value)
+			return badRequest(problem.CodeInvalidParameter, "_facet_size must be between 1 and %d, not %q", query.MaxFacetSize, value)
 		}
 		p.req.FacetSize = n
 	case "or", "and":
@@ -144,7 +145,7 @@ func (p *pageParams) setSize(key, value string) error {
 		return err
 	}
 	if p.maxSize > 0 && n > p.maxSize {
-		return &apiError{Status: http.StatusBadRequest, Code: CodeInvalidParameter,
+		return &problem.Problem{Status: http.StatusBadRequest, Code: problem.CodeInvalidParameter,
 			Message: key + " must be at most " + strconv.Itoa(p.maxSize) + "; use the export endpoint (/api/ID/export?format=csv) to get every row",
 			Details: map[string]any{"parameter": key, "max": p.maxSize, "export": "/api/{id}/export"}}
 	}
@@ -156,7 +157,7 @@ func (p *pageParams) setSize(key, value string) error {
 // exactly a column name is that column, even if it holds commas.
 func (p *pageParams) setSort(key, value string) error {
 	if value == "" {
-		return badRequest(CodeInvalidParameter, "%s needs a column name", key)
+		return badRequest(problem.CodeInvalidParameter, "%s needs a column name", key)
 	}
 	desc := key == "_sort_desc"
 	if p.columns[value] || p.columns == nil {
@@ -169,7 +170,7 @@ func (p *pageParams) setSort(key, value string) error {
 			part, d = name, !desc
 		}
 		if part == "" {
-			return badRequest(CodeInvalidParameter, "%s: empty column name in %q", key, value)
+			return badRequest(problem.CodeInvalidParameter, "%s: empty column name in %q", key, value)
 		}
 		p.req.Sort = append(p.req.Sort, query.Sort{Column: part, Desc: d})
 	}
@@ -200,13 +201,13 @@ func (p *pageParams) setFilter(key, value string) error {
 	if op == "sort" {
 		sort, ok := sortOf(col, value, true)
 		if !ok {
-			return badRequest(CodeInvalidParameter, "%s must be asc or desc, not %q", key, value)
+			return badRequest(problem.CodeInvalidParameter, "%s must be asc or desc, not %q", key, value)
 		}
 		p.req.Sort = append(p.req.Sort, sort)
 		return nil
 	}
 	if !query.KnownOp(op) {
-		return badRequest(CodeInvalidParameter, "%s: unknown filter operator %q (known: %s)", key, op, strings.Join(query.OpNames(), ", "))
+		return badRequest(problem.CodeInvalidParameter, "%s: unknown filter operator %q (known: %s)", key, op, strings.Join(query.OpNames(), ", "))
 	}
 	p.req.Filters = append(p.req.Filters, query.Filter{Column: col, Op: query.Op(op), Value: value})
 	return nil
@@ -215,7 +216,7 @@ func (p *pageParams) setFilter(key, value string) error {
 func nonNegative(key, value string) (int, error) {
 	n, err := strconv.Atoi(value)
 	if err != nil || n < 0 || n > maxOffset {
-		return 0, badRequest(CodeInvalidParameter, "%s must be a non-negative integer, not %q", key, value)
+		return 0, badRequest(problem.CodeInvalidParameter, "%s must be a non-negative integer, not %q", key, value)
 	}
 	return n, nil
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/csvapi/csvapi/convert"
+	"github.com/csvapi/csvapi/problem"
 	"github.com/csvapi/csvapi/query"
 )
 
@@ -46,7 +47,7 @@ func TestPageParamsSet(t *testing.T) {
 		t.Run(tt.key+"="+tt.value, func(t *testing.T) {
 			p := pageParams{req: query.Request{Limit: DefaultPageSize}, maxSize: 1000}
 			err := p.set(tt.key, tt.value)
-			var ae *apiError
+			var ae *problem.Problem
 			if tt.wantErr {
 				if !errors.As(err, &ae) || ae.Status != 400 {
 					t.Fatalf("err = %v, want a 400 apiError", err)
@@ -70,7 +71,7 @@ func FuzzPageParams(f *testing.F) {
 	f.Fuzz(func(t *testing.T, key, value string) {
 		p := pageParams{req: query.Request{Limit: DefaultPageSize}, maxSize: 1000}
 		err := p.set(key, value)
-		var ae *apiError
+		var ae *problem.Problem
 		if err != nil && (!errors.As(err, &ae) || ae.Status != 400) {
 			t.Errorf("set(%q, %q): %v is not a 400", key, value, err)
 		}
@@ -108,7 +109,7 @@ func TestParseGroup(t *testing.T) {
 		t.Run(tt.value, func(t *testing.T) {
 			got, err := parseGroup(tt.key, tt.value)
 			if tt.wantErr != "" {
-				var ae *apiError
+				var ae *problem.Problem
 				if !errors.As(err, &ae) || ae.Status != 400 || !strings.Contains(ae.Message, tt.wantErr) {
 					t.Fatalf("err = %v, want a 400 containing %q", err, tt.wantErr)
 				}
@@ -185,7 +186,7 @@ func FuzzQueryString(f *testing.F) {
 		if err == nil {
 			err = p.finish()
 		}
-		var ae *apiError
+		var ae *problem.Problem
 		if err != nil {
 			if !errors.As(err, &ae) || ae.Status != 400 {
 				t.Fatalf("%q: %v is not a 400", qs, err)
@@ -237,8 +238,8 @@ func TestParseTabular(t *testing.T) {
 		t.Run(tt.raw, func(t *testing.T) {
 			p, err := parseTabular(tt.raw, tbl, 1000)
 			if tt.badKey != "" {
-				var ae *apiError
-				if !errors.As(err, &ae) || ae.Status != 400 || ae.Code != CodeInvalidParameter {
+				var ae *problem.Problem
+				if !errors.As(err, &ae) || ae.Status != 400 || ae.Code != problem.CodeInvalidParameter {
 					t.Fatalf("error = %v, want a 400 invalid_parameter", err)
 				}
 				if d, _ := ae.Details.(map[string]string); d["parameter"] != tt.badKey {
@@ -285,7 +286,7 @@ func FuzzParseTabular(f *testing.F) {
 	tbl := query.Table{Relation: "data", Columns: []convert.Column{{Name: "a", Type: "BIGINT"}, {Name: "b", Type: "VARCHAR"}, {Name: "a b", Type: "DATE"}}}
 	f.Fuzz(func(t *testing.T, qs string) {
 		p, err := parseTabular(qs, tbl, 1000)
-		var ae *apiError
+		var ae *problem.Problem
 		if err != nil {
 			if !errors.As(err, &ae) || ae.Status != 400 {
 				t.Fatalf("%q: %v is not a 400", qs, err)

@@ -22,6 +22,7 @@ import (
 
 	"github.com/csvapi/csvapi/assistant"
 	"github.com/csvapi/csvapi/cache"
+	"github.com/csvapi/csvapi/problem"
 	"github.com/csvapi/csvapi/query"
 )
 
@@ -98,7 +99,7 @@ type Server struct {
 	db      *sql.DB
 	log     *slog.Logger
 	app     *fiber.App
-	infos   infoCache
+	infos   versionInfos
 	queries chan struct{} // query slots
 	exports chan struct{} // export slots
 	metrics *metrics
@@ -210,7 +211,7 @@ func (s *Server) routes() {
 	a.Get("/api/cache", s.requireAdmin, s.handleCacheList)
 	a.Delete("/api/:id", s.requireAdmin, s.handlePurge)
 	a.Get("/api/:id/status", s.handleStatus)
-	a.Get("/api/:id", s.cached, s.handleData)
+	a.Get("/api/:id", s.cached, s.handleRows)
 	a.Get("/api/:id/export", s.handleExport)
 	a.Get("/api/:id/export.:format", s.handleExport)
 	a.Get("/api/:id/data", s.cached, s.handleTabularData)
@@ -228,7 +229,7 @@ func (s *Server) routes() {
 		s.checkRoutes(a) // croquemort-compatible link checker, off by default
 	}
 	a.Use(func(c *fiber.Ctx) error {
-		return &apiError{Status: http.StatusNotFound, Code: CodeNotFound, Message: "No such endpoint: " + c.Path()}
+		return &problem.Problem{Status: http.StatusNotFound, Code: problem.CodeNotFound, Message: "No such endpoint: " + c.Path()}
 	})
 }
 
@@ -280,7 +281,7 @@ func (s *Server) checkReferrer(c *fiber.Ctx) error {
 			}
 		}
 	}
-	return &apiError{Status: http.StatusForbidden, Code: CodeForbiddenReferrer, Message: "This service only answers requests from its allowed referrers."}
+	return &problem.Problem{Status: http.StatusForbidden, Code: problem.CodeForbiddenReferrer, Message: "This service only answers requests from its allowed referrers."}
 }
 
 func (s *Server) handleError(c *fiber.Ctx, err error) error {
@@ -316,7 +317,7 @@ func (s *Server) handleError(c *fiber.Ctx, err error) error {
 
 // logFailure logs errors that are ours (500) or upstream's (other 5xx),
 // and returns the request id.
-func (s *Server) logFailure(c *fiber.Ctx, ae *apiError, err error) string {
+func (s *Server) logFailure(c *fiber.Ctx, ae *problem.Problem, err error) string {
 	rid, _ := c.Locals(requestid.ConfigDefault.ContextKey).(string)
 	switch {
 	case ae.Status == http.StatusInternalServerError:

@@ -13,6 +13,8 @@ import (
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
+
+	"github.com/csvapi/csvapi/problem"
 )
 
 // staticFiles are the scripts and styles of the HTML pages, embedded so
@@ -104,7 +106,7 @@ func (s *Server) handleStatic(c *fiber.Ctx) error {
 	name := strings.Clone(c.Params("*"))
 	a, ok := assets[name]
 	if !ok {
-		return &apiError{Status: http.StatusNotFound, Code: CodeNotFound, Message: "No such file: " + name}
+		return &problem.Problem{Status: http.StatusNotFound, Code: problem.CodeNotFound, Message: "No such file: " + name}
 	}
 	c.Set(fiber.HeaderContentType, a.ctype)
 	c.Vary(fiber.HeaderAcceptEncoding)

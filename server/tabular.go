@@ -22,6 +22,7 @@ import (
 
 	"github.com/csvapi/csvapi/cache"
 	"github.com/csvapi/csvapi/convert"
+	"github.com/csvapi/csvapi/problem"
 	"github.com/csvapi/csvapi/query"
 )
 
@@ -470,8 +471,8 @@ func (s *Server) handleTabularHealth(c *fiber.Ctx) error {
 // only the status); the parameter at fault is named when known. A resource
 // still converting is a 503 with Retry-After: the fronts treat any non-2xx
 // as a failed preview, while a 202 would be read as data and break them.
-func tabularError(c *fiber.Ctx, ae *apiError) error {
-	if ae.Code == CodePending {
+func tabularError(c *fiber.Ctx, ae *problem.Problem) error {
+	if ae.Code == problem.CodePending {
 		c.Set(fiber.HeaderRetryAfter, "5")
 	}
 	detail := fiber.Map{"message": ae.Message}

@@ -14,21 +14,23 @@ import (
 // have to be listed as categorical (csv-detective's default bound).
 const maxCategorical = 25
 
-// pythonType is csv-detective's python_type of a column kind, which the
-// fronts map to their display types (int, float: number; date, datetime:
-// date; bool: boolean; else text).
+// kindNames are a column kind's names in api-tabular's answers:
+// csv-detective's python_type in the profile, which the fronts map to their
+// display types (int, float: number; date, datetime: date; bool: boolean;
+// else text), and the JSON Schema type in the swagger. Kinds not listed are
+// "string" in both.
+var kindNames = map[convert.Kind]struct{ python, schema string }{
+	convert.KindInteger:   {"int", "integer"},
+	convert.KindNumber:    {"float", "number"},
+	convert.KindBoolean:   {"bool", "boolean"},
+	convert.KindDate:      {"date", "string"},
+	convert.KindTimestamp: {"datetime", "string"},
+}
+
+// pythonType is csv-detective's python_type of a column kind.
 func pythonType(k convert.Kind) string {
-	switch k {
-	case convert.KindInteger:
-		return "int"
-	case convert.KindNumber:
-		return "float"
-	case convert.KindBoolean:
-		return "bool"
-	case convert.KindDate:
-		return "date"
-	case convert.KindTimestamp:
-		return "datetime"
+	if n, ok := kindNames[k]; ok {
+		return n.python
 	}
 	return "string"
 }

@@ -87,13 +87,8 @@ func tabularSwagger(rid string, cols []convert.Column) fiber.Map {
 
 // swaggerType is the JSON Schema type of a column kind in the swagger.
 func swaggerType(k convert.Kind) string {
-	switch k {
-	case convert.KindInteger:
-		return "integer"
-	case convert.KindNumber:
-		return "number"
-	case convert.KindBoolean:
-		return "boolean"
+	if n, ok := kindNames[k]; ok {
+		return n.schema
 	}
 	return "string"
 }

@@ -19,8 +19,9 @@ func TestPackageDependencies(t *testing.T) {
 		"query":     append([]string{"convert"}, internal...),
 		"store":     {},
 		"cache":     append([]string{"convert", "store"}, internal...),
-		"assistant": append([]string{"cache", "query", "convert", "store"}, internal...),
-		"server":    append([]string{"assistant", "cache", "query", "convert", "store", "linkcheck"}, internal...),
+		"problem":   append([]string{"cache", "query", "convert", "store"}, internal...),
+		"assistant": append([]string{"problem", "cache", "query", "convert", "store"}, internal...),
+		"server":    append([]string{"assistant", "problem", "cache", "query", "convert", "store", "linkcheck"}, internal...),
 		"linkcheck": append([]string{"convert"}, internal...),
 	}
 	for _, pkg := range internal {

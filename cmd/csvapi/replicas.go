@@ -2,7 +2,6 @@ package main
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"time"
@@ -15,25 +14,14 @@ import (
 // credentials never come from flags: the AWS_* variables, or the file of
 // --store-credentials.
 type StoreConfig struct {
-	URL         string // s3://bucket/prefix; "": no store
-	Endpoint    string
-	Region      string
-	PathStyle   bool
-	Credentials string // AWS shared credentials file
-	Check       time.Duration
-	Lease       time.Duration
-	Replica     string
-}
-
-func (s *StoreConfig) flags(fs *flag.FlagSet) {
-	fs.StringVar(&s.URL, "store", s.URL, "s3://bucket/prefix of S3-compatible storage shared by replicas (credentials from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or --store-credentials)")
-	fs.StringVar(&s.Endpoint, "store-endpoint", s.Endpoint, "URL of the S3-compatible server, e.g. http://minio:9000 (default: AWS S3)")
-	fs.StringVar(&s.Region, "store-region", s.Region, "region of the bucket (default: AWS_REGION, else the server's)")
-	fs.BoolVar(&s.PathStyle, "store-path-style", s.PathStyle, "address the bucket in the path rather than the host name (MinIO and most self-hosted servers)")
-	fs.StringVar(&s.Credentials, "store-credentials", s.Credentials, "AWS shared credentials file (default: AWS_SHARED_CREDENTIALS_FILE or ~/.aws/credentials)")
-	fs.DurationVar(&s.Check, "store-check", s.Check, "interval at which a replica re-checks the manifests of the resources it serves (purges and new versions propagate within it)")
-	fs.DurationVar(&s.Lease, "store-lease", s.Lease, "lifetime of a load's lease, renewed by its holder; a crashed holder's load is taken over after it")
-	fs.StringVar(&s.Replica, "store-replica", s.Replica, "name of this replica in leases and /api/<id>/status (default: host name and process id)")
+	URL         string        `flag:"store" usage:"s3://bucket/prefix of S3-compatible storage shared by replicas (credentials from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or --store-credentials)"` // s3://bucket/prefix; "": no store
+	Endpoint    string        `flag:"store-endpoint" usage:"URL of the S3-compatible server, e.g. http://minio:9000 (default: AWS S3)"`
+	Region      string        `flag:"store-region" usage:"region of the bucket (default: AWS_REGION, else the server's)"`
+	PathStyle   bool          `flag:"store-path-style" usage:"address the bucket in the path rather than the host name (MinIO and most self-hosted servers)"`
+	Credentials string        `flag:"store-credentials" usage:"AWS shared credentials file (default: AWS_SHARED_CREDENTIALS_FILE or ~/.aws/credentials)"` // AWS shared credentials file
+	Check       time.Duration `flag:"store-check" usage:"interval at which a replica re-checks the manifests of the resources it serves (purges and new versions propagate within it)"`
+	Lease       time.Duration `flag:"store-lease" usage:"lifetime of a load's lease, renewed by its holder; a crashed holder's load is taken over after it"`
+	Replica     string        `flag:"store-replica" usage:"name of this replica in leases and /api/<id>/status (default: host name and process id)"`
 }
 
 func (s *StoreConfig) validate() error {

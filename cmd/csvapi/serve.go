@@ -14,7 +14,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -35,60 +34,60 @@ const (
 
 // Config is the validated configuration of `csvapi serve`.
 type Config struct {
-	Addr          string
-	CacheDir      string
-	MaxFileSize   int64
-	MaxUploadSize int64
-	QueryTimeout  time.Duration
-	LoadTimeout   time.Duration
-	MaxPageSize   int
-	MaxGroups     int
-	MemoryLimit   string
-	LoadMemory    int64 // resident memory of one conversion process; 0: --memory-limit, else 2 GiB
-	Threads       int
-	AllowPrivate  bool
-	Referrers     []string
-	BaseURL       string
-	CORSOrigins   string
-	LogFormat     string
-	LogLevel      slog.Level
-	CacheSize     int64
-	MaxEntries    int
-	MaxAttached   int
-	TTL           time.Duration
-	FailureTTL    time.Duration
-	MaxLoads      int
-	ApifyWait     time.Duration
-	AdminToken    string
-	AllowedPorts  []int
-	AllowedHosts  []string
-	Proxy         *url.URL
-	FetchTimeout  time.Duration
-	MaxColumns    int
-	MaxQueries    int
-	RateLimit     int
-	ProxyHeader   string
-	MaxHeaderSize int64
-	ReadTimeout   time.Duration
-	WriteTimeout  time.Duration
-	IdleTimeout   time.Duration
-	MinFreeDisk   int64
-	ResponseCache int64
-	Store         StoreConfig // replicas sharing converted tables (replicas.go)
+	Addr          string        `flag:"addr" usage:"address to listen on"`
+	CacheDir      string        `flag:"cache-dir" usage:"directory of converted resources (one .duckdb file each)"`
+	MaxFileSize   int64         `flag:"max-file-size" usage:"largest file downloaded or decompressed"`
+	MaxUploadSize int64         `flag:"max-upload-size" usage:"largest file accepted by POST /upload"`
+	QueryTimeout  time.Duration `flag:"query-timeout" usage:"time limit of one query; DuckDB is interrupted past it"`
+	LoadTimeout   time.Duration `flag:"load-timeout" usage:"time limit of one download plus conversion"`
+	MaxPageSize   int           `flag:"max-page-size" usage:"largest _size"`
+	MaxGroups     int           `flag:"max-groups" usage:"most groups an /aggregate query may produce"`
+	MemoryLimit   string        `flag:"memory-limit" usage:"DuckDB memory limit, e.g. 4GB (default: DuckDB's, 80% of RAM); loads spill to disk past it"`
+	LoadMemory    int64         `flag:"load-memory-limit" usage:"resident memory above which a conversion process is killed (its DuckDB gets 3/4 of it; default: --memory-limit, or 2GiB)"`
+	Threads       int           `flag:"threads" usage:"DuckDB threads (default: number of cores)"`
+	AllowPrivate  bool          `flag:"allow-private" usage:"let resource URLs reach loopback and private addresses (for local tests only)"`
+	Referrers     []string      `flag:"referrers" usage:"comma-separated hosts; when set, only requests whose Referer is one of them or a subdomain are served"`
+	BaseURL       string        `flag:"base-url" usage:"public base URL used in endpoints, e.g. https://csvapi.example.org (default: from the request)"`
+	CORSOrigins   string        `flag:"cors-origins" usage:"comma-separated origins allowed by CORS"`
+	LogFormat     string        `flag:"log-format" usage:"text or json"`
+	LogLevel      slog.Level    `flag:"log-level" usage:"debug, info, warn or error"`
+	CacheSize     int64         `flag:"cache-size" usage:"disk budget of the converted files; least recently used resources are evicted past it"`
+	MaxEntries    int           `flag:"max-entries" usage:"most resources kept in the cache (0: no limit)"`
+	MaxAttached   int           `flag:"max-attached" usage:"most DuckDB files attached at once"`
+	TTL           time.Duration `flag:"ttl" usage:"age after which an access revalidates a resource with its upstream (0: never)"`
+	FailureTTL    time.Duration `flag:"failure-ttl" usage:"how long a failed load is remembered before the URL is tried again"`
+	MaxLoads      int           `flag:"max-loads" usage:"most conversions at once; the others wait in a queue"`
+	ApifyWait     time.Duration `flag:"apify-wait" usage:"how long /apify waits for a conversion before answering 202 with a status URL"`
+	AdminToken    string        `flag:"admin-token" usage:"bearer token of the admin routes (GET /cache, DELETE /api/<id>); empty: no admin routes. Prefer CSVAPI_ADMIN_TOKEN or --admin-token-file: flags show in ps"`
+	AllowedPorts  []int         `flag:"allowed-ports" usage:"comma-separated ports resource URLs may use (not enforced with --allow-private)"`
+	AllowedHosts  []string      `flag:"allowed-hosts" usage:"comma-separated hosts; when set, resource URLs must point to one of them or a subdomain"`
+	Proxy         *url.URL      `flag:"proxy" usage:"HTTP proxy for downloads (environment proxies are never used); the proxy must enforce the egress policy"`
+	FetchTimeout  time.Duration `flag:"fetch-timeout" usage:"time limit of one download"`
+	MaxColumns    int           `flag:"max-columns" usage:"most columns in a table"`
+	MaxQueries    int           `flag:"max-queries" usage:"most queries and exports running at once; others wait up to --query-timeout, then 503"`
+	RateLimit     int           `flag:"rate-limit" usage:"requests per minute per client address (0: no limit); 429 with Retry-After past it"`
+	ProxyHeader   string        `flag:"proxy-header" usage:"header carrying the client address behind a reverse proxy, e.g. X-Forwarded-For (trust it only behind one)"`
+	MaxHeaderSize int64         `flag:"max-header-size" usage:"largest request header block"`
+	ReadTimeout   time.Duration `flag:"read-timeout" usage:"time limit to read a request, against slow clients"`
+	WriteTimeout  time.Duration `flag:"write-timeout" usage:"time limit to write a response, exports included (an export's query is stopped past it)"`
+	IdleTimeout   time.Duration `flag:"idle-timeout" usage:"how long an idle keep-alive connection is kept"`
+	MinFreeDisk   int64         `flag:"min-free-disk" usage:"free space on the cache disk below which /ready fails and loads are refused"`
+	ResponseCache int64         `flag:"response-cache-size" usage:"memory for rendered answers of repeated queries (served with ETag and 304)"`
+	Store         StoreConfig   // replicas sharing converted tables (replicas.go)
 
-	AdminTokenFile string
+	AdminTokenFile string `flag:"admin-token-file" usage:"file holding the admin token (surrounding white space ignored); exclusive with --admin-token"`
 	// Limits against slow or greedy clients and upstreams.
-	ExportStallTimeout time.Duration
-	MaxQueuedLoads     int
-	MaxClientLoads     int
-	MinDownloadRate    int64
-	DownloadRateWindow time.Duration
+	ExportStallTimeout time.Duration `flag:"export-stall-timeout" usage:"an export whose client takes no bytes for this long is cut, freeing its slot"`
+	MaxQueuedLoads     int           `flag:"max-queued-loads" usage:"most conversions waiting for a slot; past it new ones get 503 busy with Retry-After"`
+	MaxClientLoads     int           `flag:"max-client-loads" usage:"most conversions one client address may have queued or running; past it 429 too_many_loads"`
+	MinDownloadRate    int64         `flag:"min-download-rate" usage:"slowest download accepted, in bytes a second averaged over --download-rate-window; slower ones are cut (504 upstream_too_slow)"`
+	DownloadRateWindow time.Duration `flag:"download-rate-window" usage:"span over which --min-download-rate is measured"`
 	// ResourceURLTemplate resolves portal resource ids on the api-tabular
 	// routes, e.g. https://www.data.gouv.fr/fr/datasets/r/{id}.
-	ResourceURLTemplate string
+	ResourceURLTemplate string `flag:"resource-url-template" usage:"URL of a portal resource whose {id} is the resource id of the api-tabular routes, e.g. https://www.data.gouv.fr/fr/datasets/r/{id}; converted on first access (empty: csvapi ids only)"`
 
-	Checks      bool   // croquemort-compatible link checker routes
-	ChecksToken string // bearer token of the link checker routes
+	Checks      bool   `flag:"checks" usage:"serve the croquemort-compatible link checker (POST /check/one, /check/many, GET /url, /group)"`          // croquemort-compatible link checker routes
+	ChecksToken string `flag:"checks-token" usage:"bearer token the link checker routes require (empty: none; the per-client caps apply either way)"` // bearer token of the link checker routes
 }
 
 // Main is the running service: configuration, then the opened resources.
@@ -147,153 +146,13 @@ func NewMain() *Main {
 	}}
 }
 
-// byteSize is a flag.Value for sizes such as 500MB or 1GiB.
-type byteSize struct{ n *int64 }
-
-func (b byteSize) String() string {
-	if b.n == nil {
-		return ""
-	}
-	return humanize.Bytes(uint64(*b.n))
-}
-
-func (b byteSize) Set(s string) error {
-	n, err := humanize.ParseBytes(s)
-	if err != nil || n == 0 || n > 1<<50 {
-		return fmt.Errorf("invalid size %q (examples: 500MB, 2GiB)", s)
-	}
-	*b.n = int64(n)
-	return nil
-}
-
-// listValue is a flag.Value for comma-separated lists.
-type listValue struct{ l *[]string }
-
-func (v listValue) String() string {
-	if v.l == nil {
-		return ""
-	}
-	return strings.Join(*v.l, ",")
-}
-
-func (v listValue) Set(s string) error {
-	*v.l = nil
-	for _, part := range strings.Split(s, ",") {
-		if part = strings.ToLower(strings.TrimSpace(part)); part != "" {
-			*v.l = append(*v.l, part)
-		}
-	}
-	return nil
-}
-
-// portList is a flag.Value for comma-separated port numbers.
-type portList struct{ p *[]int }
-
-func (v portList) String() string {
-	if v.p == nil {
-		return ""
-	}
-	parts := make([]string, len(*v.p))
-	for i, n := range *v.p {
-		parts[i] = strconv.Itoa(n)
-	}
-	return strings.Join(parts, ",")
-}
-
-func (v portList) Set(s string) error {
-	var ports []int
-	for _, part := range strings.Split(s, ",") {
-		if part = strings.TrimSpace(part); part == "" {
-			continue
-		}
-		n, err := strconv.Atoi(part)
-		if err != nil || n <= 0 || n > 65535 {
-			return fmt.Errorf("invalid port %q", part)
-		}
-		ports = append(ports, n)
-	}
-	*v.p = ports
-	return nil
-}
-
-// proxyURL is a flag.Value for an http(s) proxy URL; empty means none.
-type proxyURL struct{ u **url.URL }
-
-func (v proxyURL) String() string {
-	if v.u == nil || *v.u == nil {
-		return ""
-	}
-	return (*v.u).Redacted()
-}
-
-func (v proxyURL) Set(s string) error {
-	if s == "" {
-		*v.u = nil
-		return nil
-	}
-	u, err := url.Parse(s)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return errors.New("must be an http(s) URL")
-	}
-	*v.u = u
-	return nil
-}
-
 // ParseFlags reads args, then fills every flag not given on the command line
 // from its CSVAPI_* environment twin, then validates.
 func (m *Main) ParseFlags(args []string, getenv func(string) (string, bool), stderr io.Writer) error {
 	c := &m.Config
 	fs := flag.NewFlagSet("csvapi serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&c.Addr, "addr", c.Addr, "address to listen on")
-	fs.StringVar(&c.CacheDir, "cache-dir", c.CacheDir, "directory of converted resources (one .duckdb file each)")
-	fs.Var(byteSize{&c.MaxFileSize}, "max-file-size", "largest file downloaded or decompressed")
-	fs.Var(byteSize{&c.MaxUploadSize}, "max-upload-size", "largest file accepted by POST /upload")
-	fs.DurationVar(&c.QueryTimeout, "query-timeout", c.QueryTimeout, "time limit of one query; DuckDB is interrupted past it")
-	fs.DurationVar(&c.LoadTimeout, "load-timeout", c.LoadTimeout, "time limit of one download plus conversion")
-	fs.IntVar(&c.MaxPageSize, "max-page-size", c.MaxPageSize, "largest _size")
-	fs.IntVar(&c.MaxGroups, "max-groups", c.MaxGroups, "most groups an /aggregate query may produce")
-	fs.StringVar(&c.MemoryLimit, "memory-limit", c.MemoryLimit, "DuckDB memory limit, e.g. 4GB (default: DuckDB's, 80% of RAM); loads spill to disk past it")
-	fs.Var(byteSize{&c.LoadMemory}, "load-memory-limit", "resident memory above which a conversion process is killed (its DuckDB gets 3/4 of it; default: --memory-limit, or 2GiB)")
-	fs.IntVar(&c.Threads, "threads", c.Threads, "DuckDB threads (default: number of cores)")
-	fs.BoolVar(&c.AllowPrivate, "allow-private", c.AllowPrivate, "let resource URLs reach loopback and private addresses (for local tests only)")
-	fs.Var(listValue{&c.Referrers}, "referrers", "comma-separated hosts; when set, only requests whose Referer is one of them or a subdomain are served")
-	fs.StringVar(&c.BaseURL, "base-url", c.BaseURL, "public base URL used in endpoints, e.g. https://csvapi.example.org (default: from the request)")
-	fs.StringVar(&c.CORSOrigins, "cors-origins", c.CORSOrigins, "comma-separated origins allowed by CORS")
-	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "text or json")
-	fs.TextVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
-	fs.Var(byteSize{&c.CacheSize}, "cache-size", "disk budget of the converted files; least recently used resources are evicted past it")
-	fs.IntVar(&c.MaxEntries, "max-entries", c.MaxEntries, "most resources kept in the cache (0: no limit)")
-	fs.IntVar(&c.MaxAttached, "max-attached", c.MaxAttached, "most DuckDB files attached at once")
-	fs.DurationVar(&c.TTL, "ttl", c.TTL, "age after which an access revalidates a resource with its upstream (0: never)")
-	fs.DurationVar(&c.FailureTTL, "failure-ttl", c.FailureTTL, "how long a failed load is remembered before the URL is tried again")
-	fs.IntVar(&c.MaxLoads, "max-loads", c.MaxLoads, "most conversions at once; the others wait in a queue")
-	fs.DurationVar(&c.ApifyWait, "apify-wait", c.ApifyWait, "how long /apify waits for a conversion before answering 202 with a status URL")
-	fs.StringVar(&c.ResourceURLTemplate, "resource-url-template", c.ResourceURLTemplate, "URL of a portal resource whose {id} is the resource id of the api-tabular routes, e.g. https://www.data.gouv.fr/fr/datasets/r/{id}; converted on first access (empty: csvapi ids only)")
-	fs.StringVar(&c.AdminToken, "admin-token", c.AdminToken, "bearer token of the admin routes (GET /cache, DELETE /api/<id>); empty: no admin routes. Prefer CSVAPI_ADMIN_TOKEN or --admin-token-file: flags show in ps")
-	fs.StringVar(&c.AdminTokenFile, "admin-token-file", c.AdminTokenFile, "file holding the admin token (surrounding white space ignored); exclusive with --admin-token")
-	fs.Var(portList{&c.AllowedPorts}, "allowed-ports", "comma-separated ports resource URLs may use (not enforced with --allow-private)")
-	fs.Var(listValue{&c.AllowedHosts}, "allowed-hosts", "comma-separated hosts; when set, resource URLs must point to one of them or a subdomain")
-	fs.Var(proxyURL{&c.Proxy}, "proxy", "HTTP proxy for downloads (environment proxies are never used); the proxy must enforce the egress policy")
-	fs.DurationVar(&c.FetchTimeout, "fetch-timeout", c.FetchTimeout, "time limit of one download")
-	fs.IntVar(&c.MaxColumns, "max-columns", c.MaxColumns, "most columns in a table")
-	fs.IntVar(&c.MaxQueries, "max-queries", c.MaxQueries, "most queries and exports running at once; others wait up to --query-timeout, then 503")
-	fs.IntVar(&c.RateLimit, "rate-limit", c.RateLimit, "requests per minute per client address (0: no limit); 429 with Retry-After past it")
-	fs.StringVar(&c.ProxyHeader, "proxy-header", c.ProxyHeader, "header carrying the client address behind a reverse proxy, e.g. X-Forwarded-For (trust it only behind one)")
-	fs.Var(byteSize{&c.MaxHeaderSize}, "max-header-size", "largest request header block")
-	fs.DurationVar(&c.ReadTimeout, "read-timeout", c.ReadTimeout, "time limit to read a request, against slow clients")
-	fs.DurationVar(&c.WriteTimeout, "write-timeout", c.WriteTimeout, "time limit to write a response, exports included (an export's query is stopped past it)")
-	fs.DurationVar(&c.ExportStallTimeout, "export-stall-timeout", c.ExportStallTimeout, "an export whose client takes no bytes for this long is cut, freeing its slot")
-	fs.IntVar(&c.MaxQueuedLoads, "max-queued-loads", c.MaxQueuedLoads, "most conversions waiting for a slot; past it new ones get 503 busy with Retry-After")
-	fs.IntVar(&c.MaxClientLoads, "max-client-loads", c.MaxClientLoads, "most conversions one client address may have queued or running; past it 429 too_many_loads")
-	fs.Var(byteSize{&c.MinDownloadRate}, "min-download-rate", "slowest download accepted, in bytes a second averaged over --download-rate-window; slower ones are cut (504 upstream_too_slow)")
-	fs.DurationVar(&c.DownloadRateWindow, "download-rate-window", c.DownloadRateWindow, "span over which --min-download-rate is measured")
-	fs.DurationVar(&c.IdleTimeout, "idle-timeout", c.IdleTimeout, "how long an idle keep-alive connection is kept")
-	fs.Var(byteSize{&c.MinFreeDisk}, "min-free-disk", "free space on the cache disk below which /ready fails and loads are refused")
-	fs.Var(byteSize{&c.ResponseCache}, "response-cache-size", "memory for rendered answers of repeated queries (served with ETag and 304)")
-	c.Store.flags(fs)
-	fs.BoolVar(&c.Checks, "checks", c.Checks, "serve the croquemort-compatible link checker (POST /check/one, /check/many, GET /url, /group)")
-	fs.StringVar(&c.ChecksToken, "checks-token", c.ChecksToken, "bearer token the link checker routes require (empty: none; the per-client caps apply either way)")
+	bindFlags(fs, c)
 	fs.BoolVar(&m.showVersion, "version", false, "print the version and exit")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: csvapi [serve] [flags]\n\nEvery flag has an environment twin: --max-file-size is CSVAPI_MAX_FILE_SIZE; a flag given on the command line wins.\n\nFlags:\n")

@@ -10,6 +10,7 @@ import (
 
 	"github.com/csvapi/csvapi/cache"
 	"github.com/csvapi/csvapi/linkcheck"
+	"github.com/csvapi/csvapi/problem"
 )
 
 // acquire pins the resource named by the :id route parameter; the caller
@@ -117,11 +118,11 @@ func (s *Server) handleStatus(c *fiber.Ctx) error {
 // token. Without a configured token the admin routes do not exist.
 func (s *Server) requireAdmin(c *fiber.Ctx) error {
 	if s.cfg.AdminToken == "" {
-		return &apiError{Status: http.StatusNotFound, Code: CodeNotFound, Message: "No such endpoint: " + c.Path()}
+		return &problem.Problem{Status: http.StatusNotFound, Code: problem.CodeNotFound, Message: "No such endpoint: " + c.Path()}
 	}
 	got, bearer := strings.CutPrefix(c.Get(fiber.HeaderAuthorization), "Bearer ")
 	if !bearer || subtle.ConstantTimeCompare([]byte(got), []byte(s.cfg.AdminToken)) != 1 {
-		return &apiError{Status: http.StatusUnauthorized, Code: CodeUnauthorized,
+		return &problem.Problem{Status: http.StatusUnauthorized, Code: problem.CodeUnauthorized,
 			Message: "This endpoint needs the admin token: Authorization: Bearer <token>."}
 	}
 	return c.Next()
