@@ -40,7 +40,7 @@ func infoKey(e *cache.Entry) string { return e.ID + "-" + e.Version }
 
 // analyzed reports whether a profile was computed for the version of
 // id; it allocates nothing when no resource has one (the usual case).
-func (ic *infoCache) analyzed(id, version string) bool {
+func (ic *versionInfos) analyzed(id, version string) bool {
 	ic.mu.Lock()
 	defer ic.mu.Unlock()
 	return len(ic.analyses) > 0 && ic.analyses[id+"-"+version] != nil
