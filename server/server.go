@@ -109,6 +109,8 @@ type Server struct {
 	search *query.SearchIndex
 	// started is when New ran, for /health/'s uptime.
 	started time.Time
+	// access writes the access lines (accesslog.go).
+	access *accessLines
 	// mcp holds the MCP tools served at /mcp (see mcp.go).
 	mcp        *assistant.Service
 	mcpHandler fiber.Handler
@@ -135,7 +137,7 @@ func New(cfg Config, c *cache.Cache, db *sql.DB, logger *slog.Logger) *Server {
 	cfg.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
 	s := &Server{cfg: cfg, cache: c, db: db, log: logger, search: query.NewSearchIndex(db),
 		queries: make(chan struct{}, cfg.MaxQueries), exports: make(chan struct{}, cfg.MaxQueries),
-		metrics: newMetrics(c), started: time.Now()}
+		metrics: newMetrics(c), started: time.Now(), access: newAccessLines(logger.Handler())}
 	if c != nil {
 		// A fresh instance has none of the old one's search shadows.
 		c.OnHeal = s.search.Reset
@@ -257,9 +259,11 @@ func (s *Server) App() *fiber.App { return s.app }
 func (s *Server) Serve(ln net.Listener) error { return s.app.Listener(ln) }
 
 // Shutdown stops accepting connections and waits for in-flight requests
-// until ctx is done, then drops the search shadows.
+// until ctx is done, writes the access lines queued, then drops the
+// search shadows.
 func (s *Server) Shutdown(ctx context.Context) error {
 	err := s.app.ShutdownWithContext(ctx)
+	s.access.flush(ctx)
 	if serr := s.search.Close(); err == nil {
 		err = serr
 	}
@@ -342,18 +346,18 @@ func (s *Server) accessLog(c *fiber.Ctx) error {
 	}
 	elapsed := time.Since(start)
 	s.metrics.observe(c, elapsed)
-	ctx := context.Background()
-	h := s.log.Handler()
-	if !h.Enabled(ctx, slog.LevelInfo) {
+	if !s.log.Handler().Enabled(context.Background(), slog.LevelInfo) {
 		return nil
 	}
 	rid, _ := c.Locals(requestid.ConfigDefault.ContextKey).(string)
-	// Straight to the handler: Logger.LogAttrs would also walk the stack
-	// for a source position that the access line does not need.
+	// A record for the handler, not Logger.LogAttrs, which would also walk
+	// the stack for a source position that the access line does not need.
+	// Its strings are copies: fasthttp reuses the request's memory before
+	// the line is written (see accessLines).
 	r := slog.NewRecord(time.Now(), slog.LevelInfo, "request", 0)
-	r.AddAttrs(slog.String("method", c.Method()), slog.String("path", c.Path()),
+	r.AddAttrs(slog.String("method", strings.Clone(c.Method())), slog.String("path", strings.Clone(c.Path())),
 		slog.Int("status", c.Response().StatusCode()), slog.Duration("duration", elapsed),
-		slog.String("request_id", rid), slog.String("client", s.clientAddr(c)))
-	_ = h.Handle(ctx, r) // as Logger does: a line that cannot be written is not the client's error
+		slog.String("request_id", strings.Clone(rid)), slog.String("client", s.clientAddr(c)))
+	s.access.log(r)
 	return nil
 }
