@@ -5,11 +5,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -192,4 +195,51 @@ func heapInUse() uint64 {
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
 	return m.HeapInuse
+}
+
+// TestPeekIsAnAccess: Peek counts as a use, as Acquire does, for the LRU
+// order (the entry peeked at survives the eviction of the other) and for
+// freshness (past TTL it starts a revalidation); its stamp is the
+// version's, and unknown ids have none.
+func TestPeekIsAnAccess(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "a,b\n1,2\n")
+	}))
+	defer up.Close()
+	c := newTestCache(t)
+	var mu sync.Mutex
+	clock := time.Unix(1_700_000_000, 0)
+	c.now = func() time.Time { // every call is a second later: a strict LRU order
+		mu.Lock()
+		defer mu.Unlock()
+		clock = clock.Add(time.Second)
+		return clock
+	}
+	a, err := c.Apify(t.Context(), up.URL+"/a.csv", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Release()
+	b := upload(t, c, "b\n2\n")
+	if _, ok := c.Peek(ID("nothing")); ok {
+		t.Error("Peek of an unknown id: ok")
+	}
+	st, ok := c.Peek(a.ID) // a is now more recent than b
+	if !ok || st.Version != a.Version || !st.CheckedAt.Equal(a.CheckedAt) || st.Stale {
+		t.Fatalf("Peek: %+v %v, want version %s checked at %v", st, ok, a.Version, a.CheckedAt)
+	}
+	c.MaxEntries = 1
+	c.evict(nil)
+	if _, ok := c.Peek(b.ID); ok {
+		t.Error("the entry not peeked at survived the eviction")
+	}
+	mu.Lock()
+	clock = clock.Add(1000 * time.Hour)
+	mu.Unlock()
+	if _, ok := c.Peek(a.ID); !ok {
+		t.Fatal("the entry peeked at was evicted")
+	}
+	if got := c.Stats().Revalidations; got != 1 {
+		t.Errorf("a peek past TTL: %d revalidations, want 1", got)
+	}
 }
