@@ -3,7 +3,6 @@ package server
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -13,7 +12,6 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
-	"github.com/gofiber/fiber/v2/middleware/limiter"
 
 	"github.com/csvapi/csvapi/problem"
 )
@@ -45,21 +43,6 @@ func securityHeaders(c *fiber.Ctx) error {
 		h.SetCanonical(headerContentSecurityPolicy, contentSecurityPolicyValue)
 	}
 	return err
-}
-
-// rateLimiter limits each client address to limit requests a minute.
-// Probes and metrics are exempt.
-func (s *Server) rateLimiter() fiber.Handler {
-	return limiter.New(limiter.Config{
-		Max:          s.cfg.RateLimit,
-		Expiration:   time.Minute,
-		Next:         func(c *fiber.Ctx) bool { return isOpsRoute(c.Path()) },
-		KeyGenerator: s.clientAddr,
-		LimitReached: func(c *fiber.Ctx) error {
-			return &problem.Problem{Status: http.StatusTooManyRequests, Code: problem.CodeRateLimited,
-				Message: fmt.Sprintf("Too many requests: the limit is %d a minute per client. Retry after the delay in Retry-After.", s.cfg.RateLimit)}
-		},
-	})
 }
 
 // clientAddr names the client for the per-client limits: its address, or

@@ -200,7 +200,7 @@ func (s *Server) routes() {
 	a.Get("/ready", s.handleReady)
 	a.Get("/metrics", s.metrics.handler)
 	if s.cfg.RateLimit > 0 {
-		a.Use(s.rateLimiter())
+		a.Use(s.rateLimit())
 	}
 	a.Post("/mcp", s.handleMCP).Get("/mcp", s.handleMCP) // MCP clients send no Referer: before checkReferrer
 	if len(s.cfg.Referrers) > 0 {
