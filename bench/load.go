@@ -46,18 +46,40 @@ func generatorName() string {
 	return "built-in Go client (install wrk for higher ceilings)"
 }
 
+// generatorThreads names the generator of the cached-page measure.
+func generatorThreads() string {
+	if _, err := exec.LookPath("wrk"); err == nil {
+		return "wrk 2 threads"
+	}
+	return "Go client"
+}
+
 // load drives u with conns connections for d, with wrk when it is installed.
 func load(u string, conns int, d time.Duration) (stats, error) {
 	if _, err := exec.LookPath("wrk"); err == nil {
 		return loadWrk(u, conns, d)
 	}
-	return loadGo(func(int64) string { return u }, conns, d)
+	return loadHTTP(func(int64) string { return u }, conns, d)
 }
 
-// loadDistinct drives prefix+N with a different N each request, so that no
-// answer can come from a response cache.
-func loadDistinct(prefix string, conns int, d time.Duration) (stats, error) {
-	return loadGo(func(i int64) string { return prefix + strconv.FormatInt(i%2_000_000, 10) }, conns, d)
+// loadHTTP drives the URL next(i), a different one each request when the
+// caller wants it, with the closed-loop generator; an answer other than 200
+// counts as an error.
+func loadHTTP(next func(int64) string, conns int, d time.Duration) (stats, error) {
+	client := &http.Client{Timeout: time.Minute, Transport: &http.Transport{MaxIdleConnsPerHost: conns}}
+	defer client.CloseIdleConnections()
+	return loadFunc(func(i int64) error {
+		resp, err := client.Get(next(i))
+		if err != nil {
+			return err
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("status %d", resp.StatusCode)
+		}
+		return nil
+	}, conns, d)
 }
 
 var (
@@ -100,12 +122,13 @@ func parseWrkDuration(s string) time.Duration {
 	return d
 }
 
-// loadGo is a small closed-loop load generator: conns goroutines, each
-// sending its next request when the previous answer is read, for d.
-func loadGo(next func(int64) string, conns int, d time.Duration) (stats, error) {
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: conns}}
+// loadFunc is a small closed-loop load generator: conns goroutines, each
+// calling do with the next sequence number when the previous call
+// returned, for d. A failed call counts as an error, not as an answer.
+func loadFunc(do func(i int64) error, conns int, d time.Duration) (stats, error) {
 	deadline := time.Now().Add(d)
 	var seq, errs atomic.Int64
+	var firstErr atomic.Value
 	var mu sync.Mutex
 	var lat []time.Duration
 	var wg sync.WaitGroup
@@ -116,15 +139,10 @@ func loadGo(next func(int64) string, conns int, d time.Duration) (stats, error) 
 			var mine []time.Duration
 			for time.Now().Before(deadline) {
 				start := time.Now()
-				resp, err := client.Get(next(seq.Add(1)))
-				if err != nil {
+				if err := do(seq.Add(1)); err != nil {
 					errs.Add(1)
+					firstErr.CompareAndSwap(nil, err.Error())
 					continue
-				}
-				io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode != http.StatusOK {
-					errs.Add(1)
 				}
 				mine = append(mine, time.Since(start))
 			}
@@ -135,7 +153,7 @@ func loadGo(next func(int64) string, conns int, d time.Duration) (stats, error) 
 	}
 	wg.Wait()
 	if len(lat) == 0 {
-		return stats{}, fmt.Errorf("no answer in %s", d)
+		return stats{}, fmt.Errorf("no answer in %s (%d errors, first: %v)", d, errs.Load(), firstErr.Load())
 	}
 	slices.Sort(lat)
 	return stats{

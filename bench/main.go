@@ -1,18 +1,21 @@
-// Command bench measures csvapi end to end on generated inputs and prints a
-// Markdown table: ingest against DuckDB alone, serving throughput and
-// latency, export speed and peak memory.
+// Command bench measures csvapi end to end on generated inputs, each figure
+// beside a reference measured in the same run (DuckDB alone, a bare fiber
+// handler, an empty cache), and prints a Markdown table: measure, csvapi,
+// reference, ratio, target, met.
 //
-//	go run ./bench                 # full suite (1 M and 10 M rows)
-//	go run ./bench -big-rows 0     # skip the 10 M-row file
+//	go run ./bench                                   # everything (1 M rows; 10 M for memory)
+//	go run ./bench -only query,cached                # some sections again
+//	go run ./bench -rows 200000 -big-rows 0 -cold-resources 50 -rounds 1 -duration 2s   # a quick check
 //
-// It builds csvapi, serves the inputs from a loopback upstream, and drives
-// the service over HTTP on 127.0.0.1 only, with wrk when it is installed
-// (apt-get install wrk) and a small Go load generator otherwise. Every load
-// is bounded by -duration.
+// It builds csvapi (and bench/fiberref, the fiber reference), serves the
+// inputs from a loopback upstream, and drives everything on 127.0.0.1 only,
+// with wrk when it is installed (apt-get install wrk) and a small Go load
+// generator otherwise. Every load is bounded by -duration or a count, and
+// every process it starts is killed when it exits, fails or is interrupted.
 package main
 
 import (
-	"database/sql"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"log"
@@ -20,189 +23,205 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
-	"runtime"
+	"slices"
+	"strconv"
 	"strings"
+	"syscall"
 	"time"
-
-	_ "github.com/duckdb/duckdb-go/v2"
 )
 
+// sections are the parts of the bench -only can pick, in running order.
+var sections = []string{"ingest", "query", "profile", "cursor", "search", "cached", "export", "coldstart", "memory"}
+
+// config holds the flags.
+type config struct {
+	dir            string
+	rows, bigRows  int
+	xlsxRows       int
+	duration       time.Duration
+	conns          int
+	rounds         int
+	profileRuns    int
+	cursorRequests int
+	searchWarmup   time.Duration
+	coldResources  int
+	only           map[string]bool
+}
+
 func main() {
-	dir := flag.String("dir", "bench-data", "where inputs, the binary and caches go (reused between runs)")
-	rows := flag.Int("rows", 1_000_000, "rows of the main CSV files")
-	bigRows := flag.Int("big-rows", 10_000_000, "rows of the large file for the memory measure (0: skip)")
-	xlsxRows := flag.Int("xlsx-rows", 100_000, "rows of the spreadsheet")
-	duration := flag.Duration("duration", 5*time.Second, "duration of each serving measure")
-	conns := flag.Int("connections", 32, "concurrent connections of the serving measures")
+	var c config
+	var only string
+	flag.StringVar(&c.dir, "dir", "bench-data", "where inputs, binaries and caches go (inputs are reused between runs)")
+	flag.IntVar(&c.rows, "rows", 1_000_000, "rows of the main CSV files")
+	flag.IntVar(&c.bigRows, "big-rows", 10_000_000, "rows of the large file of the memory measure (0: skip it)")
+	flag.IntVar(&c.xlsxRows, "xlsx-rows", 100_000, "rows of the spreadsheet")
+	flag.DurationVar(&c.duration, "duration", 5*time.Second, "duration of each load (one side of one round)")
+	flag.IntVar(&c.conns, "connections", 32, "connections of the cached-page measure (wrk, 2 threads)")
+	flag.IntVar(&c.rounds, "rounds", 3, "rounds of each comparison, csvapi and its reference alternated")
+	flag.IntVar(&c.profileRuns, "profile-runs", 5, "timed /profile requests after the first")
+	flag.IntVar(&c.cursorRequests, "cursor-requests", 30, "requests of each of the first and the deep sorted page")
+	flag.DurationVar(&c.searchWarmup, "search-warmup", 5*time.Second, "searches not counted after the first, while csvapi builds what it searches with")
+	flag.IntVar(&c.coldResources, "cold-resources", 1000, "cached resources of the cold-start measure (built once, reused)")
+	flag.StringVar(&only, "only", "", "comma-separated sections to run, of: "+strings.Join(sections, ", ")+" (default: all)")
 	fidelity := flag.Int("fidelity-rows", 0, "also load a French table of this many rows in Windows-1252 and in UTF-8 with --memory-limit 1GB, and compare (13000000 rows ≈ 1 GB)")
 	flag.Parse()
-	if err := run(*dir, *rows, *bigRows, *xlsxRows, *duration, *conns); err != nil {
-		log.Fatal(err)
+	var err error
+	if c.only, err = parseOnly(only); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
 	}
-	if *fidelity > 0 {
-		if err := runFidelity(*dir, *fidelity); err != nil {
-			log.Fatal(err)
+	if c.rounds < 1 || c.duration <= 0 || c.conns < 1 || c.profileRuns < 1 || c.cursorRequests < 1 || c.rows < 1000 {
+		fmt.Fprintln(os.Stderr, "-rounds, -duration, -connections, -profile-runs and -cursor-requests must be positive, -rows at least 1000")
+		os.Exit(2)
+	}
+
+	// No csvapi outlives the bench: killed on Ctrl-C, on error and on panic.
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		s := <-sig
+		log.Printf("%s: stopping the processes the bench started", s)
+		killChildren()
+		os.Exit(130)
+	}()
+	defer func() {
+		if p := recover(); p != nil {
+			killChildren()
+			panic(p)
 		}
+	}()
+	err = run(c)
+	if err == nil && *fidelity > 0 {
+		err = runFidelity(c.dir, *fidelity)
+	}
+	killChildren()
+	if err != nil {
+		log.Print(err)
+		os.Exit(1)
 	}
 }
 
+// parseOnly reads -only: every section when empty.
+func parseOnly(s string) (map[string]bool, error) {
+	out := map[string]bool{}
+	if strings.TrimSpace(s) == "" {
+		for _, name := range sections {
+			out[name] = true
+		}
+		return out, nil
+	}
+	for _, name := range strings.Split(s, ",") {
+		name = strings.TrimSpace(name)
+		if !slices.Contains(sections, name) {
+			return nil, fmt.Errorf("-only: unknown section %q; sections: %s", name, strings.Join(sections, ", "))
+		}
+		out[name] = true
+	}
+	return out, nil
+}
+
 // result is one line of the report.
-type result struct{ section, what, figure, target string }
+type result struct {
+	section, measure, csvapi, reference, ratio, target, met string
+}
 
-func run(dir string, rows, bigRows, xlsxRows int, duration time.Duration, conns int) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	dir, _ = filepath.Abs(dir)
-	log.Printf("generating inputs in %s (once; reused by later runs)", dir)
-	in, err := generate(dir, rows, bigRows, xlsxRows)
-	if err != nil {
-		return err
-	}
-	bin := filepath.Join(dir, "csvapi")
-	log.Printf("building %s", bin)
-	if out, err := exec.Command("go", "build", "-o", bin, "./cmd/csvapi").CombinedOutput(); err != nil {
-		return fmt.Errorf("go build: %v\n%s", err, out)
-	}
-	up, err := serveFiles(dir)
-	if err != nil {
-		return err
-	}
-	var results []result
-	add := func(r result) {
-		log.Printf("%s | %s | %s", r.section, r.what, r.figure)
-		results = append(results, r)
-	}
+// bench is one run: its configuration, what it built and what it found.
+type bench struct {
+	config
+	bin, fiberBin string
+	upstream      string
+	in            inputs
+	results       []result
+	failed        int // sections that failed
+}
 
-	// Ingest, each file on a fresh cache.
-	svc, err := startCSVAPI(bin, filepath.Join(dir, "cache-ingest"))
-	if err != nil {
-		return err
-	}
-	ingest := []struct {
-		name, path, target string
-		baseline           string // read_csv options of the DuckDB-alone run; "" for none
-	}{
-		{"UTF-8 CSV", in.utf8, "≤ 1.3×", ""},
-		{"Windows-1252 `;` CSV, decimal commas", in.french, "≤ 1.6×", ", encoding='latin-1', decimal_separator=','"},
-		{"xlsx", in.xlsx, "", "-"},
-	}
-	ids := map[string]string{}
-	for _, f := range ingest {
-		id, took, err := svc.apify(up + "/" + filepath.Base(f.path))
-		if err != nil {
-			return fmt.Errorf("apify %s: %w", f.name, err)
-		}
-		ids[f.path] = id
-		fig := fmt.Sprintf("%.2f s (%s)", took.Seconds(), mbps(fileSize(f.path), took))
-		if f.baseline != "-" {
-			base, err := duckdbAlone(dir, f.path, f.baseline)
-			if err != nil {
-				return fmt.Errorf("DuckDB alone on %s: %w", f.name, err)
-			}
-			fig += fmt.Sprintf("; DuckDB alone %.2f s; ratio %.2f×", base.Seconds(), took.Seconds()/base.Seconds())
-		}
-		add(result{"Ingest", fmt.Sprintf("`/apify` %s, %s", f.name, humanBytes(fileSize(f.path))), fig, f.target})
-	}
+func (b *bench) add(r result) {
+	log.Printf("%s | %s | %s | %s | %s | %s | %s", r.section, r.measure, r.csvapi, r.reference, r.ratio, r.target, r.met)
+	b.results = append(b.results, r)
+}
 
-	// Serving, on the UTF-8 file.
-	id := ids[in.utf8]
-	api := svc.base + "/api/" + id
-	deep, err := svc.deepCursor(api)
-	if err != nil {
+func run(c config) error {
+	if err := os.MkdirAll(c.dir, 0o755); err != nil {
 		return err
 	}
-	serve := []struct{ what, path, target string }{
-		{"cached first page (`_size=20`)", "?_size=20", "≥ 15,000 req/s"},
-		{"filtered + sorted page with total", "?_size=20&population__greater=1000000&commune__exact=Lyon&_sort_desc=montant", "p50 < 30 ms"},
-		{"`q` search", "?_size=20&q=saint", ""},
-		{"facet", "?_size=0&_facet=commune", ""},
-		{"deep cursor page", deep, ""},
+	c.dir, _ = filepath.Abs(c.dir)
+	b := &bench{config: c}
+	loadStart := loadAverage()
+	if l, err := strconv.ParseFloat(loadStart, 64); err == nil && l > 1 {
+		log.Printf("load average %s: something else is using the machine, the figures will be noisy", loadStart)
 	}
-	for _, s := range serve {
-		// One request first, as a visitor would make: it fills the response
-		// cache and, for q, starts the search index.
-		if _, _, err := download(api + s.path); err != nil {
-			return fmt.Errorf("%s: %w", s.what, err)
-		}
-		st, err := load(api+s.path, conns, duration)
-		if err != nil {
-			return fmt.Errorf("%s: %w", s.what, err)
-		}
-		add(result{"Serve", s.what, st.String(), s.target})
+	log.Printf("generating inputs in %s (once; reused by later runs)", c.dir)
+	var err error
+	if b.in, err = generate(c.dir, c.rows, c.bigRows, c.xlsxRows, b.need); err != nil {
+		return err
 	}
-	// The same filtered page, each request different so that nothing comes
-	// from the response cache: one client for the latency of one query,
-	// then all connections for the throughput of DuckDB on 2 cores.
-	distinct := api + "?_size=20&commune__exact=Lyon&_sort_desc=montant&population__greater="
-	for _, c := range []int{1, conns} {
-		st, err := loadDistinct(distinct, c, duration)
-		if err != nil {
+	b.bin = filepath.Join(c.dir, "csvapi")
+	if err := goBuild(b.bin, "./cmd/csvapi"); err != nil {
+		return err
+	}
+	if b.need("cached") {
+		b.fiberBin = filepath.Join(c.dir, "fiberref")
+		if err := goBuild(b.fiberBin, "./bench/fiberref"); err != nil {
 			return err
 		}
-		add(result{"Serve", fmt.Sprintf("filtered + sorted page with total, every request distinct (uncached), %d connection(s)", c),
-			st.String(), map[int]string{1: "p50 < 30 ms"}[c]})
+	}
+	if b.upstream, err = serveFiles(c.dir); err != nil {
+		return err
 	}
 
-	// Exports.
-	for _, format := range []string{"csv", "parquet"} {
-		n, took, err := download(api + "/export?format=" + format)
-		if err != nil {
-			return err
-		}
-		add(result{"Export", fmt.Sprintf("%s of %d rows", strings.ToUpper(format), rows),
-			fmt.Sprintf("%s in %.2f s: %s", humanBytes(n), took.Seconds(), mbps(n, took)), map[string]string{"csv": "≥ 100 MB/s"}[format]})
+	if b.need("ingest") {
+		b.try("ingest", b.ingest)
 	}
-	svc.stop()
-
-	// Memory: the large file with a 1 GB DuckDB memory limit.
-	if in.big != "" {
-		mem, err := startCSVAPI(bin, filepath.Join(dir, "cache-memory"), "--memory-limit", "1GB")
-		if err != nil {
-			return err
-		}
-		_, took, err := mem.apify(up + "/" + filepath.Base(in.big))
-		if err != nil {
-			return fmt.Errorf("apify of the large file: %w", err)
-		}
-		peak := mem.peakRSS()
-		mem.stop()
-		add(result{"Memory", fmt.Sprintf("peak RSS loading %d rows (%s) with `--memory-limit 1GB`", bigRows, humanBytes(fileSize(in.big))),
-			fmt.Sprintf("%s (load %.1f s)", humanBytes(peak), took.Seconds()), "< 1.5 GB"})
+	if err := b.serving(); err != nil {
+		b.fail("serving", err)
 	}
-
-	fmt.Printf("\nMachine: %d cores, %s, %s; load generator: %s\n\n", runtime.NumCPU(), cpuModel(), runtime.Version(), generatorName())
-	fmt.Println("| | measure | figure | target |")
-	fmt.Println("|---|---|---|---|")
-	for _, r := range results {
-		fmt.Printf("| %s | %s | %s | %s |\n", r.section, r.what, r.figure, r.target)
+	if b.need("coldstart") {
+		b.try("coldstart", b.coldStart)
+	}
+	if b.need("memory") && b.in.big != "" {
+		b.try("memory", b.memory)
+	}
+	b.print(loadStart)
+	if b.failed > 0 {
+		return fmt.Errorf("%d section(s) failed: see the table and the log above", b.failed)
 	}
 	return nil
 }
 
-// duckdbAlone times DuckDB's own CREATE TABLE … AS SELECT * FROM read_csv
-// into a database file, the baseline /apify is compared with.
-func duckdbAlone(dir, path, opts string) (time.Duration, error) {
-	db, err := sql.Open("duckdb", "")
-	if err != nil {
-		return 0, err
+// try runs one section; its failure is a line of the report, and the
+// other sections still run.
+func (b *bench) try(section string, run func() error) {
+	if err := run(); err != nil {
+		b.fail(section, err)
 	}
-	defer db.Close()
-	out := filepath.Join(dir, "baseline.duckdb")
-	os.Remove(out)
-	defer os.Remove(out)
-	start := time.Now()
-	if _, err := db.Exec("ATTACH '" + out + "' AS b"); err != nil {
-		return 0, err
+}
+
+// titles are the sections' names in the report.
+var titles = map[string]string{"ingest": "Ingest", "query": "Query", "profile": "Profile", "cursor": "Cursor", "search": "Search",
+	"cached": "Cached", "export": "Export", "coldstart": "Cold start", "memory": "Memory", "serving": "Serving"}
+
+// fail reports a failed section, with the first line of its error.
+func (b *bench) fail(section string, err error) {
+	section = titles[section]
+	b.failed++
+	log.Printf("%s failed: %v", section, err)
+	msg, _, _ := strings.Cut(err.Error(), "\n")
+	if len(msg) > 300 {
+		msg = msg[:300] + "…"
 	}
-	if _, err := db.Exec("CREATE TABLE b.data AS SELECT * FROM read_csv('" + path + "'" + opts + ")"); err != nil {
-		return 0, err
+	b.add(result{section: section, measure: "failed", csvapi: strings.ReplaceAll(msg, "|", "\\|"), met: "**error**"})
+}
+
+func (b *bench) need(section string) bool { return b.only[section] }
+
+func goBuild(out, pkg string) error {
+	log.Printf("building %s", out)
+	if msg, err := exec.Command("go", "build", "-o", out, pkg).CombinedOutput(); err != nil {
+		return fmt.Errorf("go build %s (run the bench from the repository's root): %v\n%s", pkg, err, msg)
 	}
-	if _, err := db.Exec("DETACH b"); err != nil {
-		return 0, err
-	}
-	return time.Since(start), nil
+	return nil
 }
 
 // serveFiles serves dir on a loopback port, as an upstream would.
@@ -215,38 +234,25 @@ func serveFiles(dir string) (string, error) {
 	return "http://" + ln.Addr().String(), nil
 }
 
-func fileSize(path string) int64 {
-	st, err := os.Stat(path)
-	if err != nil {
-		return 0
-	}
-	return st.Size()
-}
-
-func humanBytes(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.2f GB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MB", float64(n)/(1<<20))
-	default:
-		return fmt.Sprintf("%.1f KB", float64(n)/(1<<10))
-	}
-}
-
-func mbps(n int64, d time.Duration) string {
-	return fmt.Sprintf("%.0f MB/s", float64(n)/(1<<20)/d.Seconds())
-}
-
-func cpuModel() string {
-	b, err := os.ReadFile("/proc/cpuinfo")
-	if err != nil {
-		return runtime.GOARCH
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if name, ok := strings.CutPrefix(line, "model name"); ok {
-			return strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(name), ":"))
+// computed checks that repeated requests of u are computed each time, not
+// served from a response cache: five answers with the same query_ms are
+// taken for cached. Answers without query_ms are not checked.
+func computed(u string) error {
+	seen := map[string]bool{}
+	for range 5 {
+		var body struct {
+			QueryMS *json.Number `json:"query_ms"`
 		}
+		if err := getJSON(u, &body); err != nil {
+			return err
+		}
+		if body.QueryMS == nil {
+			return nil
+		}
+		seen[body.QueryMS.String()] = true
 	}
-	return runtime.GOARCH
+	if len(seen) == 1 {
+		return fmt.Errorf("%s: five answers with the same query_ms: they come from a response cache, and the measure needs computed answers", u)
+	}
+	return nil
 }

@@ -95,6 +95,10 @@ func compile(t Table, r Request) (*plan, error) {
 	if err != nil {
 		return nil, err
 	}
+	if p.orderBy == "" && r.Search != "" && t.SearchRelation != "" {
+		// The semi-join on the search shadow does not keep file order.
+		p.orderBy = " ORDER BY " + tableAlias + ".rowid"
+	}
 	if r.After != "" {
 		if err := p.compileCursor(r.After, keys); err != nil {
 			return nil, err

@@ -5,21 +5,23 @@ import (
 	"database/sql"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
+	"sync"
 
 	"github.com/csvapi/csvapi/convert"
 )
 
 // Knobs of Profile.
 const (
-	// ExactDistinctRows is the number of filtered rows up to which distinct
-	// counts are exact; above, they are DuckDB's HyperLogLog estimate
-	// (a few percent off) and flagged as approximate.
-	ExactDistinctRows = 100_000
 	// HistogramBins is the number of equal-width bins of numeric columns.
 	HistogramBins = 10
 	// TopValues is the number of most frequent values of each column.
 	TopValues = 10
+	// profileQueries is the number of a profile's statements run at once:
+	// a statement's last phase (top-N, quantiles) runs on one thread, the
+	// other's scan fills the second core.
+	profileQueries = 3
 )
 
 // TableProfile describes the rows a Request selects, column by column.
@@ -35,8 +37,8 @@ type ColumnProfile struct {
 	Type           convert.Kind `json:"type"`
 	Count          int64        `json:"count"` // non-NULL values
 	Nulls          int64        `json:"nulls"`
-	Distinct       int64        `json:"distinct"`
-	DistinctApprox bool         `json:"distinct_approx"`
+	Distinct       int64        `json:"distinct"`        // exact, NULL not counted
+	DistinctApprox bool         `json:"distinct_approx"` // always false: distinct counts are exact
 	Min            any          `json:"min"`
 	Max            any          `json:"max"`
 	Mean           any          `json:"mean,omitempty"`      // numbers
@@ -79,35 +81,128 @@ func Profile(ctx context.Context, db *sql.DB, t Table, r Request) (*TableProfile
 	if len(cols) == 0 {
 		return tp, nil
 	}
-	if err := p.profileStats(ctx, db, cols, tp); err != nil {
-		return nil, err
-	}
+	// The statistics, then the histograms that need their extremes, run
+	// beside the top values of every column.
+	g := newProfileGroup(ctx, profileQueries)
+	g.run(func(ctx context.Context) error {
+		if err := p.profileStats(ctx, db, cols, tp); err != nil {
+			return err
+		}
+		for i, c := range cols {
+			g.run(func(ctx context.Context) (err error) {
+				tp.Columns[i].Histogram, err = p.histogram(ctx, db, c, &tp.Columns[i])
+				return err
+			})
+		}
+		return nil
+	})
 	for i, c := range cols {
-		f, err := p.facet(ctx, db, c, TopValues)
-		if err != nil {
-			return nil, err
-		}
-		tp.Columns[i].Top = f.Values
-		if tp.Columns[i].Histogram, err = p.histogram(ctx, db, c, &tp.Columns[i]); err != nil {
-			return nil, err
-		}
+		g.run(func(ctx context.Context) error {
+			return p.profileTop(ctx, db, c, &tp.Columns[i])
+		})
+	}
+	if err := g.wait(); err != nil {
+		return nil, err
 	}
 	return tp, nil
 }
 
+// profileGroup runs a profile's statements, at most n at a time; the first
+// error cancels the others.
+type profileGroup struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+	sem    chan struct{}
+	wg     sync.WaitGroup
+	once   sync.Once
+	err    error
+}
+
+func newProfileGroup(ctx context.Context, n int) *profileGroup {
+	ctx, cancel := context.WithCancel(ctx)
+	return &profileGroup{ctx: ctx, cancel: cancel, sem: make(chan struct{}, n)}
+}
+
+// run runs f in a goroutine once a slot is free; f may call run.
+func (g *profileGroup) run(f func(ctx context.Context) error) {
+	g.wg.Add(1)
+	go func() {
+		defer g.wg.Done()
+		g.sem <- struct{}{}
+		err := f(g.ctx)
+		<-g.sem
+		if err != nil {
+			g.once.Do(func() { g.err = err; g.cancel() })
+		}
+	}()
+}
+
+// wait returns the first error once every statement is done.
+func (g *profileGroup) wait() error {
+	g.wg.Wait()
+	g.cancel()
+	return g.err
+}
+
 func numeric(k convert.Kind) bool { return k == convert.KindInteger || k == convert.KindNumber }
 
-// profileStats computes counts, distinct counts, extremes and quantiles of
-// every column in one scan.
+// profileTop sets the most frequent values of c and the exact number of
+// its distinct values, both from one grouping of the column: counting
+// distinct values in the statistics' scan (HyperLogLog above 100,000 rows)
+// cost about as much as all their other aggregates together.
+//
+// Columns without quantiles or histograms (text, booleans) get their
+// extremes here too: over the groups rather than every row of the
+// statistics' scan (min and max of three text columns of 1 M rows were a
+// sixth of that scan).
+func (p *plan) profileTop(ctx context.Context, db *sql.DB, c column, cp *ColumnProfile) error {
+	extremes := ", NULL, NULL"
+	if extremesFromTop(c) {
+		extremes = ", (SELECT min(v) FROM g), (SELECT max(v) FROM g)"
+	}
+	q := "WITH g AS MATERIALIZED (SELECT " + c.expr + " AS v, count(*) AS n" + p.from() + p.where + " GROUP BY ALL)" +
+		" SELECT v, n, (SELECT count(v) FROM g)" + extremes + " FROM g ORDER BY n DESC, v ASC NULLS LAST LIMIT ?"
+	rows, err := db.QueryContext(ctx, q, append(slices.Clip(p.args), int64(TopValues))...)
+	if err != nil {
+		return dbError(ctx, "profile", err)
+	}
+	defer rows.Close()
+	fmtv := formatOf(c.sqlType)
+	cp.Top = []FacetValue{}
+	for rows.Next() {
+		var v, lo, hi any
+		var n int64
+		if err := rows.Scan(&v, &n, &cp.Distinct, &lo, &hi); err != nil {
+			return dbError(ctx, "profile", err)
+		}
+		cp.Top = append(cp.Top, FacetValue{Value: normalize(v, fmtv), Count: n})
+		if extremesFromTop(c) {
+			cp.Min, cp.Max = normalize(lo, fmtv), normalize(hi, fmtv)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return dbError(ctx, "profile", err)
+	}
+	return nil
+}
+
+// extremesFromTop says whether profileTop, rather than profileStats, finds
+// the minimum and maximum of c: those of columns without histograms, which
+// need them first.
+func extremesFromTop(c column) bool {
+	return !numeric(c.kind) && c.kind != convert.KindDate && c.kind != convert.KindTimestamp
+}
+
+// profileStats computes counts, extremes (see extremesFromTop) and
+// quantiles of every column in one scan.
 func (p *plan) profileStats(ctx context.Context, db *sql.DB, cols []column, tp *TableProfile) error {
-	approx := tp.Rows > ExactDistinctRows
 	var list []string
 	for _, c := range cols {
-		distinct := "count(DISTINCT " + c.expr + ")"
-		if approx {
-			distinct = "approx_count_distinct(" + c.expr + ")"
+		if extremesFromTop(c) {
+			list = append(list, "count("+c.expr+")", "NULL", "NULL")
+		} else {
+			list = append(list, "count("+c.expr+")", "min("+c.expr+")", "max("+c.expr+")")
 		}
-		list = append(list, "count("+c.expr+")", distinct, "min("+c.expr+")", "max("+c.expr+")")
 		switch {
 		case numeric(c.kind):
 			list = append(list, "avg("+c.expr+")::DOUBLE", "quantile_cont("+c.expr+", [0.25, 0.5, 0.75])::DOUBLE[]",
@@ -118,7 +213,7 @@ func (p *plan) profileStats(ctx context.Context, db *sql.DB, cols []column, tp *
 			list = append(list, "NULL", "NULL", "NULL")
 		}
 	}
-	const per = 7
+	const per = 6
 	vals := make([]any, len(cols)*per)
 	ptrs := make([]any, len(vals))
 	for i := range vals {
@@ -134,12 +229,12 @@ func (p *plan) profileStats(ctx context.Context, db *sql.DB, cols []column, tp *
 		f := formatOf(c.sqlType)
 		cp.Count = toInt64(v[0])
 		cp.Nulls = tp.Rows - cp.Count
-		cp.Distinct = toInt64(v[1])
-		cp.DistinctApprox = approx
-		cp.Min, cp.Max = normalize(v[2], f), normalize(v[3], f)
-		cp.Mean = normalize(v[4], formatDefault)
-		cp.Std = normalize(v[6], formatDefault)
-		if qs, ok := v[5].([]any); ok && len(qs) == 3 {
+		if !extremesFromTop(c) {
+			cp.Min, cp.Max = normalize(v[1], f), normalize(v[2], f)
+		}
+		cp.Mean = normalize(v[3], formatDefault)
+		cp.Std = normalize(v[5], formatDefault)
+		if qs, ok := v[4].([]any); ok && len(qs) == 3 {
 			for _, x := range qs {
 				cp.Quartiles = append(cp.Quartiles, normalize(x, f))
 			}
@@ -238,8 +333,10 @@ func (p *plan) dateHistogram(ctx context.Context, db *sql.DB, c column, cp *Colu
 	if len(lo) < 4 || len(hi) < 4 || lo[:4] != hi[:4] && atoiPrefix(hi[:4])-atoiPrefix(lo[:4]) >= 2 {
 		unit, n = "year", 4
 	}
-	q := "SELECT strftime(date_trunc('" + unit + "', " + c.expr + "), '%Y-%m') AS b, count(*)" + p.from() + p.where +
-		condJoin(p.where, c.expr+" IS NOT NULL") + " GROUP BY b ORDER BY b"
+	// Bins are grouped as dates and only they are formatted: strftime on
+	// every row cost more than the grouping.
+	q := "SELECT strftime(b, '%Y-%m'), n FROM (SELECT date_trunc('" + unit + "', " + c.expr + ") AS b, count(*) AS n" +
+		p.from() + p.where + condJoin(p.where, c.expr+" IS NOT NULL") + " GROUP BY b) ORDER BY b"
 	counts, keys, err := p.countBinsOrdered(ctx, db, q, p.args)
 	if err != nil {
 		return nil, err

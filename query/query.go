@@ -41,6 +41,9 @@ type Table struct {
 	// text); Request.Search then uses it instead of folding every text
 	// column of every row.
 	SearchRelation string
+	// tokens, set with SearchRelation once a SearchIndex has indexed the
+	// shadow's words, answers searches without filters from Go memory.
+	tokens *tokenIndex
 	// Columns are the table's columns in file order; never one named rowid.
 	Columns []convert.Column
 }
@@ -221,6 +224,9 @@ type FacetValue struct {
 // which is several times faster on large tables and relies on DuckDB's
 // preserve_insertion_order setting being on (its default).
 func Run(ctx context.Context, db *sql.DB, t Table, r Request) (*Page, error) {
+	if page, ok, err := runIndexed(ctx, db, t, r); ok {
+		return page, err
+	}
 	p, err := compile(t, r)
 	if err != nil {
 		return nil, err
