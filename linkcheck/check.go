@@ -1,7 +1,9 @@
 // Package linkcheck checks resource URLs in bulk the way croquemort
 // (etalab/croquemort) did: status, redirects and useful headers, kept in a
 // store under the cache directory, re-checked at a frequency, and posted to
-// webhooks. Results are croquemort's flat string maps with its keys, so its
+// webhooks; with replicas, shared through the S3-compatible store of
+// --store (one replica checks each URL, see Remote). Results are
+// croquemort's flat string maps with its keys, so its
 // clients keep working. Every request, checks and webhooks alike, goes
 // through convert.Fetcher's transport: the same SSRF guard and port policy
 // as /apify.

@@ -445,7 +445,7 @@ func TestStoreCompacts(t *testing.T) {
 	}
 	h, _ := store.addURL("http://example.org/a", "")
 	for i := range 3000 {
-		if err := store.setResult(h, Result{"checked-url": "http://example.org/a", "final-status-code": fmt.Sprint(200 + i%2)}); err != nil {
+		if err := store.setResult(h, Result{"checked-url": "http://example.org/a", "final-status-code": fmt.Sprint(200 + i%2)}, time.Time{}); err != nil {
 			t.Fatal(err)
 		}
 	}

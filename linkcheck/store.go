@@ -24,6 +24,9 @@ type urlEntry struct {
 	URL       string   `json:"url"`
 	Result    Result   `json:"result,omitempty"`
 	Callbacks []string `json:"callbacks,omitempty"`
+	// Checked is when Result was had, to the nanosecond: with a shared
+	// store, the newer of two results wins.
+	Checked time.Time `json:"checked,omitzero"`
 }
 
 // groupEntry is what the store keeps per group.
@@ -205,8 +208,9 @@ func (s *Store) addToGroup(group, frequency string, urls []string, checked time.
 	return h, s.append(record{Hash: h, Group: g})
 }
 
-// setResult stores the result of a check of the URL with hash h.
-func (s *Store) setResult(h string, r Result) error {
+// setResult stores the result of a check of the URL with hash h, had at
+// checked.
+func (s *Store) setResult(h string, r Result, checked time.Time) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	e := s.urls[h]
@@ -215,17 +219,75 @@ func (s *Store) setResult(h string, r Result) error {
 	} else {
 		e = e.clone()
 	}
-	if failed(r) {
-		// Keep the start of the outage: "unreachable since …".
-		since := e.Result["unreachable-since"]
-		if since == "" || !failed(e.Result) {
-			since = r["updated"]
-		}
-		r["unreachable-since"] = since
-	}
+	carrySince(e.Result, r)
 	e.Result = r
+	e.Checked = checked
 	s.urls[h] = e
 	return s.append(record{Hash: h, URL: e})
+}
+
+// carrySince sets the unreachable-since of r, a new result following prev:
+// the start of the outage ("unreachable since …") while the URL fails.
+func carrySince(prev, r Result) {
+	if !failed(r) {
+		return
+	}
+	since := prev["unreachable-since"]
+	if since == "" || !failed(prev) {
+		since = r["updated"]
+	}
+	r["unreachable-since"] = since
+}
+
+// setURL replaces the entry of the URL with hash h by e, a copy of the
+// shared store's, when it differs.
+func (s *Store) setURL(h string, e urlEntry) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if old := s.urls[h]; old != nil && equalJSON(old, &e) {
+		return nil
+	}
+	s.urls[h] = e.clone()
+	return s.append(record{Hash: h, URL: s.urls[h]})
+}
+
+// setGroup replaces the entry of the group with hash h by g, a copy of the
+// shared store's, when it differs.
+func (s *Store) setGroup(h string, g groupEntry) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if old := s.groups[h]; old != nil && equalJSON(old, &g) {
+		return nil
+	}
+	s.groups[h] = g.clone()
+	return s.append(record{Hash: h, Group: s.groups[h]})
+}
+
+// dueGroups returns the groups whose frequency says they must be checked
+// again at now, without stamping them (the shared store decides who does).
+func (s *Store) dueGroups(now time.Time) map[string]groupEntry {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[string]groupEntry{}
+	for h, g := range s.groups {
+		if g.isDue(now) {
+			out[h] = *g.clone()
+		}
+	}
+	return out
+}
+
+// isDue reports whether g has a frequency and its period has passed since
+// it was last queued.
+func (g *groupEntry) isDue(now time.Time) bool {
+	period, ok := Frequencies[g.Frequency]
+	return ok && now.Sub(g.Checked) >= period
+}
+
+func equalJSON(a, b any) bool {
+	x, err1 := json.Marshal(a)
+	y, err2 := json.Marshal(b)
+	return err1 == nil && err2 == nil && string(x) == string(y)
 }
 
 // URL returns the entry of the URL with hash h.
@@ -258,8 +320,7 @@ func (s *Store) due(now time.Time) ([]groupEntry, error) {
 	var out []groupEntry
 	for _, h := range sortedKeys(s.groups) {
 		g := s.groups[h]
-		period, ok := Frequencies[g.Frequency]
-		if !ok || now.Sub(g.Checked) < period {
+		if !g.isDue(now) {
 			continue
 		}
 		g = g.clone()

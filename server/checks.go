@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/csvapi/csvapi/linkcheck"
 	"github.com/csvapi/csvapi/problem"
@@ -48,6 +49,10 @@ func (s *Server) checkRoutes(a *fiber.App) {
 	orDefault(&cfg.MaxURLsPerRequest, DefaultChecksURLsPerCall)
 	orDefault(&cfg.MaxURLsPerClient, DefaultChecksURLsPerClient)
 	q := &checkQuota{rate: cfg.Rate, urls: cfg.MaxURLsPerClient, clients: map[string]*clientQuota{}}
+	s.metrics.registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "csvapi_link_checks_pending",
+		Help: "URLs queued or being checked here, or waiting for another replica's check.",
+	}, func() float64 { return float64(cfg.Service.Pending()) }))
 	guard := func(c *fiber.Ctx) error { return s.checkGuard(c, q) }
 	a.Post("/check/one", guard, func(c *fiber.Ctx) error { return s.handleCheckOne(c, q) })
 	a.Post("/check/many", guard, func(c *fiber.Ctx) error { return s.handleCheckMany(c, q) })
@@ -273,4 +278,15 @@ func (s *Server) lastCheck(rawURL string) linkcheck.Result {
 		return nil
 	}
 	return r
+}
+
+// checksDegraded returns the "degraded" entries of /ready for the link
+// checker: "checks" while the store it shares with other replicas cannot be
+// reached (it then checks here alone). The map is never nil.
+func (s *Server) checksDegraded() map[string]string {
+	d := map[string]string{}
+	if svc := s.cfg.Checks.Service; svc != nil && svc.StoreErr() != nil {
+		d["checks"] = "the shared store is unreachable: links are checked here alone, results are shared when it returns"
+	}
+	return d
 }

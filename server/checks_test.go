@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/csvapi/csvapi/convert"
 	"github.com/csvapi/csvapi/linkcheck"
+	"github.com/csvapi/csvapi/store"
 )
 
 // checkServer returns a Server with the link checker on, its service, and
@@ -226,5 +228,52 @@ func TestChecksDashboard(t *testing.T) {
 	}
 	if resp, _ := fetch("/checks?stale=soon"); resp.StatusCode != 400 {
 		t.Errorf("GET /checks?stale=soon: %d, want 400", resp.StatusCode)
+	}
+}
+
+// downRemote is a shared store that cannot be reached.
+type downRemote struct{}
+
+var errStoreDown = errors.New("dial tcp 127.0.0.1:9: connection refused")
+
+func (downRemote) Get(context.Context, string, string) ([]byte, string, error) {
+	return nil, "", errStoreDown
+}
+func (downRemote) Create(context.Context, string, []byte) (string, error) { return "", errStoreDown }
+func (downRemote) Replace(context.Context, string, []byte, string) (string, error) {
+	return "", errStoreDown
+}
+func (downRemote) Delete(context.Context, string) error { return errStoreDown }
+func (downRemote) List(context.Context, string) ([]store.Object, error) {
+	return nil, errStoreDown
+}
+func (downRemote) Check(context.Context) error { return errStoreDown }
+
+// TestChecksStoreDown: with the shared store unreachable, a check runs
+// here alone, its result is served, and /ready's degraded entries say so.
+func TestChecksStoreDown(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer up.Close()
+	st, err := linkcheck.OpenStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := linkcheck.NewService(&linkcheck.Checker{Fetcher: &convert.Fetcher{AllowPrivate: true}, Timeout: 5 * time.Second}, st, nil)
+	svc.Remote, svc.HostDelay = downRemote{}, time.Millisecond
+	svc.Start(context.Background())
+	t.Cleanup(func() { svc.Close(); st.Close() })
+	s := New(Config{Checks: ChecksConfig{Service: svc}}, nil, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if d := s.checksDegraded(); len(d) != 0 {
+		t.Errorf("degraded before any use of the store: %v", d)
+	}
+	if status, body := call(t, s, http.MethodPost, "/check/one", `{"url": "`+up.URL+`/a"}`, ""); status != 200 {
+		t.Fatalf("POST /check/one: %d %v", status, body)
+	}
+	waitChecks(t, svc)
+	if status, body := call(t, s, http.MethodGet, "/url?url="+url.QueryEscape(up.URL+"/a"), "", ""); status != 200 || body["final-status-code"] != "200" {
+		t.Errorf("GET /url: %d %v, want the local result 200", status, body)
+	}
+	if d := s.checksDegraded(); d["checks"] == "" {
+		t.Errorf("degraded = %v, want a checks entry", d)
 	}
 }

@@ -142,11 +142,14 @@ func (s *Server) handleReady(c *fiber.Ctx) error {
 		return c.Status(http.StatusServiceUnavailable).JSON(fiber.Map{"ok": false, "code": "not_ready", "checks": checks,
 			"error": "The service is not ready."})
 	}
+	degraded := s.checksDegraded()
 	if s.cache != nil && s.cache.StoreErr() != nil {
 		// Still ready: local copies are served and loads run here; taking
 		// every replica out of rotation when the store is down would be worse.
-		return c.JSON(fiber.Map{"ok": true, "degraded": map[string]string{
-			"store": "the shared store is unreachable: local copies are served, loads are published when it returns"}})
+		degraded["store"] = "the shared store is unreachable: local copies are served, loads are published when it returns"
+	}
+	if len(degraded) > 0 {
+		return c.JSON(fiber.Map{"ok": true, "degraded": degraded})
 	}
 	return c.JSON(fiber.Map{"ok": true})
 }

@@ -6,7 +6,7 @@
 // prefix: small objects read with their ETag (and conditionally, to re-check
 // one cheaply), written unconditionally, created only if absent
 // (If-None-Match: *, the conditional write S3 has had since 2024) or
-// replaced only if unchanged (If-Match), deleted; and large files uploaded
+// replaced only if unchanged (If-Match), deleted, listed by prefix; and large files uploaded
 // and downloaded as streams, the download verified against a SHA-256 and
 // renamed into place only when complete.
 package store
@@ -193,6 +193,27 @@ func (s *S3) Delete(ctx context.Context, key string) error {
 		return nil
 	}
 	return err
+}
+
+// Object is one entry of List: a key (relative to the store's prefix) and
+// the ETag its object has.
+type Object struct {
+	Key  string
+	ETag string
+}
+
+// List returns the objects whose keys start with prefix (relative to the
+// store's prefix), in key order. It returns the store's error.
+func (s *S3) List(ctx context.Context, prefix string) ([]Object, error) {
+	var out []Object
+	full := s.key(prefix)
+	for o := range s.client.ListObjects(ctx, s.bucket, minio.ListObjectsOptions{Prefix: full, Recursive: true}) {
+		if o.Err != nil {
+			return nil, classify(o.Err)
+		}
+		out = append(out, Object{Key: prefix + strings.TrimPrefix(o.Key, full), ETag: o.ETag})
+	}
+	return out, nil
 }
 
 // Upload streams the file at path to key (in parts for large files) and

@@ -132,3 +132,29 @@ func TestUploadDownload(t *testing.T) {
 		t.Fatalf("Download of a missing key: %v, want ErrNotFound", err)
 	}
 }
+
+// TestList checks that List finds the objects under a prefix, with the
+// ETags Get gives, keys relative to the store's prefix.
+func TestList(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	tags := map[string]string{}
+	for _, k := range []string{"l/b.json", "l/a.json", "other/c.json"} {
+		tag, err := s.Put(ctx, k, []byte(`{"k":"`+k+`"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		tags[k] = tag
+	}
+	got, err := s.List(ctx, "l/")
+	if err != nil {
+		t.Fatalf("List: %v", err)
+	}
+	want := []store.Object{{Key: "l/a.json", ETag: tags["l/a.json"]}, {Key: "l/b.json", ETag: tags["l/b.json"]}}
+	if len(got) != len(want) || got[0] != want[0] || got[1] != want[1] {
+		t.Errorf("List(l/) = %v, want %v", got, want)
+	}
+	if got, err := s.List(ctx, "none/"); err != nil || len(got) != 0 {
+		t.Errorf("List(none/) = %v, %v; want nothing", got, err)
+	}
+}

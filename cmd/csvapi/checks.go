@@ -18,15 +18,25 @@ type linkChecks struct {
 
 // startLinkChecks opens the link checker's store in <cache-dir>/checks and
 // starts its workers. Checks and webhooks go through fetcher's transport:
-// the same guard, ports and host allowlist as downloads.
+// the same guard, ports and host allowlist as downloads. With --store, the
+// replicas share their checks through it (one replica checks each URL),
+// with the loads' lease lifetime, interval and replica name.
 func startLinkChecks(c Config, fetcher *convert.Fetcher, logger *slog.Logger) (*linkChecks, error) {
 	store, err := linkcheck.OpenStore(filepath.Join(c.CacheDir, "checks"))
 	if err != nil {
 		return nil, err
 	}
 	svc := linkcheck.NewService(&linkcheck.Checker{Fetcher: fetcher}, store, logger)
+	if c.Store.URL != "" {
+		remote, err := c.Store.open()
+		if err != nil {
+			store.Close()
+			return nil, err
+		}
+		svc.Remote, svc.LeaseTTL, svc.SyncInterval, svc.Replica = remote, c.Store.Lease, c.Store.Check, c.Store.Replica
+	}
 	svc.Start(context.Background())
-	logger.Info("link checker on", "token", c.ChecksToken != "")
+	logger.Info("link checker on", "token", c.ChecksToken != "", "shared", c.Store.URL != "")
 	return &linkChecks{store: store, service: svc}, nil
 }
 

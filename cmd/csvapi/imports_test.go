@@ -22,7 +22,7 @@ func TestPackageDependencies(t *testing.T) {
 		"problem":   append([]string{"cache", "query", "convert", "store"}, internal...),
 		"assistant": append([]string{"problem", "cache", "query", "convert", "store"}, internal...),
 		"server":    append([]string{"assistant", "problem", "cache", "query", "convert", "store", "linkcheck"}, internal...),
-		"linkcheck": append([]string{"convert"}, internal...),
+		"linkcheck": append([]string{"convert", "store"}, internal...),
 	}
 	for _, pkg := range internal {
 		allowed[pkg] = []string{"convert/internal/numfmt"}

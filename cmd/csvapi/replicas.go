@@ -18,9 +18,9 @@ type StoreConfig struct {
 	Endpoint    string        `flag:"store-endpoint" usage:"URL of the S3-compatible server, e.g. http://minio:9000 (default: AWS S3)"`
 	Region      string        `flag:"store-region" usage:"region of the bucket (default: AWS_REGION, else the server's)"`
 	PathStyle   bool          `flag:"store-path-style" usage:"address the bucket in the path rather than the host name (MinIO and most self-hosted servers)"`
-	Credentials string        `flag:"store-credentials" usage:"AWS shared credentials file (default: AWS_SHARED_CREDENTIALS_FILE or ~/.aws/credentials)"` // AWS shared credentials file
-	Check       time.Duration `flag:"store-check" usage:"interval at which a replica re-checks the manifests of the resources it serves (purges and new versions propagate within it)"`
-	Lease       time.Duration `flag:"store-lease" usage:"lifetime of a load's lease, renewed by its holder; a crashed holder's load is taken over after it"`
+	Credentials string        `flag:"store-credentials" usage:"AWS shared credentials file (default: AWS_SHARED_CREDENTIALS_FILE or ~/.aws/credentials)"`
+	Check       time.Duration `flag:"store-check" usage:"interval at which a replica re-checks the manifests of the resources it serves and refreshes its copy of shared link checks (purges, new versions and checks propagate within it)"`
+	Lease       time.Duration `flag:"store-lease" usage:"lifetime of the lease of a load or a link check, renewed by its holder; a crashed holder's work is taken over after it"`
 	Replica     string        `flag:"store-replica" usage:"name of this replica in leases and /api/<id>/status (default: host name and process id)"`
 }
 
@@ -42,18 +42,23 @@ func (s *StoreConfig) share(c *cache.Cache) error {
 	if s.URL == "" {
 		return nil
 	}
-	bucket, prefix, _ := store.ParseURL(s.URL) // validated
-	region := s.Region
-	if region == "" {
-		region = os.Getenv("AWS_REGION")
-	}
-	st, err := store.New(store.Config{
-		Bucket: bucket, Prefix: prefix, Endpoint: s.Endpoint, Region: region,
-		PathStyle: s.PathStyle, CredentialsFile: s.Credentials,
-	})
+	st, err := s.open()
 	if err != nil {
 		return err
 	}
 	c.Remote, c.CheckInterval, c.LeaseTTL, c.Replica = st, s.Check, s.Lease, s.Replica
 	return nil
+}
+
+// open returns the client of the store; s.URL is set and validated.
+func (s *StoreConfig) open() (*store.S3, error) {
+	bucket, prefix, _ := store.ParseURL(s.URL) // validated
+	region := s.Region
+	if region == "" {
+		region = os.Getenv("AWS_REGION")
+	}
+	return store.New(store.Config{
+		Bucket: bucket, Prefix: prefix, Endpoint: s.Endpoint, Region: region,
+		PathStyle: s.PathStyle, CredentialsFile: s.Credentials,
+	})
 }
