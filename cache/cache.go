@@ -390,6 +390,38 @@ func (c *Cache) Acquire(ctx context.Context, id string) (*Entry, error) {
 	return nil, ErrNotFound
 }
 
+// Stamp names what an answer rendered from a resource depends on: its
+// version, its last revalidation, and whether that revalidation failed.
+// Answers with equal stamps are equal.
+type Stamp struct {
+	Version   string
+	CheckedAt time.Time
+	Stale     bool
+}
+
+// Peek returns the stamp of id's ready version, with the bookkeeping of an
+// access (hit count, LRU order, a revalidation past TTL), but neither pins
+// nor attaches the version: it is what a cache of rendered answers needs to
+// find its key, at the cost of a map lookup. id is not retained. It
+// returns false when id has no ready version in this process (unknown,
+// loading, failed, or only in the shared store): Acquire tells why.
+func (c *Cache) Peek(id string) (Stamp, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	rec := c.records[id]
+	if rec == nil || rec.cur == nil {
+		return Stamp{}, false
+	}
+	c.stats.hits.Add(1)
+	now := c.now()
+	// rec.pinned stays as it is: a peek hands nothing out, so the waiters
+	// of a load that just finished still need its grace against eviction.
+	rec.cur.used = now
+	rec.lastUsed = now
+	c.maybeRevalidate(rec)
+	return Stamp{Version: rec.cur.name[33:], CheckedAt: rec.checkedAt, Stale: rec.staleErr != nil}, true
+}
+
 // Apify returns the resource for rawURL pinned for the caller, who must
 // Release it. A resource not loaded yet (or with Options.Refresh) is
 // downloaded and converted; concurrent calls for one URL share a single

@@ -151,7 +151,16 @@ func (s *Server) baseURL(c *fiber.Ctx) string {
 	if s.cfg.BaseURL != "" {
 		return s.cfg.BaseURL
 	}
-	scheme, host := "http", string(c.Request().Host())
+	return string(s.appendBaseURL(nil, c))
+}
+
+// appendBaseURL appends baseURL's answer to b, without building strings:
+// the response cache puts it in every key.
+func (s *Server) appendBaseURL(b []byte, c *fiber.Ctx) []byte {
+	if s.cfg.BaseURL != "" {
+		return append(b, s.cfg.BaseURL...)
+	}
+	scheme, host := "http", c.Request().Host()
 	if c.Context().IsTLS() {
 		scheme = "https"
 	}
@@ -159,24 +168,29 @@ func (s *Server) baseURL(c *fiber.Ctx) string {
 		if p := c.Get(fiber.HeaderXForwardedProto); p == "http" || p == "https" {
 			scheme = p
 		}
-		if h := c.Get(fiber.HeaderXForwardedHost); validHost(h) {
+		if h := c.Request().Header.Peek(fiber.HeaderXForwardedHost); validHost(h) {
 			host = h
 		}
 	}
+	b = append(b, scheme...)
+	b = append(b, "://"...)
 	if !validHost(host) {
-		host = c.Context().LocalAddr().String()
+		return append(b, c.Context().LocalAddr().String()...)
 	}
-	return scheme + "://" + host
+	return append(b, host...)
 }
 
 // validHost reports whether h is a host name or address with an optional
 // port, and nothing that could change a URL's meaning (/ ? # @ …).
-func validHost(h string) bool {
-	if h == "" || len(h) > 255 {
+func validHost[T string | []byte](h T) bool {
+	if len(h) == 0 || len(h) > 255 {
 		return false
 	}
-	for _, r := range h {
-		if !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || strings.ContainsRune(".-_:[]", r)) {
+	for i := range len(h) { // bytes: every allowed character is ASCII
+		switch b := h[i]; {
+		case 'a' <= b && b <= 'z', 'A' <= b && b <= 'Z', '0' <= b && b <= '9':
+		case b == '.', b == '-', b == '_', b == ':', b == '[', b == ']':
+		default:
 			return false
 		}
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/klauspost/compress/gzip"
+	"github.com/valyala/fasthttp"
 )
 
 // minCompressSize is the smallest answer worth compressing: below it, the
@@ -43,13 +44,32 @@ func compressLarge(c *fiber.Ctx) error {
 		return err
 	}
 	resp := c.Response()
-	c.Vary(fiber.HeaderAcceptEncoding)
-	if resp.IsBodyStream() || len(resp.Header.Peek(fiber.HeaderContentEncoding)) > 0 ||
+	varyAcceptEncoding(&resp.Header)
+	if resp.IsBodyStream() || len(resp.Header.PeekBytes(headerContentEncoding)) > 0 ||
 		len(resp.Body()) < minCompressSize || !wantsGzip(c) ||
-		!strings.HasPrefix(string(resp.Header.ContentType()), fiber.MIMEApplicationJSON) {
+		!bytes.HasPrefix(resp.Header.ContentType(), mimeJSON) {
 		return nil
 	}
 	resp.SetBodyRaw(gzipBytes(resp.Body()))
-	c.Set(fiber.HeaderContentEncoding, "gzip")
+	resp.Header.SetCanonical(headerContentEncoding, gzipValue)
 	return nil
+}
+
+var (
+	headerVary     = []byte(fiber.HeaderVary)
+	acceptEncoding = []byte(fiber.HeaderAcceptEncoding)
+	mimeJSON       = []byte(fiber.MIMEApplicationJSON)
+)
+
+// varyAcceptEncoding adds Accept-Encoding to the Vary header, as fiber's
+// Ctx.Vary does, without its splitting and string building in the usual
+// case where no other Vary is set.
+func varyAcceptEncoding(h *fasthttp.ResponseHeader) {
+	v := h.PeekBytes(headerVary)
+	switch {
+	case len(v) == 0:
+		h.SetCanonical(headerVary, acceptEncoding)
+	case !bytes.Contains(v, acceptEncoding):
+		h.SetCanonical(headerVary, append(append(append([]byte(nil), v...), ", "...), acceptEncoding...))
+	}
 }

@@ -38,6 +38,14 @@ type versionInfos struct {
 
 func infoKey(e *cache.Entry) string { return e.ID + "-" + e.Version }
 
+// analyzed reports whether a profile was computed for the version of
+// id; it allocates nothing when no resource has one (the usual case).
+func (ic *versionInfos) analyzed(id, version string) bool {
+	ic.mu.Lock()
+	defer ic.mu.Unlock()
+	return len(ic.analyses) > 0 && ic.analyses[id+"-"+version] != nil
+}
+
 // analysis returns the profile computed for e's version, if any.
 func (ic *versionInfos) analysis(e *cache.Entry) *query.TableProfile {
 	ic.mu.Lock()

@@ -3,7 +3,11 @@ package server
 import (
 	"context"
 	"database/sql"
+	"maps"
 	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -22,10 +26,24 @@ type metrics struct {
 	requests *prometheus.HistogramVec
 	loads    *prometheus.HistogramVec
 	handler  fiber.Handler
+
+	// observers are the children of requests already resolved, read
+	// without a lock on every request and replaced whole (under mu) when a
+	// new route, method and status appear: the set is small and soon
+	// complete, and the lookup avoids hashing and validating label values.
+	observers atomic.Pointer[map[requestLabels]prometheus.Observer]
+	mu        sync.Mutex
+}
+
+// requestLabels are the labels of csvapi_http_request_duration_seconds.
+type requestLabels struct {
+	route, method string
+	status        int
 }
 
 func newMetrics(c *cache.Cache) *metrics {
 	m := &metrics{registry: prometheus.NewRegistry()}
+	m.observers.Store(&map[requestLabels]prometheus.Observer{})
 	m.requests = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "csvapi_http_request_duration_seconds",
 		Help:    "HTTP requests by route and status.",
@@ -109,5 +127,26 @@ func (m *metrics) observe(c *fiber.Ctx, d time.Duration) {
 	if route == "/" && c.Path() != "/" {
 		route = "unmatched"
 	}
-	m.requests.WithLabelValues(route, c.Method(), strconv.Itoa(c.Response().StatusCode())).Observe(d.Seconds())
+	m.observer(requestLabels{route, c.Method(), c.Response().StatusCode()}).Observe(d.Seconds())
+}
+
+// observer returns the histogram child of l, resolving it on first use.
+func (m *metrics) observer(l requestLabels) prometheus.Observer {
+	if o, ok := (*m.observers.Load())[l]; ok {
+		return o
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	old := *m.observers.Load()
+	if o, ok := old[l]; ok {
+		return o
+	}
+	// The method is a view of the request's buffer: keep a copy.
+	l.route, l.method = strings.Clone(l.route), strings.Clone(l.method)
+	o := m.requests.WithLabelValues(l.route, l.method, strconv.Itoa(l.status))
+	next := make(map[requestLabels]prometheus.Observer, len(old)+1)
+	maps.Copy(next, old)
+	next[l] = o
+	m.observers.Store(&next)
+	return o
 }

@@ -1,8 +1,8 @@
 package server
 
 import (
+	"bytes"
 	"context"
-	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
-	"github.com/gofiber/fiber/v2/middleware/limiter"
 
 	"github.com/csvapi/csvapi/problem"
 )
@@ -22,30 +21,28 @@ import (
 const contentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
 	"connect-src 'self'; font-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors *"
 
+// The security headers as bytes, their names in fasthttp's canonical form:
+// set on every answer, they should cost no normalizing nor conversion.
+var (
+	headerXContentTypeOptions   = []byte(fiber.HeaderXContentTypeOptions)
+	headerReferrerPolicy        = []byte(fiber.HeaderReferrerPolicy)
+	headerContentSecurityPolicy = []byte(fiber.HeaderContentSecurityPolicy)
+	nosniff                     = []byte("nosniff")
+	noReferrer                  = []byte("no-referrer")
+	contentSecurityPolicyValue  = []byte(contentSecurityPolicy)
+	mimeHTML                    = []byte("text/html")
+)
+
 // securityHeaders sets the headers every answer carries, and the CSP on HTML.
 func securityHeaders(c *fiber.Ctx) error {
 	err := c.Next()
-	c.Set(fiber.HeaderXContentTypeOptions, "nosniff")
-	c.Set(fiber.HeaderReferrerPolicy, "no-referrer")
-	if strings.HasPrefix(string(c.Response().Header.ContentType()), "text/html") {
-		c.Set(fiber.HeaderContentSecurityPolicy, contentSecurityPolicy)
+	h := &c.Response().Header
+	h.SetCanonical(headerXContentTypeOptions, nosniff)
+	h.SetCanonical(headerReferrerPolicy, noReferrer)
+	if bytes.HasPrefix(h.ContentType(), mimeHTML) {
+		h.SetCanonical(headerContentSecurityPolicy, contentSecurityPolicyValue)
 	}
 	return err
-}
-
-// rateLimiter limits each client address to limit requests a minute.
-// Probes and metrics are exempt.
-func (s *Server) rateLimiter() fiber.Handler {
-	return limiter.New(limiter.Config{
-		Max:          s.cfg.RateLimit,
-		Expiration:   time.Minute,
-		Next:         func(c *fiber.Ctx) bool { return isOpsRoute(c.Path()) },
-		KeyGenerator: s.clientAddr,
-		LimitReached: func(c *fiber.Ctx) error {
-			return &problem.Problem{Status: http.StatusTooManyRequests, Code: problem.CodeRateLimited,
-				Message: fmt.Sprintf("Too many requests: the limit is %d a minute per client. Retry after the delay in Retry-After.", s.cfg.RateLimit)}
-		},
-	})
 }
 
 // clientAddr names the client for the per-client limits: its address, or

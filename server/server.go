@@ -111,6 +111,8 @@ type Server struct {
 	hints *query.Hints
 	// started is when New ran, for /health/'s uptime.
 	started time.Time
+	// access writes the access lines (accesslog.go).
+	access *accessLines
 	// mcp holds the MCP tools served at /mcp (see mcp.go).
 	mcp        *assistant.Service
 	mcpHandler fiber.Handler
@@ -137,7 +139,7 @@ func New(cfg Config, c *cache.Cache, db *sql.DB, logger *slog.Logger) *Server {
 	cfg.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
 	s := &Server{cfg: cfg, cache: c, db: db, log: logger, search: query.NewSearchIndex(db), hints: query.NewHints(),
 		queries: make(chan struct{}, cfg.MaxQueries), exports: make(chan struct{}, cfg.MaxQueries),
-		metrics: newMetrics(c), started: time.Now()}
+		metrics: newMetrics(c), started: time.Now(), access: newAccessLines(logger.Handler())}
 	if c != nil {
 		// A fresh instance has none of the old one's search shadows.
 		c.OnHeal = s.search.Reset
@@ -200,7 +202,7 @@ func (s *Server) routes() {
 	a.Get("/ready", s.handleReady)
 	a.Get("/metrics", s.metrics.handler)
 	if s.cfg.RateLimit > 0 {
-		a.Use(s.rateLimiter())
+		a.Use(s.rateLimit())
 	}
 	a.Post("/mcp", s.handleMCP).Get("/mcp", s.handleMCP) // MCP clients send no Referer: before checkReferrer
 	if len(s.cfg.Referrers) > 0 {
@@ -259,9 +261,11 @@ func (s *Server) App() *fiber.App { return s.app }
 func (s *Server) Serve(ln net.Listener) error { return s.app.Listener(ln) }
 
 // Shutdown stops accepting connections and waits for in-flight requests
-// until ctx is done, then drops the search shadows.
+// until ctx is done, writes the access lines queued, then drops the
+// search shadows.
 func (s *Server) Shutdown(ctx context.Context) error {
 	err := s.app.ShutdownWithContext(ctx)
+	s.access.flush(ctx)
 	if serr := s.search.Close(); err == nil {
 		err = serr
 	}
@@ -330,6 +334,10 @@ func (s *Server) logFailure(c *fiber.Ctx, ae *problem.Problem, err error) string
 	return rid
 }
 
+// accessLog answers errors through the error handler, records the
+// request's metrics and logs its access line. The line's attributes are
+// built only when Info is enabled, as typed attributes (no boxing): this
+// runs on every request, cached pages included.
 func (s *Server) accessLog(c *fiber.Ctx) error {
 	start := time.Now()
 	err := c.Next()
@@ -340,8 +348,18 @@ func (s *Server) accessLog(c *fiber.Ctx) error {
 	}
 	elapsed := time.Since(start)
 	s.metrics.observe(c, elapsed)
+	if !s.log.Handler().Enabled(context.Background(), slog.LevelInfo) {
+		return nil
+	}
 	rid, _ := c.Locals(requestid.ConfigDefault.ContextKey).(string)
-	s.log.Info("request", "method", c.Method(), "path", c.Path(), "status", c.Response().StatusCode(),
-		"duration", elapsed, "request_id", rid, "client", s.clientAddr(c))
+	// A record for the handler, not Logger.LogAttrs, which would also walk
+	// the stack for a source position that the access line does not need.
+	// Its strings are copies: fasthttp reuses the request's memory before
+	// the line is written (see accessLines).
+	r := slog.NewRecord(time.Now(), slog.LevelInfo, "request", 0)
+	r.AddAttrs(slog.String("method", strings.Clone(c.Method())), slog.String("path", strings.Clone(c.Path())),
+		slog.Int("status", c.Response().StatusCode()), slog.Duration("duration", elapsed),
+		slog.String("request_id", strings.Clone(rid)), slog.String("client", s.clientAddr(c)))
+	s.access.log(r)
 	return nil
 }
