@@ -55,13 +55,6 @@ type manifest struct {
 	PublishedAt time.Time `json:"published_at"`
 }
 
-// lease is <id>/lease.json: a load of <id> runs on Holder until Expires,
-// unless Holder renews it.
-type lease struct {
-	Holder  string    `json:"holder"`
-	Expires time.Time `json:"expires"`
-}
-
 // remoteRec is what a record knows of its id in the store. Guarded by c.mu.
 type remoteRec struct {
 	etag        string // of the manifest of the version served; "" if none seen
@@ -253,70 +246,33 @@ func (c *Cache) runLeased(ctx context.Context, rec *record, l *load, src source,
 	return v, err
 }
 
+// leases are the loads' leases in the store.
+func (c *Cache) leases() *store.Leases {
+	return &store.Leases{Objects: c.Remote, Holder: c.replica(), TTL: c.leaseTTL(), Timeout: remoteTimeout,
+		Now: c.now, Observe: c.observe}
+}
+
 // takeLease creates id's lease, or takes over an expired one. It returns
 // the lease's ETag when this replica holds it, else the holder's name.
 func (c *Cache) takeLease(ctx context.Context, id string) (tag, holder string, err error) {
-	ctx, cancel := context.WithTimeout(ctx, remoteTimeout)
-	defer cancel()
-	body, _ := json.Marshal(lease{Holder: c.replica(), Expires: c.now().Add(c.leaseTTL()).UTC()})
-	tag, err = c.Remote.Create(ctx, leaseKey(id), body)
-	if !errors.Is(c.observe(err), store.ErrPrecondition) {
-		return tag, "", err
+	t, err := c.leases().Take(ctx, leaseKey(id))
+	if t.Tag != "" && t.From != "" {
+		c.Logger.Info("took over an expired lease", "id", id, "holder", t.From)
 	}
-	b, old, err := c.Remote.Get(ctx, leaseKey(id), "")
-	if errors.Is(c.observe(err), store.ErrNotFound) {
-		return "", "", nil // released meanwhile: try again
-	}
-	if err != nil {
-		return "", "", err
-	}
-	var le lease
-	if json.Unmarshal(b, &le) == nil && c.now().Before(le.Expires) {
-		return "", le.Holder, nil
-	}
-	// Expired (its holder died) or unreadable: take it over, unless
-	// another replica did first.
-	tag, err = c.Remote.Replace(ctx, leaseKey(id), body, old)
-	if errors.Is(c.observe(err), store.ErrPrecondition) || errors.Is(err, store.ErrNotFound) {
-		return "", le.Holder, nil
-	}
-	if err == nil {
-		c.Logger.Info("took over an expired lease", "id", id, "holder", le.Holder)
-	}
-	return tag, "", err
+	return t.Tag, t.Holder, err
 }
 
 // renewLease extends the lease every third of LeaseTTL until stop is
 // closed, then sends its last ETag on renewed.
 func (c *Cache) renewLease(id, tag string, stop <-chan struct{}, renewed chan<- string) {
-	t := time.NewTicker(c.leaseTTL() / 3)
-	defer t.Stop()
-	for {
-		select {
-		case <-stop:
-			renewed <- tag
-			return
-		case <-t.C:
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), remoteTimeout)
-		body, _ := json.Marshal(lease{Holder: c.replica(), Expires: c.now().Add(c.leaseTTL()).UTC()})
-		next, err := c.Remote.Replace(ctx, leaseKey(id), body, tag)
-		cancel()
-		switch {
-		case c.observe(err) == nil:
-			tag = next
-		case errors.Is(err, store.ErrPrecondition), errors.Is(err, store.ErrNotFound):
-			c.Logger.Warn("lease lost to another replica", "id", id)
-		}
-	}
+	c.leases().Renew(context.Background(), leaseKey(id), tag, stop, renewed, func() {
+		c.Logger.Warn("lease lost to another replica", "id", id)
+	})
 }
 
 // releaseLease deletes the lease if it is still this replica's.
 func (c *Cache) releaseLease(ctx context.Context, id, tag string) {
-	if _, _, err := c.Remote.Get(ctx, leaseKey(id), tag); !errors.Is(err, store.ErrNotModified) {
-		return // taken over, or gone
-	}
-	c.observe(c.Remote.Delete(ctx, leaseKey(id)))
+	c.leases().Release(ctx, leaseKey(id), tag)
 }
 
 // fetch downloads the version m describes into the cache directory.

@@ -138,10 +138,10 @@ func (s *Service) Start(ctx context.Context) {
 		go s.work()
 	}
 	s.wg.Add(1)
-	go s.schedule()
+	go s.every(positive(s.Tick, DefaultTick), s.recheckOnce)
 	if s.Remote != nil {
 		s.wg.Add(1)
-		go s.syncLoop()
+		go s.every(positive(s.SyncInterval, DefaultSyncInterval), s.syncOnce)
 	}
 }
 
@@ -603,20 +603,25 @@ func (s *Service) post(callback string, body []byte) error {
 	return nil
 }
 
-// schedule runs Recheck every Tick until the service stops.
-func (s *Service) schedule() {
+// every runs fn every interval until the service stops.
+func (s *Service) every(interval time.Duration, fn func()) {
 	defer s.wg.Done()
-	t := time.NewTicker(positive(s.Tick, DefaultTick))
+	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		select {
 		case <-s.ctx.Done():
 			return
 		case <-t.C:
-			if n, err := s.Recheck(); err != nil {
-				s.Log.Error("link re-check", "queued", n, "error", err)
-			}
+			fn()
 		}
+	}
+}
+
+// recheckOnce runs Recheck, logging its error.
+func (s *Service) recheckOnce() {
+	if n, err := s.Recheck(); err != nil {
+		s.Log.Error("link re-check", "queued", n, "error", err)
 	}
 }
 

@@ -62,13 +62,7 @@ type sharedURL struct {
 	Replica   string `json:"replica,omitempty"` // that checked it last
 }
 
-// checkLease is checks/lease/<hash>.json: Holder checks the URL until
-// Expires, unless it renews the lease.
-type checkLease struct {
-	Holder  string    `json:"holder"`
-	Expires time.Time `json:"expires"`
-}
-
+// A lease (store.Lease) is checks/lease/<hash>.json: its holder checks the URL.
 // sharedState is what a Service knows of the Remote.
 type sharedState struct {
 	err atomic.Pointer[error] // last failure to reach the store; nil when it answers
@@ -360,73 +354,34 @@ func (s *Service) claimRecheck(ctx context.Context, h string, now time.Time) (gr
 	return g, won && err == nil, err
 }
 
+// leases are the link checks' leases in the store.
+func (s *Service) leases() *store.Leases {
+	return &store.Leases{Objects: s.Remote, Holder: s.replica(), TTL: s.leaseTTL(), Timeout: remoteTimeout,
+		Now: s.now, Observe: s.observe}
+}
+
 // takeLease creates the lease of the URL with hash h, or takes over an
 // expired one. It returns the lease's ETag when this replica holds it, else
 // the holder's name.
 func (s *Service) takeLease(ctx context.Context, h string) (tag, holder string, err error) {
-	ctx, cancel := context.WithTimeout(ctx, remoteTimeout)
-	defer cancel()
-	body, _ := json.Marshal(checkLease{Holder: s.replica(), Expires: s.now().Add(s.leaseTTL()).UTC()})
-	tag, err = s.Remote.Create(ctx, leaseKey(h), body)
-	if !errors.Is(s.observe(err), store.ErrPrecondition) {
-		return tag, "", err
+	t, err := s.leases().Take(ctx, leaseKey(h))
+	if t.Tag != "" && t.From != "" {
+		s.Log.Info("link check: took over an expired lease", "url_hash", h, "holder", t.From)
 	}
-	b, old, err := s.Remote.Get(ctx, leaseKey(h), "")
-	if errors.Is(s.observe(err), store.ErrNotFound) {
-		return "", "", nil // released meanwhile: the caller tries again
-	}
-	if err != nil {
-		return "", "", err
-	}
-	var le checkLease
-	if json.Unmarshal(b, &le) == nil && s.now().Before(le.Expires) {
-		return "", le.Holder, nil
-	}
-	// Expired (its holder died) or unreadable: take it over, unless another
-	// replica did first.
-	tag, err = s.Remote.Replace(ctx, leaseKey(h), body, old)
-	if errors.Is(s.observe(err), store.ErrPrecondition) || errors.Is(err, store.ErrNotFound) {
-		return "", le.Holder, nil
-	}
-	if err == nil {
-		s.Log.Info("link check: took over an expired lease", "url_hash", h, "holder", le.Holder)
-	}
-	return tag, "", err
+	return t.Tag, t.Holder, err
 }
 
 // renewLease extends the lease every third of LeaseTTL until stop is
 // closed, then sends its last ETag on renewed.
 func (s *Service) renewLease(h, tag string, stop <-chan struct{}, renewed chan<- string) {
-	t := time.NewTicker(s.leaseTTL() / 3)
-	defer t.Stop()
-	for {
-		select {
-		case <-stop:
-			renewed <- tag
-			return
-		case <-t.C:
-		}
-		ctx, cancel := context.WithTimeout(s.ctx, remoteTimeout)
-		body, _ := json.Marshal(checkLease{Holder: s.replica(), Expires: s.now().Add(s.leaseTTL()).UTC()})
-		next, err := s.Remote.Replace(ctx, leaseKey(h), body, tag)
-		cancel()
-		switch {
-		case s.observe(err) == nil:
-			tag = next
-		case errors.Is(err, store.ErrPrecondition), errors.Is(err, store.ErrNotFound):
-			s.Log.Warn("link check: lease lost to another replica", "url_hash", h)
-		}
-	}
+	s.leases().Renew(s.ctx, leaseKey(h), tag, stop, renewed, func() {
+		s.Log.Warn("link check: lease lost to another replica", "url_hash", h)
+	})
 }
 
 // releaseLease deletes the lease if it is still this replica's.
 func (s *Service) releaseLease(ctx context.Context, h, tag string) {
-	ctx, cancel := context.WithTimeout(ctx, remoteTimeout)
-	defer cancel()
-	if _, _, err := s.Remote.Get(ctx, leaseKey(h), tag); !errors.Is(err, store.ErrNotModified) {
-		return // taken over, or gone
-	}
-	s.observe(s.Remote.Delete(ctx, leaseKey(h)))
+	s.leases().Release(ctx, leaseKey(h), tag)
 }
 
 // refresh reads the shared object of hash h into the local Store when it
@@ -578,20 +533,10 @@ func (s *Service) pull(ctx context.Context, prefix string) error {
 	return first
 }
 
-// syncLoop runs sync every SyncInterval until the service stops.
-func (s *Service) syncLoop() {
-	defer s.wg.Done()
-	t := time.NewTicker(positive(s.SyncInterval, DefaultSyncInterval))
-	defer t.Stop()
-	for {
-		select {
-		case <-s.ctx.Done():
-			return
-		case <-t.C:
-		}
-		if err := s.sync(s.ctx); err != nil && s.ctx.Err() == nil {
-			s.Log.Debug("link checks: sync with the store", "err", err)
-		}
+// syncOnce runs sync, logging its error.
+func (s *Service) syncOnce() {
+	if err := s.sync(s.ctx); err != nil && s.ctx.Err() == nil {
+		s.Log.Debug("link checks: sync with the store", "err", err)
 	}
 }
 

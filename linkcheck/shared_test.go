@@ -393,7 +393,7 @@ func TestSharedLeaseTakeover(t *testing.T) {
 	up := newCountingUpstream(t)
 	u := up.URL + "/orphan"
 	h := URLHash(u)
-	dead, _ := json.Marshal(checkLease{Holder: "dead", Expires: clock.Now().Add(time.Minute)})
+	dead, _ := json.Marshal(store.Lease{Holder: "dead", Expires: clock.Now().Add(time.Minute)})
 	if _, err := remote.Create(context.Background(), leaseKey(h), dead); err != nil {
 		t.Fatal(err)
 	}
