@@ -122,22 +122,7 @@ func summarize(db *sql.DB) (time.Duration, error) {
 	if err != nil {
 		return 0, err
 	}
-	defer rows.Close()
-	cols, err := rows.Columns()
-	if err != nil {
-		return 0, err
-	}
-	vals := make([]any, len(cols))
-	ptrs := make([]any, len(cols))
-	for i := range vals {
-		ptrs[i] = &vals[i]
-	}
-	for rows.Next() {
-		if err := rows.Scan(ptrs...); err != nil {
-			return 0, err
-		}
-	}
-	if err := rows.Err(); err != nil {
+	if err := scanAll(rows); err != nil {
 		return 0, err
 	}
 	return time.Since(start), nil
@@ -154,22 +139,7 @@ func (r *queryRef) run(ctx context.Context, commune string, pop int64) (int64, e
 	if err != nil {
 		return 0, err
 	}
-	defer rows.Close()
-	cols, err := rows.Columns()
-	if err != nil {
-		return 0, err
-	}
-	vals := make([]any, len(cols))
-	ptrs := make([]any, len(cols))
-	for i := range vals {
-		ptrs[i] = &vals[i]
-	}
-	for rows.Next() {
-		if err := rows.Scan(ptrs...); err != nil {
-			return 0, err
-		}
-	}
-	return total, rows.Err()
+	return total, scanAll(rows)
 }
 
 func (r *queryRef) close() {
@@ -200,4 +170,24 @@ func copyFile(from, to string) error {
 		return fmt.Errorf("copy %s: %w", from, err)
 	}
 	return nil
+}
+
+// scanAll reads every value of rows, as a client would, and closes rows.
+func scanAll(rows *sql.Rows) error {
+	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		return err
+	}
+	vals := make([]any, len(cols))
+	ptrs := make([]any, len(cols))
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	for rows.Next() {
+		if err := rows.Scan(ptrs...); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
 }
