@@ -100,8 +100,6 @@ func isNotFound(err error) bool {
 }
 
 func mb(n int64) float64             { return float64(n) / (1 << 20) }
-func msf(v float64) string           { return fmt.Sprintf("%.0f ms", v) }
-func mbf(v float64) string           { return fmt.Sprintf("%.0f MB", v) }
 func idsPath(cacheDir string) string { return cacheDir + ".ids" }
 
 // coldCache returns the ids of the cold-start cache, converting the small
