@@ -25,7 +25,7 @@ func TestPageTotalMerged(t *testing.T) {
 		FROM range(600)`)
 	plain := describe(t, db, "data")
 	hinted := plain
-	hinted.Rows, hinted.Hints = 1<<40, NewHints() // every count is "few"
+	hinted.Rows, hinted.Hints, hinted.Busy = 1<<40, NewHints(), true // every count is "few"
 
 	filters := [][]Filter{
 		{{Column: "i", Op: OpGt, Value: "20"}},
@@ -98,13 +98,13 @@ func merges(t *testing.T, tbl Table, r Request) bool {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return p.mergeableTotal() && tbl.Hints.few(tbl.Hints.key(tbl, p), tbl.Rows)
+	return tbl.Busy && p.mergeableTotal() && tbl.Hints.few(tbl.Hints.key(tbl, p), tbl.Rows)
 }
 
 func TestHints(t *testing.T) {
 	db := openDB(t, `CREATE TABLE data AS SELECT range AS i, range % 10 AS g FROM range(1000)`)
 	tbl := describe(t, db, "data")
-	tbl.Rows, tbl.Hints = 1000, NewHints()
+	tbl.Rows, tbl.Hints, tbl.Busy = 1000, NewHints(), true
 	ctx := context.Background()
 	few := Request{Filters: []Filter{{Column: "g", Op: OpExact, Value: "3"}, {Column: "i", Op: OpGt, Value: "500"}}, Sort: []Sort{{Column: "i", Desc: true}}, Limit: 5}
 	many := Request{Filters: []Filter{{Column: "i", Op: OpGt, Value: "100"}}, Sort: []Sort{{Column: "i", Desc: true}}, Limit: 5}
@@ -135,10 +135,14 @@ func TestHints(t *testing.T) {
 	if !merges(t, tbl, other) {
 		t.Error("same shape, other values: does not merge")
 	}
-	// Without Rows or Hints, never.
-	for _, t2 := range []Table{{Relation: tbl.Relation, Columns: tbl.Columns, Hints: tbl.Hints}, {Relation: tbl.Relation, Columns: tbl.Columns, Rows: 1000}} {
+	// Without Rows or Hints, or alone on the cores, never.
+	for _, t2 := range []Table{
+		{Relation: tbl.Relation, Columns: tbl.Columns, Hints: tbl.Hints, Busy: true},
+		{Relation: tbl.Relation, Columns: tbl.Columns, Rows: 1000, Busy: true},
+		{Relation: tbl.Relation, Columns: tbl.Columns, Rows: 1000, Hints: tbl.Hints},
+	} {
 		if merges(t, t2, few) {
-			t.Errorf("Rows %d, Hints %v: merges", t2.Rows, t2.Hints != nil)
+			t.Errorf("Rows %d, Hints %v, Busy %v: merges", t2.Rows, t2.Hints != nil, t2.Busy)
 		}
 	}
 }

@@ -47,6 +47,7 @@ func (s *Server) pageRequest(c *fiber.Ctx, maxSize int, extra func(k, v string) 
 // run runs r under the query timeout, in one of the query slots.
 func (s *Server) run(c *fiber.Ctx, t query.Table, r query.Request) (page *query.Page, err error) {
 	err = s.withQuery(c, func(ctx context.Context) error {
+		t.Busy = len(s.queries) > 1 // this query holds one of the slots
 		page, err = query.Run(ctx, s.database(), t, r)
 		return err
 	})
