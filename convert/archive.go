@@ -3,6 +3,7 @@ package convert
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -23,7 +24,7 @@ const zstdMaxWindow = 128 << 20
 // archive of millions of empty entries cannot make a load spin.
 const maxZipEntries = 10000
 
-func unzstdFile(src, dir string, maxSize int64) (string, error) {
+func unzstdFile(ctx context.Context, src, dir string, maxSize int64) (string, error) {
 	in, err := os.Open(src)
 	if err != nil {
 		return "", err
@@ -35,7 +36,7 @@ func unzstdFile(src, dir string, maxSize int64) (string, error) {
 		return "", fmt.Errorf("%w: corrupt zstd stream: %v", ErrNotTabular, err)
 	}
 	defer zr.Close()
-	return writeTemp(dir, "unzstd-*", func(w io.Writer) error {
+	return writeTemp(ctx, dir, "unzstd-*", func(w io.Writer) error {
 		return copyCapped(w, zr, maxSize, "zstd")
 	})
 }
@@ -111,7 +112,7 @@ func readMember(f *zip.File, limit int64) ([]byte, error) {
 // (or exactly one member named like one, see onlyTableByName); otherwise pick is a member's full name, or its base name when that is
 // unambiguous. Sizes declared in the archive are never trusted: the copy is
 // capped at maxSize.
-func extractZip(src, dir, pick string, maxSize int64) (string, string, error) {
+func extractZip(ctx context.Context, src, dir, pick string, maxSize int64) (string, string, error) {
 	zr, err := zip.OpenReader(src)
 	if err != nil {
 		return "", "", fmt.Errorf("%w: corrupt zip archive", ErrNotTabular)
@@ -127,7 +128,7 @@ func extractZip(src, dir, pick string, maxSize int64) (string, string, error) {
 		return "", "", fmt.Errorf("%w: corrupt zip member %q", ErrNotTabular, f.Name)
 	}
 	defer rc.Close()
-	out, err := writeTemp(dir, "unzip-*", func(w io.Writer) error {
+	out, err := writeTemp(ctx, dir, "unzip-*", func(w io.Writer) error {
 		return copyCapped(w, rc, maxSize, "zip")
 	})
 	return out, f.Name, err

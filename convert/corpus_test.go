@@ -2,6 +2,7 @@ package convert_test
 
 import (
 	"bytes"
+	"context"
 	"database/sql"
 	"encoding/json"
 	"errors"
@@ -273,7 +274,7 @@ func openDB(t *testing.T) *sql.DB {
 func loadGolden(t *testing.T, db *sqlDB, f string) golden {
 	opts := readOptions(t, f)
 	dir := t.TempDir()
-	n, err := convert.Normalize(f, dir, opts.Encoding, 1<<30)
+	n, err := convert.Normalize(context.Background(), f, dir, opts.Encoding, 1<<30)
 	if err != nil {
 		return golden{Error: errorKind(err)}
 	}

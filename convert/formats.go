@@ -2,6 +2,8 @@ package convert
 
 import (
 	"bytes"
+	"cmp"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -91,12 +93,18 @@ func (e *ChoiceError) Error() string {
 // ErrNotTabular for content that is not a table (HTML, PDF, images, a JSON
 // object, an empty file …), ErrUnreadable for a corrupt spreadsheet,
 // *ChoiceError when a zip holds several tables and opts.File does not pick
-// one (or a named sheet or file is missing), and the errors of Normalize.
-func Prepare(src, dir string, opts PrepareOptions, maxSize int64) (*Prepared, error) {
+// one (or a named sheet or file is missing), the errors of Normalize, and
+// ctx's error when ctx is done before it finishes: every copy,
+// decompression and sheet conversion writes through writeTemp, which stops
+// at ctx's end.
+func Prepare(ctx context.Context, src, dir string, opts PrepareOptions, maxSize int64) (*Prepared, error) {
 	p := &Prepared{Path: src}
 	var containers []string
 	pickFile := opts.File
 	for depth := 0; ; depth++ {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
 		if depth > maxNesting {
 			return nil, fmt.Errorf("%w: archives nested more than %d deep", ErrNotTabular, maxNesting)
 		}
@@ -107,24 +115,24 @@ func Prepare(src, dir string, opts PrepareOptions, maxSize int64) (*Prepared, er
 		p.Compression = strings.Join(containers, "+")
 		switch f {
 		case formatGzip:
-			p.Path, err = gunzipFile(p.Path, dir, maxSize)
+			p.Path, err = gunzipFile(ctx, p.Path, dir, maxSize)
 			containers = append(containers, "gzip")
 		case formatZstd:
-			p.Path, err = unzstdFile(p.Path, dir, maxSize)
+			p.Path, err = unzstdFile(ctx, p.Path, dir, maxSize)
 			containers = append(containers, "zstd")
 		case formatZip:
 			var member string
-			p.Path, member, err = extractZip(p.Path, dir, pickFile, maxSize)
+			p.Path, member, err = extractZip(ctx, p.Path, dir, pickFile, maxSize)
 			if p.File == "" {
 				p.File = member
 			}
 			pickFile = "" // the choice applies to the outermost archive only
 			containers = append(containers, "zip")
 		case formatXLSX, formatXLS, formatODS:
-			return p.spreadsheet(f, dir, opts.Sheet, maxSize)
+			return p.spreadsheet(ctx, f, dir, opts.Sheet, maxSize)
 		case formatJSON, formatNDJSON:
 			p.Filetype = map[format]string{formatJSON: FiletypeJSON, formatNDJSON: FiletypeNDJSON}[f]
-			if p.Path, err = withoutBOM(p.Path, dir); err != nil {
+			if p.Path, err = withoutBOM(ctx, p.Path, dir); err != nil {
 				return nil, err
 			}
 			return p, p.stat()
@@ -132,38 +140,38 @@ func Prepare(src, dir string, opts PrepareOptions, maxSize int64) (*Prepared, er
 			p.Filetype = FiletypeParquet
 			return p, p.stat()
 		default:
-			return p.text(dir, opts.Encoding, maxSize)
+			return p.text(ctx, dir, opts.Encoding, maxSize)
 		}
 		if err != nil {
-			return nil, err
+			return nil, cmp.Or(ctx.Err(), err)
 		}
 	}
 }
 
 // spreadsheet converts the workbook at p.Path to UTF-8 CSV.
-func (p *Prepared) spreadsheet(f format, dir, sheet string, maxSize int64) (*Prepared, error) {
+func (p *Prepared) spreadsheet(ctx context.Context, f format, dir, sheet string, maxSize int64) (*Prepared, error) {
 	var err error
 	switch f {
 	case formatXLSX:
 		p.Filetype = FiletypeXLSX
-		p.Path, p.Sheet, err = xlsxToCSV(p.Path, dir, sheet, maxSize)
+		p.Path, p.Sheet, err = xlsxToCSV(ctx, p.Path, dir, sheet, maxSize)
 	case formatXLS:
 		p.Filetype = FiletypeXLS
-		p.Path, p.Sheet, err = xlsToCSV(p.Path, dir, sheet, maxSize)
+		p.Path, p.Sheet, err = xlsToCSV(ctx, p.Path, dir, sheet, maxSize)
 	case formatODS:
 		p.Filetype = FiletypeODS
-		p.Path, p.Sheet, err = odsToCSV(p.Path, dir, sheet, maxSize)
+		p.Path, p.Sheet, err = odsToCSV(ctx, p.Path, dir, sheet, maxSize)
 	}
 	if err != nil {
-		return nil, err
+		return nil, cmp.Or(ctx.Err(), err) // the readers wrap what stopped them
 	}
 	p.Encoding = EncodingUTF8
 	return p, p.stat()
 }
 
 // text hands delimited text to Normalize (encoding detection, refusals).
-func (p *Prepared) text(dir, encodingName string, maxSize int64) (*Prepared, error) {
-	norm, err := Normalize(p.Path, dir, encodingName, maxSize)
+func (p *Prepared) text(ctx context.Context, dir, encodingName string, maxSize int64) (*Prepared, error) {
+	norm, err := Normalize(ctx, p.Path, dir, encodingName, maxSize)
 	if err != nil {
 		return nil, err
 	}
@@ -352,7 +360,7 @@ func jsonKind(tok json.Token) string {
 
 // withoutBOM returns path, or a copy of it in dir without its UTF-8 byte
 // order mark: DuckDB's NDJSON reader refuses one.
-func withoutBOM(path, dir string) (string, error) {
+func withoutBOM(ctx context.Context, path, dir string) (string, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return "", err
@@ -362,7 +370,7 @@ func withoutBOM(path, dir string) (string, error) {
 	if n, _ := io.ReadFull(f, b); n < len(bom) || !bytes.Equal(b, bom) {
 		return path, nil
 	}
-	return writeTemp(dir, "json-*", func(w io.Writer) error {
+	return writeTemp(ctx, dir, "json-*", func(w io.Writer) error {
 		_, err := io.Copy(w, f)
 		return err
 	})

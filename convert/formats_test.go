@@ -2,9 +2,13 @@ package convert
 
 import (
 	"bytes"
+	"compress/gzip"
+	"context"
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -109,7 +113,7 @@ func TestFormatsCorpus(t *testing.T) {
 func loadFixture(t *testing.T, db *sql.DB, src string, opts PrepareOptions) formatGolden {
 	t.Helper()
 	dir := t.TempDir()
-	p, err := Prepare(src, dir, opts, 1<<30)
+	p, err := Prepare(context.Background(), src, dir, opts, 1<<30)
 	if err != nil {
 		return errorGolden(t, err)
 	}
@@ -193,7 +197,7 @@ func TestPrepareBombs(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
 			src := writeFile(t, dir, "src", tt.in)
-			_, err := Prepare(src, dir, PrepareOptions{}, 1<<20)
+			_, err := Prepare(context.Background(), src, dir, PrepareOptions{}, 1<<20)
 			ok := false
 			for _, w := range tt.want {
 				ok = ok || errors.Is(err, w)
@@ -300,7 +304,7 @@ func FuzzPrepare(f *testing.F) {
 	f.Fuzz(func(t *testing.T, in []byte) {
 		dir := t.TempDir()
 		src := writeFile(t, dir, "src", in)
-		_, err := Prepare(src, dir, PrepareOptions{}, 1<<20)
+		_, err := Prepare(context.Background(), src, dir, PrepareOptions{}, 1<<20)
 		if err == nil {
 			return
 		}
@@ -310,4 +314,44 @@ func FuzzPrepare(f *testing.F) {
 			t.Errorf("uncategorised error: %v", err)
 		}
 	})
+}
+
+// TestPrepareStopsWithContext: a load's end (timeout, shutdown) stops
+// Prepare, even in the middle of a decompression, with ctx's error and no
+// file left behind.
+func TestPrepareStopsWithContext(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(t.TempDir(), "big.csv.gz")
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write([]byte("a,b\n"))
+	zw.Write(bytes.Repeat([]byte("1,2\n"), 4<<20)) // 16 MB: several writes of writeTemp's buffer
+	zw.Close()
+	if err := os.WriteFile(src, gz.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := Prepare(ctx, src, dir, PrepareOptions{}, 1<<30); !errors.Is(err, context.Canceled) {
+		t.Errorf("Prepare with a canceled context: %v, want context.Canceled", err)
+	}
+	// Canceled during the copy: the first write of the decompressed text
+	// cancels, the next ones fail.
+	ctx, cancel = context.WithCancel(context.Background())
+	defer cancel()
+	_, err := writeTemp(ctx, dir, "plain-*", func(w io.Writer) error {
+		for range 64 {
+			if _, err := w.Write(bytes.Repeat([]byte("x"), 1<<20)); err != nil {
+				return fmt.Errorf("%w: corrupt stream: %v", ErrNotTabular, err)
+			}
+			cancel()
+		}
+		return nil
+	})
+	if !errors.Is(err, context.Canceled) || errors.Is(err, ErrNotTabular) {
+		t.Errorf("writeTemp canceled during the copy: %v, want context.Canceled alone", err)
+	}
+	if left, _ := os.ReadDir(dir); len(left) > 0 {
+		t.Errorf("files left in the work directory: %v", left)
+	}
 }

@@ -51,7 +51,7 @@ func Convert(ctx context.Context, db *sql.DB, job Job) (*Meta, error) {
 	if err := job.Options.Validate(); err != nil {
 		return nil, err
 	}
-	p, err := Prepare(job.Source, job.WorkDir, job.Prepare, job.MaxSize)
+	p, err := Prepare(ctx, job.Source, job.WorkDir, job.Prepare, job.MaxSize)
 	if err != nil {
 		return nil, err
 	}

@@ -2,6 +2,7 @@ package convert
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -54,7 +55,7 @@ func BenchmarkLoad(b *testing.B) {
 		b.SetBytes(st.Size())
 		for i := range b.N {
 			dir := b.TempDir()
-			n, err := Normalize(src, dir, "", 1<<40)
+			n, err := Normalize(context.Background(), src, dir, "", 1<<40)
 			if err != nil {
 				b.Fatal(err)
 			}

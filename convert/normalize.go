@@ -3,6 +3,7 @@ package convert
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -53,8 +54,12 @@ type Normalized struct {
 //
 // It returns ErrUnsupportedEncoding for an unknown encodingName, ErrTooLarge
 // when decompression exceeds maxSize and ErrNotTabular for content that is
-// clearly not a delimited text table (HTML, JSON, binary files).
-func Normalize(src, dir, encodingName string, maxSize int64) (*Normalized, error) {
+// clearly not a delimited text table (HTML, JSON, binary files), and ctx's
+// error when ctx is done before it finishes.
+func Normalize(ctx context.Context, src, dir, encodingName string, maxSize int64) (*Normalized, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	var forced encoding.Encoding
 	if encodingName != "" {
 		enc, name, err := LookupEncoding(encodingName)
@@ -70,7 +75,7 @@ func Normalize(src, dir, encodingName string, maxSize int64) (*Normalized, error
 		return nil, err
 	}
 	if bytes.HasPrefix(head, []byte{0x1f, 0x8b}) {
-		plain, err := gunzipFile(src, dir, maxSize)
+		plain, err := gunzipFile(ctx, src, dir, maxSize)
 		if err != nil {
 			return nil, err
 		}
@@ -113,14 +118,14 @@ func Normalize(src, dir, encodingName string, maxSize int64) (*Normalized, error
 		clean = det.ends.cleaner()
 	}
 	if enc != nil || det.nul || needsCleaning(head) || clean.unify {
-		out, err := transcodeFile(n.Path, dir, enc, clean)
+		out, err := transcodeFile(ctx, n.Path, dir, enc, clean)
 		if err != nil {
 			return nil, err
 		}
 		n.Path = out
 	}
 	if det.ends != nil && det.ends.quotes%2 == 1 {
-		out, err := writeTemp(dir, "resync-*.csv", func(w io.Writer) error { return resyncFile(n.Path, w) })
+		out, err := writeTemp(ctx, dir, "resync-*.csv", func(w io.Writer) error { return resyncFile(n.Path, w) })
 		if err != nil {
 			return nil, err
 		}
@@ -398,7 +403,7 @@ func looksBinary(h []byte) bool {
 	return nul > max(16, len(h)/10) || ctl*100 > len(h)
 }
 
-func gunzipFile(src, dir string, maxSize int64) (string, error) {
+func gunzipFile(ctx context.Context, src, dir string, maxSize int64) (string, error) {
 	in, err := os.Open(src)
 	if err != nil {
 		return "", err
@@ -409,7 +414,7 @@ func gunzipFile(src, dir string, maxSize int64) (string, error) {
 		return "", fmt.Errorf("%w: corrupt gzip stream: %v", ErrNotTabular, err)
 	}
 	defer zr.Close()
-	return writeTemp(dir, "plain-*.csv", func(w io.Writer) error {
+	return writeTemp(ctx, dir, "plain-*.csv", func(w io.Writer) error {
 		n, err := io.Copy(w, io.LimitReader(zr, maxSize+1))
 		if err != nil {
 			return fmt.Errorf("%w: corrupt gzip stream: %v", ErrNotTabular, err)
@@ -423,7 +428,7 @@ func gunzipFile(src, dir string, maxSize int64) (string, error) {
 
 // transcodeFile decodes src with enc (nil: UTF-8 already) into a UTF-8
 // file, cleaned by clean (NUL bytes, CR CR LF, mixed line ends).
-func transcodeFile(src, dir string, enc encoding.Encoding, clean cleaner) (string, error) {
+func transcodeFile(ctx context.Context, src, dir string, enc encoding.Encoding, clean cleaner) (string, error) {
 	in, err := os.Open(src)
 	if err != nil {
 		return "", err
@@ -435,7 +440,7 @@ func transcodeFile(src, dir string, enc encoding.Encoding, clean cleaner) (strin
 	} else if enc != nil {
 		t = transform.Chain(enc.NewDecoder(), clean)
 	}
-	return writeTemp(dir, "utf8-*.csv", func(w io.Writer) error {
+	return writeTemp(ctx, dir, "utf8-*.csv", func(w io.Writer) error {
 		r := transform.NewReader(bufio.NewReaderSize(in, 1<<20), t)
 		_, err := io.Copy(w, r)
 		return err
@@ -443,13 +448,14 @@ func transcodeFile(src, dir string, enc encoding.Encoding, clean cleaner) (strin
 }
 
 // writeTemp creates a file in dir, fills it with write and closes it,
-// removing it on any error.
-func writeTemp(dir, pattern string, write func(io.Writer) error) (string, error) {
+// removing it on any error. Writes fail once ctx is done, and then ctx's
+// error is returned.
+func writeTemp(ctx context.Context, dir, pattern string, write func(io.Writer) error) (string, error) {
 	f, err := os.CreateTemp(dir, pattern)
 	if err != nil {
 		return "", err
 	}
-	bw := bufio.NewWriterSize(f, 1<<20)
+	bw := bufio.NewWriterSize(ctxWriter{ctx, f}, 1<<20)
 	err = write(bw)
 	if err == nil {
 		err = bw.Flush()
@@ -459,7 +465,24 @@ func writeTemp(dir, pattern string, write func(io.Writer) error) (string, error)
 	}
 	if err != nil {
 		os.Remove(f.Name())
+		if ctx.Err() != nil {
+			return "", ctx.Err() // not a reader's wrapping of it
+		}
 		return "", err
 	}
 	return f.Name(), nil
+}
+
+// ctxWriter fails once ctx is done, so that a long copy, decompression or
+// transcoding into a temporary file stops with the load that asked for it.
+type ctxWriter struct {
+	ctx context.Context
+	w   io.Writer
+}
+
+func (c ctxWriter) Write(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.w.Write(p)
 }

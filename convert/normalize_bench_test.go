@@ -1,6 +1,7 @@
 package convert
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -51,7 +52,7 @@ func BenchmarkNormalize(b *testing.B) {
 			dir := b.TempDir()
 			b.ResetTimer()
 			for range b.N {
-				n, err := Normalize(src, dir, "", 1<<40)
+				n, err := Normalize(context.Background(), src, dir, "", 1<<40)
 				if err != nil {
 					b.Fatal(err)
 				}

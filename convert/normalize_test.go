@@ -3,6 +3,7 @@ package convert
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -86,7 +87,7 @@ func TestNormalize(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
 			src := writeFile(t, dir, "src", tt.in)
-			n, err := Normalize(src, dir, tt.force, 1<<30)
+			n, err := Normalize(context.Background(), src, dir, tt.force, 1<<30)
 			if err != nil {
 				t.Fatalf("Normalize: %v", err)
 			}
@@ -139,7 +140,7 @@ func TestNormalizeRefuses(t *testing.T) {
 			if max == 0 {
 				max = 1 << 30
 			}
-			_, err := Normalize(src, dir, tt.force, max)
+			_, err := Normalize(context.Background(), src, dir, tt.force, max)
 			if !errors.Is(err, tt.want) {
 				t.Fatalf("Normalize: err = %v, want %v", err, tt.want)
 			}
@@ -155,7 +156,7 @@ func TestNormalizeRefuses(t *testing.T) {
 func TestNormalizeAcceptsHTMLInCells(t *testing.T) {
 	dir := t.TempDir()
 	src := writeFile(t, dir, "src", []byte("id,description\n1,<body><p>hello</p></body>\n"))
-	if _, err := Normalize(src, dir, "", 1<<30); err != nil {
+	if _, err := Normalize(context.Background(), src, dir, "", 1<<30); err != nil {
 		t.Errorf("Normalize: %v, want a table", err)
 	}
 }
@@ -182,10 +183,10 @@ func FuzzNormalize(f *testing.F) {
 	f.Fuzz(func(t *testing.T, in []byte, force string) {
 		dir := t.TempDir()
 		src := writeFile(t, dir, "src", in)
-		n, err := Normalize(src, dir, force, 1<<20)
+		n, err := Normalize(context.Background(), src, dir, force, 1<<20)
 		if err != nil {
 			if !errors.Is(err, ErrUnsupportedEncoding) && !errors.Is(err, ErrTooLarge) && !errors.Is(err, ErrNotTabular) {
-				t.Fatalf("Normalize(%q, %q): undocumented error %v", in, force, err)
+				t.Fatalf("Normalize(context.Background(), %q, %q): undocumented error %v", in, force, err)
 			}
 			return
 		}
@@ -194,13 +195,13 @@ func FuzzNormalize(f *testing.F) {
 			t.Fatal(err)
 		}
 		if !utf8.Valid(out) {
-			t.Errorf("Normalize(%q, %q): encoding %s, output %q is not valid UTF-8", in, force, n.Encoding, out)
+			t.Errorf("Normalize(context.Background(), %q, %q): encoding %s, output %q is not valid UTF-8", in, force, n.Encoding, out)
 		}
 		if bytes.IndexByte(out, 0) >= 0 {
-			t.Errorf("Normalize(%q, %q): output %q holds NUL bytes", in, force, out)
+			t.Errorf("Normalize(context.Background(), %q, %q): output %q holds NUL bytes", in, force, out)
 		}
 		if n.Size != int64(len(out)) {
-			t.Errorf("Normalize(%q, %q): Size %d, output %d bytes", in, force, n.Size, len(out))
+			t.Errorf("Normalize(context.Background(), %q, %q): Size %d, output %d bytes", in, force, n.Size, len(out))
 		}
 	})
 }

@@ -1,6 +1,7 @@
 package convert
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -15,7 +16,7 @@ import (
 // odsToCSV writes one sheet of the OpenDocument spreadsheet at src as UTF-8
 // CSV in dir and returns the CSV's path and the sheet's name. Values follow
 // the xlsx rules: plain numbers, ISO dates, text as is.
-func odsToCSV(src, dir, sheet string, maxSize int64) (out, name string, err error) {
+func odsToCSV(ctx context.Context, src, dir, sheet string, maxSize int64) (out, name string, err error) {
 	s, err := ods.Open(src, maxSize)
 	if err != nil {
 		return "", "", odsError(err)
@@ -40,7 +41,7 @@ func odsToCSV(src, dir, sheet string, maxSize int64) (out, name string, err erro
 			return "", "", err
 		}
 	}
-	out, err = writeTemp(dir, "sheet-*.csv", func(w io.Writer) error {
+	out, err = writeTemp(ctx, dir, "sheet-*.csv", func(w io.Writer) error {
 		sw := newSheetWriter(w, sheets[idx].Width, maxSize)
 		if err := s.Rows(idx, sw.write); err != nil {
 			return err

@@ -1,6 +1,7 @@
 package convert_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -127,7 +128,7 @@ func loadAll(t *testing.T, db *sqlDB, text string, rows int) [][]any {
 	if err := os.WriteFile(src, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	n, err := convert.Normalize(src, dir, "", 1<<30)
+	n, err := convert.Normalize(context.Background(), src, dir, "", 1<<30)
 	if err != nil {
 		t.Fatal(err)
 	}

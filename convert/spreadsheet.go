@@ -1,6 +1,7 @@
 package convert
 
 import (
+	"context"
 	"encoding/csv"
 	"errors"
 	"fmt"
@@ -96,14 +97,14 @@ func (s *sheetWriter) close() error {
 // padRows rewrites the CSV at path so that every record has width
 // fields: a sheet whose widest row comes after narrower ones. Reading the
 // CSV back costs far less than parsing the sheet's XML twice.
-func padRows(path, dir string, width int, maxSize int64) (string, error) {
+func padRows(ctx context.Context, path, dir string, width int, maxSize int64) (string, error) {
 	in, err := os.Open(path)
 	if err != nil {
 		return "", err
 	}
 	defer os.Remove(path)
 	defer in.Close()
-	return writeTemp(dir, "sheet-*.csv", func(w io.Writer) error {
+	return writeTemp(ctx, dir, "sheet-*.csv", func(w io.Writer) error {
 		r := csv.NewReader(in)
 		r.FieldsPerRecord = -1
 		sw := newSheetWriter(w, width, maxSize)
@@ -136,7 +137,7 @@ func blank(row []string) bool {
 // path and the sheet's name. Numbers are written unformatted (no thousands
 // separators, percent or currency), dates as ISO 8601, text as is, so that
 // the CSV reader types them like any CSV.
-func xlsxToCSV(src, dir, sheet string, maxSize int64) (out, name string, err error) {
+func xlsxToCSV(ctx context.Context, src, dir, sheet string, maxSize int64) (out, name string, err error) {
 	defer recoverAs(&err, "xlsx")
 	f, err := excelize.OpenFile(src, excelize.Options{
 		UnzipSizeLimit: maxSize, UnzipXMLSizeLimit: min(maxSize, xlsxUnzipXMLLimit), TmpDir: dir,
@@ -157,7 +158,7 @@ func xlsxToCSV(src, dir, sheet string, maxSize int64) (out, name string, err err
 	}
 	var width int
 	var ragged bool
-	out, err = writeTemp(dir, "sheet-*.csv", func(w io.Writer) error {
+	out, err = writeTemp(ctx, dir, "sheet-*.csv", func(w io.Writer) error {
 		sw := newSheetWriter(w, 0, maxSize)
 		err := eachRow(f, name, func(row []string) error {
 			for i, v := range row {
@@ -175,7 +176,7 @@ func xlsxToCSV(src, dir, sheet string, maxSize int64) (out, name string, err err
 		return "", "", unreadable("xlsx", err, src, dir)
 	}
 	if ragged {
-		if out, err = padRows(out, dir, width, maxSize); err != nil {
+		if out, err = padRows(ctx, out, dir, width, maxSize); err != nil {
 			return "", "", err
 		}
 	}

@@ -1,6 +1,7 @@
 package convert
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"testing"
@@ -19,7 +20,7 @@ func BenchmarkXLSXToCSV(b *testing.B) {
 	b.SetBytes(st.Size())
 	b.ResetTimer()
 	for b.Loop() {
-		out, _, err := xlsxToCSV(src, dir, "", 1<<30)
+		out, _, err := xlsxToCSV(context.Background(), src, dir, "", 1<<30)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -1,6 +1,7 @@
 package convert
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -16,7 +17,7 @@ import (
 // xlsToCSV writes one sheet of the legacy Excel workbook at src as UTF-8
 // CSV in dir and returns the CSV's path and the sheet's name. Values follow
 // the xlsx rules: plain numbers, ISO dates, text as is.
-func xlsToCSV(src, dir, sheet string, maxSize int64) (out, name string, err error) {
+func xlsToCSV(ctx context.Context, src, dir, sheet string, maxSize int64) (out, name string, err error) {
 	wb, err := xls.Open(src, maxSize)
 	if err != nil {
 		return "", "", xlsError(err, maxSize)
@@ -30,7 +31,7 @@ func xlsToCSV(src, dir, sheet string, maxSize int64) (out, name string, err erro
 	if err != nil {
 		return "", "", xlsError(err, maxSize)
 	}
-	out, err = writeTemp(dir, "sheet-*.csv", func(w io.Writer) error {
+	out, err = writeTemp(ctx, dir, "sheet-*.csv", func(w io.Writer) error {
 		return writeCells(w, cells, maxSize)
 	})
 	return out, sheets[i].Name, err
