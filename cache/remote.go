@@ -256,7 +256,7 @@ func (c *Cache) leases() *store.Leases {
 // the lease's ETag when this replica holds it, else the holder's name.
 func (c *Cache) takeLease(ctx context.Context, id string) (tag, holder string, err error) {
 	t, err := c.leases().Take(ctx, leaseKey(id))
-	if t.Tag != "" && t.From != "" {
+	if t.From != "" { // set only with Tag
 		c.Logger.Info("took over an expired lease", "id", id, "holder", t.From)
 	}
 	return t.Tag, t.Holder, err

@@ -386,7 +386,7 @@ func (s *Service) checkShared(raw string) bool {
 // store error, giving up the lease of ETag tag if it was taken.
 func (s *Service) settle(raw, h, tag string, done bool, err error) bool {
 	if tag != "" {
-		s.releaseLease(s.ctx, h, tag)
+		s.releaseLease(context.WithoutCancel(s.ctx), h, tag) // on shutdown too: the others need not wait for it to expire
 	}
 	if err != nil {
 		return s.retryLater(raw, err)
@@ -457,7 +457,7 @@ func (s *Service) answered(h, raw string, j *job, force bool) (done bool, e shar
 		j.want = max(j.want, e.Seq)
 	}
 	s.mu.Unlock()
-	if etag != "" {
+	if !merge && etag != "" { // registerURL kept what it wrote
 		s.keepURL(h, e, etag) // the latest there is
 	}
 	return done, e, etag, nil

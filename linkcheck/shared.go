@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"regexp"
 	"strings"
@@ -62,7 +63,6 @@ type sharedURL struct {
 	Replica   string `json:"replica,omitempty"` // that checked it last
 }
 
-// A lease (store.Lease) is checks/lease/<hash>.json: its holder checks the URL.
 // sharedState is what a Service knows of the Remote.
 type sharedState struct {
 	err atomic.Pointer[error] // last failure to reach the store; nil when it answers
@@ -259,11 +259,8 @@ func (s *Service) registerURL(ctx context.Context, h, raw string) (sharedURL, st
 		if e.URL == "" {
 			e.URL = raw
 		}
-		for _, cb := range local.Callbacks {
-			if !contains(e.Callbacks, cb) {
-				e.Callbacks = keepLatest(append(e.Callbacks, cb))
-				changed = true
-			}
+		if e.addCallbacks(local.Callbacks) {
+			changed = true
 		}
 		if changed {
 			e.Seq++
@@ -286,17 +283,10 @@ func (s *Service) writeResult(ctx context.Context, h string, local urlEntry, kno
 		if e.URL == "" {
 			e.URL = local.URL
 		}
-		for _, cb := range local.Callbacks {
-			if !contains(e.Callbacks, cb) {
-				e.Callbacks = keepLatest(append(e.Callbacks, cb))
-			}
-		}
+		e.addCallbacks(local.Callbacks)
 		e.Seq++
 		if local.Result != nil && local.Checked.After(e.Checked) {
-			res := make(Result, len(local.Result))
-			for k, v := range local.Result {
-				res[k] = v
-			}
+			res := maps.Clone(local.Result)
 			carrySince(e.Result, res)
 			e.Result, e.Checked, e.ResultSeq, e.Replica = res, local.Checked, e.Seq, s.replica()
 		}
@@ -365,7 +355,7 @@ func (s *Service) leases() *store.Leases {
 // the holder's name.
 func (s *Service) takeLease(ctx context.Context, h string) (tag, holder string, err error) {
 	t, err := s.leases().Take(ctx, leaseKey(h))
-	if t.Tag != "" && t.From != "" {
+	if t.From != "" { // set only with Tag
 		s.Log.Info("link check: took over an expired lease", "url_hash", h, "holder", t.From)
 	}
 	return t.Tag, t.Holder, err
@@ -533,11 +523,39 @@ func (s *Service) pull(ctx context.Context, prefix string) error {
 	return first
 }
 
-// syncOnce runs sync, logging its error.
+// syncOnce runs sync, logging its error, and forgets old read times.
 func (s *Service) syncOnce() {
 	if err := s.sync(s.ctx); err != nil && s.ctx.Err() == nil {
 		s.Log.Debug("link checks: sync with the store", "err", err)
 	}
+	s.forgetReads()
+}
+
+// forgetReads drops the read times older than ReadInterval, which refresh
+// no longer looks at: a GET of any well-formed hash adds one, so they
+// would otherwise grow for the life of the process.
+func (s *Service) forgetReads() {
+	limit := positive(s.ReadInterval, DefaultReadInterval)
+	s.shared.mu.Lock()
+	defer s.shared.mu.Unlock()
+	for key, at := range s.shared.read {
+		if time.Since(at) >= limit {
+			delete(s.shared.read, key)
+		}
+	}
+}
+
+// addCallbacks adds the callbacks of cbs that e lacks, keeping the latest
+// MaxCallbacks, and reports whether it added any.
+func (e *sharedURL) addCallbacks(cbs []string) bool {
+	added := false
+	for _, cb := range cbs {
+		if !contains(e.Callbacks, cb) {
+			e.Callbacks = keepLatest(append(e.Callbacks, cb))
+			added = true
+		}
+	}
+	return added
 }
 
 // keepLatest keeps the latest MaxCallbacks callbacks: anyone may add a

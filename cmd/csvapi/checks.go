@@ -8,6 +8,7 @@ import (
 	"github.com/csvapi/csvapi/convert"
 	"github.com/csvapi/csvapi/linkcheck"
 	"github.com/csvapi/csvapi/server"
+	"github.com/csvapi/csvapi/store"
 )
 
 // linkChecks is the running link checker of --checks.
@@ -21,18 +22,13 @@ type linkChecks struct {
 // the same guard, ports and host allowlist as downloads. With --store, the
 // replicas share their checks through it (one replica checks each URL),
 // with the loads' lease lifetime, interval and replica name.
-func startLinkChecks(c Config, fetcher *convert.Fetcher, logger *slog.Logger) (*linkChecks, error) {
+func startLinkChecks(c Config, fetcher *convert.Fetcher, remote *store.S3, logger *slog.Logger) (*linkChecks, error) {
 	store, err := linkcheck.OpenStore(filepath.Join(c.CacheDir, "checks"))
 	if err != nil {
 		return nil, err
 	}
 	svc := linkcheck.NewService(&linkcheck.Checker{Fetcher: fetcher}, store, logger)
-	if c.Store.URL != "" {
-		remote, err := c.Store.open()
-		if err != nil {
-			store.Close()
-			return nil, err
-		}
+	if remote != nil {
 		svc.Remote, svc.LeaseTTL, svc.SyncInterval, svc.Replica = remote, c.Store.Lease, c.Store.Check, c.Store.Replica
 	}
 	svc.Start(context.Background())

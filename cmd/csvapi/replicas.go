@@ -37,21 +37,19 @@ func (s *StoreConfig) validate() error {
 	return nil
 }
 
-// share connects the cache to the store, when there is one.
-func (s *StoreConfig) share(c *cache.Cache) error {
-	if s.URL == "" {
-		return nil
+// share connects the cache to the store remote, when there is one.
+func (s *StoreConfig) share(c *cache.Cache, remote *store.S3) {
+	if remote != nil {
+		c.Remote, c.CheckInterval, c.LeaseTTL, c.Replica = remote, s.Check, s.Lease, s.Replica
 	}
-	st, err := s.open()
-	if err != nil {
-		return err
-	}
-	c.Remote, c.CheckInterval, c.LeaseTTL, c.Replica = st, s.Check, s.Lease, s.Replica
-	return nil
 }
 
-// open returns the client of the store; s.URL is set and validated.
+// open returns the client of the store, nil without --store (s.URL is
+// validated). The cache and the link checker share it.
 func (s *StoreConfig) open() (*store.S3, error) {
+	if s.URL == "" {
+		return nil, nil
+	}
 	bucket, prefix, _ := store.ParseURL(s.URL) // validated
 	region := s.Region
 	if region == "" {

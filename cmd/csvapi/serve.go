@@ -299,14 +299,16 @@ func (m *Main) Run(ctx context.Context) error {
 		return err
 	}
 	store.Converter = m.worker
-	if err := c.Store.share(store); err != nil {
+	remote, err := c.Store.open() // nil without --store
+	if err != nil {
 		return err
 	}
+	c.Store.share(store, remote)
 	m.Cache = store
 	store.Start()
 	var checks server.ChecksConfig
 	if c.Checks {
-		if m.checks, err = startLinkChecks(c, fetcher, m.Logger); err != nil {
+		if m.checks, err = startLinkChecks(c, fetcher, remote, m.Logger); err != nil {
 			return err
 		}
 		checks = m.checks.config(c)
