@@ -254,7 +254,10 @@ type version struct {
 	used     time.Time // last Acquire, for the attached LRU
 }
 
-func (v *version) alias() string { return "r_" + v.name[:32] + "_" + v.name[33:] }
+func (v *version) alias() string { return "r_" + v.name[:32] + "_" + v.ver() }
+
+// ver is the version part of v's name (<id>-<version>).
+func (v *version) ver() string { return v.name[33:] }
 
 // Entry is a loaded resource pinned for the caller: its files are neither
 // evicted nor detached until Release.
@@ -419,7 +422,7 @@ func (c *Cache) Peek(id string) (Stamp, bool) {
 	rec.cur.used = now
 	rec.lastUsed = now
 	c.maybeRevalidate(rec)
-	return Stamp{Version: rec.cur.name[33:], CheckedAt: rec.checkedAt, Stale: rec.staleErr != nil}, true
+	return Stamp{Version: rec.cur.ver(), CheckedAt: rec.checkedAt, Stale: rec.staleErr != nil}, true
 }
 
 // Apify returns the resource for rawURL pinned for the caller, who must
@@ -649,7 +652,7 @@ func (c *Cache) pin(ctx context.Context, rec *record) (*Entry, error) {
 	c.maybeRevalidate(rec)
 	return &Entry{
 		ID:        rec.id,
-		Version:   v.name[33:],
+		Version:   v.ver(),
 		Relation:  v.alias() + ".main.data",
 		Meta:      v.meta,
 		CheckedAt: rec.checkedAt,

@@ -156,7 +156,7 @@ func (c *Cache) runShared(ctx context.Context, rec *record, l *load, src source,
 			return nil, err
 		}
 		switch {
-		case m != nil && (cur == nil || m.Version != cur.name[33:]):
+		case m != nil && (cur == nil || m.Version != cur.ver()):
 			return c.fetch(ctx, rec, l, m, etag)
 		case m != nil && src.conditional && c.now().Sub(m.Sidecar.CheckedAt) < c.TTL: // conditional loads only happen with TTL > 0
 			// Another replica revalidated it a moment ago.
@@ -303,7 +303,7 @@ func (c *Cache) fetch(ctx context.Context, rec *record, l *load, m *manifest, et
 // the manifest: readers never see a version whose file is incomplete. The
 // previous version's file is deleted from the store afterwards.
 func (c *Cache) publish(ctx context.Context, rec *record, v *version) error {
-	id, ver := v.name[:32], v.name[33:]
+	id, ver := v.name[:32], v.ver()
 	key := id + "/" + ver + ".duckdb"
 	sum, err := c.Remote.Upload(ctx, key, c.file(v, ".duckdb"))
 	if c.observe(err) != nil {
@@ -326,7 +326,7 @@ func (c *Cache) publish(ctx context.Context, rec *record, v *version) error {
 
 func (c *Cache) putManifest(ctx context.Context, v *version, key, sum string, checkedAt time.Time) (string, error) {
 	m := manifest{
-		Version: v.name[33:], Key: key, SHA256: sum, Size: v.size,
+		Version: v.ver(), Key: key, SHA256: sum, Size: v.size,
 		Sidecar: sidecar{Meta: v.meta, ContentHash: v.hash, Options: &v.opts, CheckedAt: checkedAt.UTC()},
 		Replica: c.replica(), PublishedAt: c.now().UTC(),
 	}
@@ -342,7 +342,7 @@ func (c *Cache) putManifest(ctx context.Context, v *version, key, sum string, ch
 // that the other replicas do not revalidate it again before TTL.
 func (c *Cache) touch(ctx context.Context, rec *record, v *version) {
 	m, _, err := c.readManifest(ctx, rec.id, "")
-	if err != nil || m == nil || m.Version != v.name[33:] {
+	if err != nil || m == nil || m.Version != v.ver() {
 		return
 	}
 	m.Sidecar.CheckedAt, m.Sidecar.Meta = c.now().UTC(), v.meta
@@ -484,7 +484,7 @@ func (c *Cache) check(ctx context.Context, rec *record) {
 			c.Logger.Info("purged in the store: dropped", "id", rec.id)
 		}
 		c.mu.Unlock()
-	case m.Version != cur.name[33:]:
+	case m.Version != cur.ver():
 		c.mu.Lock()
 		if c.records[rec.id] == rec && rec.load == nil && c.admit("") == nil { // else at a later check
 			c.startLoad(rec, source{url: rec.url, stored: true})

@@ -203,7 +203,8 @@ func (c typedColumn) caseExpr(rest string) string {
 // strict load on its own: some number or date column has a name without
 // any digit, which none of those readings accepts. The filter of repeated
 // header rows is then left out of the fast path (a repeat fails it, and
-// the safe path, which filters, reads the file).
+// the safe path, which filters, reads the file), unless the head already
+// holds a repeat.
 func headerFails(cols []typedColumn) bool {
 	for _, c := range cols {
 		if c.as == asText || c.as.bools() != nil || isBlank(c.Original) {

@@ -154,9 +154,11 @@ func createTables(ctx context.Context, conn *sql.Conn, r *reader, alias string, 
 	}
 	rej, scan := "csvapi_rejects_"+randomHex(6), "csvapi_scans_"+randomHex(6)
 	defer conn.ExecContext(context.WithoutCancel(ctx), "DROP TABLE IF EXISTS "+rej+"; DROP TABLE IF EXISTS "+scan)
-	if strict && headerFails(cols) {
+	if strict && r.d.RepeatedHeaders == 0 && headerFails(cols) {
 		// A repeated header row fails the strict casts by itself: no
-		// filter needed, the safe path filters.
+		// filter needed, the safe path filters. Not when the head already
+		// repeats the header: the fast path would surely fail and the file
+		// be read twice.
 		rr := *r
 		rr.keepRepeats = true
 		r = &rr

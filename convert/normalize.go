@@ -136,6 +136,11 @@ func Normalize(ctx context.Context, src, dir, encodingName string, maxSize int64
 		return nil, err
 	}
 	n.Size = st.Size()
+	// The detection scans read the whole file without writing: a load
+	// that ended meanwhile gets its error here.
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	return n, nil
 }
 

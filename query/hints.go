@@ -11,8 +11,8 @@ import (
 // with its placeholders, not the values), how many rows the last query
 // matched. Run uses it to choose how to count a filtered, sorted page:
 // in the page's own statement when few rows matched last time (one scan of
-// the filter columns instead of two), in a count statement of its own
-// otherwise (counting many rows in the page's statement costs more than a
+// the filter columns instead of two) and other queries share the cores
+// (Table.Busy), in a count statement of its own otherwise (counting many rows in the page's statement costs more than a
 // second scan). Results never depend on Hints, only their cost. A Hints is
 // safe for concurrent use; the zero value is not usable, call NewHints.
 type Hints struct {

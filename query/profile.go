@@ -18,9 +18,10 @@ const (
 	HistogramBins = 10
 	// TopValues is the number of most frequent values of each column.
 	TopValues = 10
-	// profileQueries is the number of a profile's statements run at once:
-	// a statement's last phase (top-N, quantiles) runs on one thread, the
-	// other's scan fills the second core.
+	// profileQueries is the number of a profile's statements run at once
+	// when it has the cores to itself (one when Table.Busy): a statement's
+	// last phase (top-N, quantiles) runs on one thread, the other's scan
+	// fills the second core.
 	profileQueries = 3
 )
 
@@ -83,7 +84,11 @@ func Profile(ctx context.Context, db *sql.DB, t Table, r Request) (*TableProfile
 	}
 	// The statistics, then the histograms that need their extremes, run
 	// beside the top values of every column.
-	g := newProfileGroup(ctx, profileQueries)
+	n := profileQueries
+	if t.Busy { // other queries share the cores: one statement at a time, as they have
+		n = 1
+	}
+	g := newProfileGroup(ctx, n)
 	g.run(func(ctx context.Context) error {
 		if err := p.profileStats(ctx, db, cols, tp); err != nil {
 			return err

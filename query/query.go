@@ -51,19 +51,22 @@ type Table struct {
 	// Columns are the table's columns in file order; never one named rowid.
 	Columns []convert.Column
 	// Rows is the number of rows of the table when known (0 otherwise); with
-	// Hints, it lets Run count few matching rows in the page's statement.
+	// Hints and Busy, it lets Run count few matching rows in the page's
+	// statement.
 	Rows int64
 	// Hints, when set, remembers how many rows queries on this table
 	// matched (see Hints); nil makes Run count in a statement of its own.
 	Hints *Hints
 	// Busy says other queries share the cores now (the server sets it from
-	// its query slots). Only then does Run count few matching rows in the
-	// page's own statement, one scan fewer; alone, a page and a separate
-	// count each have the cores to themselves, which measured faster (go
-	// run ./bench -only query, against DuckDB alone at one and at eight
-	// clients: merging always, 0.77× and 1.05×; never, 0.93× and 0.84×;
-	// only when Busy, 0.85× and 1.09×: one client never merges, so
-	// 0.85–0.93× is the run-to-run spread).
+	// its query slots). Profile then runs its statements one at a time, so
+	// that a query slot stays one statement at a time. And only then does
+	// Run count few matching rows in the page's own statement, one scan
+	// fewer: alone, a page and a separate count each have the cores to
+	// themselves, which measured faster (go run ./bench -only query,
+	// against DuckDB alone at one and at eight clients: merging always,
+	// 0.77× and 1.05×; never, 0.93× and 0.84×; only when Busy, 0.85× and
+	// 1.09×: one client never merges, so 0.85–0.93× is the run-to-run
+	// spread).
 	Busy bool
 }
 
@@ -241,7 +244,8 @@ type FacetValue struct {
 //
 // The default order (no Sort) is file order: the query then has no ORDER BY,
 // which is several times faster on large tables and relies on DuckDB's
-// preserve_insertion_order setting being on (its default).
+// preserve_insertion_order setting being on (its default), except a search
+// through a shadow, sorted by rowid (its semi-join does not keep file order).
 func Run(ctx context.Context, db *sql.DB, t Table, r Request) (*Page, error) {
 	if page, ok, err := runIndexed(ctx, db, t, r); ok {
 		return page, err

@@ -53,6 +53,7 @@ func (s *Server) analyze(c *fiber.Ctx, e *cache.Entry) error {
 	}
 	t := s.table(e)
 	return s.withQuery(c, func(ctx context.Context) error {
+		t.Busy = len(s.queries) > 1 // this profile holds one of the slots
 		tp, err := query.Profile(ctx, s.database(), t, query.Request{})
 		if err != nil {
 			return err

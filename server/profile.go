@@ -19,6 +19,7 @@ func (s *Server) handleProfile(c *fiber.Ctx) error {
 	}
 	var tp *query.TableProfile
 	err = s.withQuery(c, func(ctx context.Context) (err error) {
+		t.Busy = len(s.queries) > 1 // this profile holds one of the slots
 		tp, err = query.Profile(ctx, s.database(), t, p.req)
 		return err
 	})

@@ -18,7 +18,7 @@ import (
 // own, so that concurrent requests rarely wait for each other.
 const rateShards = 16
 
-// rateLimiter limits each client (clientKey) to limit requests per fixed
+// rateLimiter limits each client (appendClientKey) to limit requests per fixed
 // window of a minute, as fiber's limiter did: passed requests carry
 // X-RateLimit-Limit, -Remaining and -Reset, refused ones are 429
 // rate_limited with Retry-After. Unlike fiber's, it takes no global lock
