@@ -202,7 +202,8 @@ func (s *idSource) next(b *[36]byte) []byte {
 // cached pages included. The duration runs from fasthttp's reading of
 // the request's header (RequestCtx.Time).
 func (s *Server) logRequest(c *fiber.Ctx, route string) {
-	elapsed := time.Since(c.Context().Time())
+	now := time.Now()
+	elapsed := now.Sub(c.Context().Time())
 	if route == "/" && c.Path() != "/" {
 		route = "unmatched"
 	}
@@ -215,7 +216,7 @@ func (s *Server) logRequest(c *fiber.Ctx, route string) {
 	// the stack for a source position that the access line does not need.
 	// Its strings are copies: fasthttp reuses the request's memory before
 	// the line is written (see accessLines).
-	r := slog.NewRecord(time.Now(), slog.LevelInfo, "request", 0)
+	r := slog.NewRecord(now, slog.LevelInfo, "request", 0)
 	r.AddAttrs(slog.String("method", strings.Clone(c.Method())), slog.String("path", strings.Clone(c.Path())),
 		slog.Int("status", status), slog.Duration("duration", elapsed),
 		slog.String("request_id", string(requestID(c))), slog.String("client", s.clientAddr(c)))
