@@ -38,8 +38,9 @@ func TestMain(m *testing.M) {
 // idle has taken over 20 (a replica's store write, a browser's redraw).
 const patience = 90 * time.Second
 
-// eventually polls cond until it holds, failing the test after patience. Tests never assert durations; this only bounds a wait. The
-// pause between polls grows from 10 ms to 200 ms, so that a condition that
+// eventually polls cond until it holds, failing the test after patience.
+// Tests never assert durations; this only bounds a wait. The pause between
+// polls grows from 10 ms to 200 ms, so that a condition that
 // makes requests stays far below the default rate limit (1,200 requests a
 // minute per address: polling every 10 ms would hit it after ~12 s).
 func eventually(t *testing.T, what string, cond func() bool) {
