@@ -66,7 +66,8 @@ type Table struct {
 	// against DuckDB alone at one and at eight clients: merging always,
 	// 0.77× and 1.05×; never, 0.93× and 0.84×; only when Busy, 0.85× and
 	// 1.09×: one client never merges, so 0.85–0.93× is the run-to-run
-	// spread).
+	// spread). When not Busy, Run counts a filtered page's total on a
+	// second connection while the page's statement runs (countAhead).
 	Busy bool
 }
 
