@@ -1,11 +1,14 @@
 package query
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -392,4 +395,55 @@ func (p *plan) countBinsOrdered(ctx context.Context, db *sql.DB, q string, args 
 		return nil, nil, dbError(ctx, "profile", err)
 	}
 	return counts, keys, nil
+}
+
+// DecodeProfile reads a TableProfile from its JSON (as json.Marshal writes
+// it), with each value of the Go type Profile gives it wherever the JSON
+// allows: a number that reads back as the same text is an int64, else a
+// float64 when that writes the same text, else a json.Number (decimals
+// such as 12.50). Marshalled again it gives the same JSON, so a profile
+// kept on disk answers as the one computed. Errors are the JSON decoder's.
+func DecodeProfile(b []byte) (*TableProfile, error) {
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.UseNumber()
+	var tp TableProfile
+	if err := d.Decode(&tp); err != nil {
+		return nil, err
+	}
+	for i := range tp.Columns {
+		cp := &tp.Columns[i]
+		for _, v := range []*any{&cp.Min, &cp.Max, &cp.Mean, &cp.Std, &cp.Median} {
+			*v = numberValue(*v)
+		}
+		for j := range cp.Quartiles {
+			cp.Quartiles[j] = numberValue(cp.Quartiles[j])
+		}
+		for j := range cp.Top {
+			cp.Top[j].Value = numberValue(cp.Top[j].Value)
+		}
+		for j := range cp.Histogram {
+			cp.Histogram[j].From = numberValue(cp.Histogram[j].From)
+			cp.Histogram[j].To = numberValue(cp.Histogram[j].To)
+		}
+	}
+	return &tp, nil
+}
+
+// numberValue turns a json.Number into the int64 or float64 that writes
+// the same text, if any; other values are returned as they are.
+func numberValue(v any) any {
+	n, ok := v.(json.Number)
+	if !ok {
+		return v
+	}
+	s := string(n)
+	if i, err := strconv.ParseInt(s, 10, 64); err == nil && strconv.FormatInt(i, 10) == s {
+		return i
+	}
+	if f, err := strconv.ParseFloat(s, 64); err == nil {
+		if b, err := json.Marshal(f); err == nil && string(b) == s {
+			return f
+		}
+	}
+	return n
 }
