@@ -214,7 +214,7 @@ func (s *Server) savedProfile(e *cache.Entry) (*query.TableProfile, []byte, bool
 		}
 		return nil, nil, false
 	}
-	tp, err := query.DecodeProfile(b)
+	tp, err := query.DecodeProfile(b, s.table(e))
 	if err != nil || !sameColumns(tp, e) {
 		s.log.Warn("profile sidecar ignored", "id", e.ID, "err", "not a profile of this table")
 		return nil, nil, false

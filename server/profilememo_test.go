@@ -258,6 +258,24 @@ func TestProfileAfterLoad(t *testing.T) {
 			t.Errorf("the request computed again: %d computed", n)
 		}
 	})
+	t.Run("waits for an idle server", func(t *testing.T) {
+		env := newProfileEnv(t, t.TempDir(), Config{ProfileAfterLoad: true, MaxQueries: 2})
+		env.s.queries <- struct{}{} // a request's query runs
+		e := env.upload(t, 1000)
+		time.Sleep(500 * time.Millisecond)
+		if n := env.s.profiles.computed.Load(); n != 0 {
+			t.Fatalf("%d profiles computed while a query ran", n)
+		}
+		// A request for the profile does not wait for the idle server: it
+		// takes the free slot.
+		if status, p := env.get(t, "/api/"+e.ID+"/profile"); status != http.StatusOK || rowsOf(t, p) != 1000 {
+			t.Errorf("profile: %d %s", status, p)
+		}
+		<-env.s.queries
+		if n := env.s.profiles.computed.Load(); n != 1 {
+			t.Errorf("%d profiles computed, want 1", n)
+		}
+	})
 	t.Run("off", func(t *testing.T) {
 		dir := t.TempDir()
 		env := newProfileEnv(t, dir, Config{})
