@@ -281,6 +281,7 @@ func (b *bench) profile(api, cacheDir, id string) error {
 	}
 	first := time.Since(start)
 	var runs, comp, refs, ratio sample
+	timeouts := 0
 	for i := range b.profileRuns {
 		took, err := timeProfile(api + "/profile")
 		if err != nil {
@@ -298,9 +299,8 @@ func (b *bench) profile(api, cacheDir, id string) error {
 		}
 		if isStatus(cerr, http.StatusGatewayTimeout) {
 			// Past csvapi's --query-timeout: a figure, not a failure.
-			b.add(result{section: "Profile", measure: computed,
-				csvapi: fmt.Sprintf("504 timeout after %s (csvapi's `--query-timeout`)", secs(c.Seconds()))})
-			break
+			timeouts++
+			cerr, c = nil, 0
 		}
 		if cerr != nil {
 			return cerr
@@ -308,7 +308,10 @@ func (b *bench) profile(api, cacheDir, id string) error {
 		if rerr != nil {
 			return fmt.Errorf("DuckDB alone, SUMMARIZE: %w", rerr)
 		}
-		comp, refs, ratio = append(comp, c.Seconds()), append(refs, ref.Seconds()), append(ratio, c.Seconds()/ref.Seconds())
+		refs = append(refs, ref.Seconds())
+		if c > 0 {
+			comp, ratio = append(comp, c.Seconds()), append(ratio, c.Seconds()/ref.Seconds())
+		}
 	}
 	b.add(result{
 		section: "Profile",
@@ -317,15 +320,14 @@ func (b *bench) profile(api, cacheDir, id string) error {
 		target:  "≤ 0.5 s",
 		met:     yesNo(runs.median() <= 500),
 	})
+	r := result{section: "Profile", measure: computed, reference: summarizeRef + refs.format(2, " s")}
 	if len(comp) > 0 {
-		b.add(result{
-			section:   "Profile",
-			measure:   computed,
-			csvapi:    comp.format(2, " s"),
-			reference: summarizeRef + refs.format(2, " s"),
-			ratio:     ratio.format(2, "×"),
-		})
+		r.csvapi, r.ratio = comp.format(2, " s"), ratio.format(2, "×")
 	}
+	if timeouts > 0 {
+		r.csvapi = strings.TrimPrefix(fmt.Sprintf("%s; %d of %d past csvapi's `--query-timeout` (504)", r.csvapi, timeouts, b.profileRuns), "; ")
+	}
+	b.add(r)
 	return nil
 }
 
