@@ -150,26 +150,40 @@ func unfiltered(r query.Request) bool {
 // not kept, and the next request tries again. ctx bounds the wait. The
 // errors are those of query.Profile and of the query slots (busy).
 func (s *Server) fullProfile(ctx context.Context, e *cache.Entry) (*profileCall, error) {
-	pc, compute := s.profiles.join(infoKey(e))
-	if compute {
-		go s.computeProfile(e.Retain(), pc, false)
+	for {
+		pc, compute := s.profiles.join(infoKey(e))
+		if compute {
+			go s.computeProfile(e.Retain(), pc, false)
+		}
+		pc.hurry()
+		done, err := pc.wait(ctx)
+		if !errors.Is(err, errPreempted) {
+			return done, err
+		}
+		// A background computation gave its slot up as this request
+		// joined it: compute it for the request.
 	}
-	pc.hurry()
-	return pc.wait(ctx)
 }
+
+// errPreempted ends a background profile that gave its query slot to a
+// request; requests waiting for it compute it themselves.
+var errPreempted = errors.New("background profile preempted")
 
 // computeProfile finds the profile of pc's version and records it; it
 // releases e. A background computation first waits for an idle server
-// (idleSlot) unless a request waits for it.
-func (s *Server) computeProfile(e *cache.Entry, pc *profileCall, background bool) {
+// (idleSlot) unless a request waits for it, and gives its slot up when a
+// request needs one (errPreempted).
+func (s *Server) computeProfile(e *cache.Entry, pc *profileCall, background bool) (err error) {
 	defer e.Release()
 	key := infoKey(e)
 	if tp, b, ok := s.savedProfile(e); ok {
 		s.profiles.finish(key, pc, tp, b, nil)
-		return
+		return nil
 	}
+	var tp *query.TableProfile
+	var b []byte
+	defer func() { s.profiles.finish(key, pc, tp, b, err) }()
 	var release func()
-	var err error
 	if background {
 		release, err = s.idleSlot(pc)
 	}
@@ -181,26 +195,37 @@ func (s *Server) computeProfile(e *cache.Entry, pc *profileCall, background bool
 		release, err = s.querySlot(ctx)
 	}
 	if err != nil {
-		s.profiles.finish(key, pc, nil, nil, err)
-		return
+		return err
 	}
 	start := time.Now()
 	t := s.table(e)
 	t.Busy = len(s.queries) > 1 // this profile holds one of the slots
-	tp, err := query.Profile(ctx, s.database(), t, query.Request{})
+	if background {
+		var done func() bool
+		ctx, done = s.background.start(ctx, pc)
+		defer func() {
+			if preempted := done(); preempted && err != nil {
+				err = errPreempted
+			}
+		}()
+	}
+	if background && s.backgroundHook != nil {
+		s.backgroundHook(ctx)
+	}
+	tp, err = query.Profile(ctx, s.database(), t, query.Request{})
 	release()
 	if err != nil {
-		s.profiles.finish(key, pc, nil, nil, err)
-		return
+		tp = nil
+		return err
 	}
 	s.profiles.computed.Add(1)
-	b := appendJSON(nil, tp)
+	b = appendJSON(nil, tp)
 	s.log.Info("profiled", "id", e.ID, "version", e.Version, "rows", tp.Rows, "columns", len(tp.Columns),
 		"duration", time.Since(start), "background", background)
 	if err := e.SaveProfile(b); err != nil {
 		s.log.Warn("profile not saved", "id", e.ID, "err", err)
 	}
-	s.profiles.finish(key, pc, tp, b, nil)
+	return nil
 }
 
 // savedProfile reads the profile kept beside e's version. A sidecar that
@@ -324,9 +349,58 @@ func (s *Server) profileWorker() {
 			pc.wait(s.base)
 			continue
 		}
-		s.computeProfile(e, pc, true)
+		if errors.Is(s.computeProfile(e, pc, true), errPreempted) {
+			s.profileQueue.add(it.id, it.version) // later, when the server is idle again
+		}
 	}
 }
+
+// backgroundProfile is the background profile running, if any, so that a
+// request needing its query slot can stop it.
+type backgroundProfile struct {
+	mu        sync.Mutex
+	pc        *profileCall
+	cancel    context.CancelFunc
+	preempted bool
+	// count counts the preemptions, for tests.
+	count atomic.Int64
+}
+
+// start registers a background profile of pc running with ctx; it returns
+// the context to run it with and a function to call when it ends, which
+// reports whether it was preempted.
+func (bp *backgroundProfile) start(ctx context.Context, pc *profileCall) (context.Context, func() bool) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	bp.mu.Lock()
+	bp.pc, bp.cancel, bp.preempted = pc, func() { cancel(errPreempted) }, false
+	bp.mu.Unlock()
+	return ctx, func() bool {
+		bp.mu.Lock()
+		defer bp.mu.Unlock()
+		bp.pc, bp.cancel = nil, nil
+		cancel(nil)
+		return bp.preempted
+	}
+}
+
+// preempt stops the background profile running, unless a request waits
+// for it (it is then that request's query).
+func (bp *backgroundProfile) preempt() {
+	bp.mu.Lock()
+	defer bp.mu.Unlock()
+	if bp.cancel == nil || bp.preempted {
+		return
+	}
+	select {
+	case <-bp.pc.urgent:
+		return
+	default:
+	}
+	bp.preempted = true
+	bp.count.Add(1)
+	bp.cancel()
+}
+
 
 // forgetVersion drops what is kept in memory for a retired version: its
 // profile and its rendered infos. Called by the cache with its lock held.

@@ -276,6 +276,28 @@ func TestProfileAfterLoad(t *testing.T) {
 			t.Errorf("%d profiles computed, want 1", n)
 		}
 	})
+	t.Run("gives its slot to a request", func(t *testing.T) {
+		env := newProfileEnv(t, t.TempDir(), Config{ProfileAfterLoad: true, MaxQueries: 1, QueryTimeout: 5 * time.Second})
+		started := make(chan struct{}, 1)
+		var first atomic.Bool
+		first.Store(true)
+		env.s.backgroundHook = func(ctx context.Context) {
+			if first.Swap(false) { // the first attempt runs until preempted
+				started <- struct{}{}
+				<-ctx.Done()
+			}
+		}
+		e := env.upload(t, 1000)
+		<-started
+		if status, _ := env.get(t, "/api/"+e.ID+"?_size=1"); status != http.StatusOK {
+			t.Fatalf("a page while the background profile held the only slot: %d", status)
+		}
+		if n := env.s.background.count.Load(); n != 1 {
+			t.Errorf("%d preemptions, want 1", n)
+		}
+		// Tried again once the server is idle.
+		waitFor(t, "the background profile, again", func() bool { return env.s.profiles.computed.Load() == 1 })
+	})
 	t.Run("off", func(t *testing.T) {
 		dir := t.TempDir()
 		env := newProfileEnv(t, dir, Config{})

@@ -125,6 +125,10 @@ type Server struct {
 	// (profilememo.go); profileQueue holds those to compute after loads.
 	profiles     *profileMemo
 	profileQueue *profileQueue
+	background   backgroundProfile // the one running, to preempt
+	// backgroundHook, set by tests, runs as a background profile starts
+	// its statements, with their context.
+	backgroundHook func(ctx context.Context)
 	// base is the context of background work, cancelled by Shutdown;
 	// workerDone is closed when the profile worker has stopped (nil
 	// without one).
