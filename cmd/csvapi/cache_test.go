@@ -32,14 +32,20 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// eventually polls cond until it holds, failing the test after a generous
-// deadline. Tests never assert durations; this only bounds a wait. The
-// pause between polls grows from 10 ms to 200 ms, so that a condition that
+// patience bounds every wait of these tests for something that should
+// happen soon. It catches a hang, it does not judge speed: under -race with
+// GOMAXPROCS=1 on a loaded 2-core machine a step that takes a second when
+// idle has taken over 20 (a replica's store write, a browser's redraw).
+const patience = 90 * time.Second
+
+// eventually polls cond until it holds, failing the test after patience.
+// Tests never assert durations; this only bounds a wait. The pause between
+// polls grows from 10 ms to 200 ms, so that a condition that
 // makes requests stays far below the default rate limit (1,200 requests a
 // minute per address: polling every 10 ms would hit it after ~12 s).
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(patience)
 	pause := 10 * time.Millisecond
 	for !cond() {
 		if time.Now().After(deadline) {
