@@ -401,7 +401,6 @@ func (bp *backgroundProfile) preempt() {
 	bp.cancel()
 }
 
-
 // forgetVersion drops what is kept in memory for a retired version: its
 // profile and its rendered infos. Called by the cache with its lock held.
 func (s *Server) forgetVersion(id, version string) {
