@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log"
 	"net/http"
 	"net/url"
@@ -280,6 +281,10 @@ func (b *bench) profile(api, cacheDir, id string) error {
 		return err
 	}
 	first := time.Since(start)
+	firstNote := ""
+	if took, ok := backgroundProfileTime(api); ok {
+		firstNote = fmt.Sprintf(" (it waited for the background computation, which took %s by csvapi_profile_duration_seconds)", secs(took))
+	}
 	var runs, comp, refs, ratio sample
 	timeouts := 0
 	for i := range b.profileRuns {
@@ -316,7 +321,7 @@ func (b *bench) profile(api, cacheDir, id string) error {
 	b.add(result{
 		section: "Profile",
 		measure: served,
-		csvapi:  fmt.Sprintf("%s; first %s", runs.format(1, " ms"), secs(first.Seconds())),
+		csvapi:  fmt.Sprintf("%s; first %s%s", runs.format(1, " ms"), secs(first.Seconds()), firstNote),
 		target:  "≤ 0.5 s",
 		met:     yesNo(runs.median() <= 500),
 	})
@@ -329,6 +334,34 @@ func (b *bench) profile(api, cacheDir, id string) error {
 	}
 	b.add(r)
 	return nil
+}
+
+// backgroundProfileTime reads, from the /metrics of the csvapi serving
+// api (…/api/<id>), the seconds its one background profile took; false
+// when it computed none, or more than one.
+func backgroundProfileTime(api string) (float64, bool) {
+	base, _, _ := strings.Cut(api, "/api/")
+	resp, err := httpClient.Get(base + "/metrics")
+	if err != nil {
+		return 0, false
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, false
+	}
+	value := func(name string) (float64, bool) {
+		for _, line := range strings.Split(string(body), "\n") {
+			if v, ok := strings.CutPrefix(line, name+`{trigger="background"} `); ok {
+				f, err := strconv.ParseFloat(v, 64)
+				return f, err == nil
+			}
+		}
+		return 0, false
+	}
+	n, ok1 := value("csvapi_profile_duration_seconds_count")
+	sum, ok2 := value("csvapi_profile_duration_seconds_sum")
+	return sum, ok1 && ok2 && n == 1
 }
 
 // timeProfile times one answer of a /profile URL.

@@ -219,9 +219,15 @@ func (s *Server) computeProfile(e *cache.Entry, pc *profileCall, background bool
 		return err
 	}
 	s.profiles.computed.Add(1)
+	took := time.Since(start)
+	trigger := "request"
+	if background {
+		trigger = "background"
+	}
+	s.metrics.profiles.WithLabelValues(trigger).Observe(took.Seconds())
 	b = appendJSON(nil, tp)
 	s.log.Info("profiled", "id", e.ID, "version", e.Version, "rows", tp.Rows, "columns", len(tp.Columns),
-		"duration", time.Since(start), "background", background)
+		"duration", took, "trigger", trigger)
 	if err := e.SaveProfile(b); err != nil {
 		s.log.Warn("profile not saved", "id", e.ID, "err", err)
 	}

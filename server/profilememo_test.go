@@ -257,6 +257,11 @@ func TestProfileAfterLoad(t *testing.T) {
 		if n := env.s.profiles.computed.Load(); n != 1 {
 			t.Errorf("the request computed again: %d computed", n)
 		}
+		resp := serveTest(t, env.s, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+		b, _ := io.ReadAll(resp.Body)
+		if want := `csvapi_profile_duration_seconds_count{trigger="background"} 1`; !bytes.Contains(b, []byte(want)) {
+			t.Errorf("/metrics lacks %s", want)
+		}
 	})
 	t.Run("waits for an idle server", func(t *testing.T) {
 		env := newProfileEnv(t, t.TempDir(), Config{ProfileAfterLoad: true, MaxQueries: 2})
