@@ -153,7 +153,7 @@ func (s *Server) fullProfile(ctx context.Context, e *cache.Entry) (*profileCall,
 	for {
 		pc, compute := s.profiles.join(infoKey(e))
 		if compute {
-			go s.computeProfile(e.Retain(), pc, false)
+			go s.computeProfile(e.Retain(), pc, nil, false)
 		}
 		pc.hurry()
 		done, err := pc.wait(ctx)
@@ -170,39 +170,38 @@ func (s *Server) fullProfile(ctx context.Context, e *cache.Entry) (*profileCall,
 var errPreempted = errors.New("background profile preempted")
 
 // computeProfile finds the profile of pc's version and records it; it
-// releases e. A background computation first waits for an idle server
-// (idleSlot) unless a request waits for it, and gives its slot up when a
-// request needs one (errPreempted).
-func (s *Server) computeProfile(e *cache.Entry, pc *profileCall, background bool) (err error) {
+// releases e. slot is the release of the query slot the caller holds for
+// it, nil when it is to take one. A background computation gives its
+// slot up when a request needs one (errPreempted).
+func (s *Server) computeProfile(e *cache.Entry, pc *profileCall, slot func(), background bool) (err error) {
 	defer e.Release()
 	key := infoKey(e)
 	if tp, b, ok := s.savedProfile(e); ok {
+		if slot != nil {
+			slot()
+		}
 		s.profiles.finish(key, pc, tp, b, nil)
 		return nil
 	}
 	var tp *query.TableProfile
 	var b []byte
 	defer func() { s.profiles.finish(key, pc, tp, b, err) }()
-	var release func()
-	if background {
-		release, err = s.idleSlot(pc)
-	}
-	// The query timeout counts from here, as the idle wait is not the
+	// The query timeout counts from here, as an idle wait is not the
 	// query's.
 	ctx, cancel := context.WithTimeout(s.base, s.cfg.QueryTimeout)
 	defer cancel()
-	if release == nil && err == nil {
-		release, err = s.querySlot(ctx)
-	}
-	if err != nil {
-		return err
+	release := slot
+	if release == nil {
+		if release, err = s.querySlot(ctx); err != nil {
+			return err
+		}
 	}
 	start := time.Now()
 	t := s.table(e)
 	t.Busy = len(s.queries) > 1 // this profile holds one of the slots
 	if background {
 		var done func() bool
-		ctx, done = s.background.start(ctx, pc)
+		ctx, done = s.background.start(ctx)
 		defer func() {
 			if preempted := done(); preempted && err != nil {
 				err = errPreempted
@@ -345,46 +344,85 @@ func (s *Server) profileWorker() {
 		if !ok {
 			return
 		}
-		e, err := s.cache.AcquireVersion(s.base, it.id, it.version)
-		if err != nil {
-			continue // replaced, purged or evicted meanwhile
-		}
-		pc, compute := s.profiles.join(infoKey(e))
+		pc, compute := s.profiles.join(it.id + "-" + it.version)
 		if !compute {
-			e.Release() // a request computes it: wait, to stay one at a time
-			pc.wait(s.base)
+			pc.wait(s.base) // a request computes it: wait, to stay one at a time
 			continue
 		}
-		if errors.Is(s.computeProfile(e, pc, true), errPreempted) {
+		if errors.Is(s.profileInBackground(it, pc), errPreempted) {
 			s.profileQueue.add(it.id, it.version) // later, when the server is idle again
 		}
 	}
 }
 
+// profileInBackground computes the profile of it, once the server is idle
+// (idleSlot). The version is pinned only then, so that the wait keeps no
+// file from deletion. It returns computeProfile's error, or ErrNotFound
+// when the version is no longer served.
+func (s *Server) profileInBackground(it queuedProfile, pc *profileCall) error {
+	key := it.id + "-" + it.version
+	slot, err := s.idleSlot(pc)
+	if err != nil {
+		s.profiles.finish(key, pc, nil, nil, err)
+		return err
+	}
+	e, err := s.cache.AcquireVersion(s.base, it.id, it.version)
+	if err != nil {
+		if slot != nil {
+			slot()
+		}
+		s.profiles.finish(key, pc, nil, nil, err)
+		return err
+	}
+	defer s.background.run(it.id, pc)()
+	return s.computeProfile(e, pc, slot, true)
+}
+
 // backgroundProfile is the background profile running, if any, so that a
-// request needing its query slot can stop it.
+// request needing its query slot, or the purge of its resource, can stop
+// it.
 type backgroundProfile struct {
 	mu        sync.Mutex
-	pc        *profileCall
+	id        string        // of the resource profiled, "" when none runs
+	pc        *profileCall  // its call
+	released  chan struct{} // closed once it ended and released its entry
 	cancel    context.CancelFunc
-	preempted bool
-	// count counts the preemptions, for tests.
+	preempted bool // stop was asked: cancelled, or to be as its statements start
+	// count counts the preemptions by requests, for tests.
 	count atomic.Int64
 }
 
-// start registers a background profile of pc running with ctx; it returns
-// the context to run it with and a function to call when it ends, which
-// reports whether it was preempted.
-func (bp *backgroundProfile) start(ctx context.Context, pc *profileCall) (context.Context, func() bool) {
-	ctx, cancel := context.WithCancelCause(ctx)
+// run registers the background profile of id; call the returned function
+// once it ended and released its entry.
+func (bp *backgroundProfile) run(id string, pc *profileCall) func() {
 	bp.mu.Lock()
-	bp.pc, bp.cancel, bp.preempted = pc, func() { cancel(errPreempted) }, false
+	defer bp.mu.Unlock()
+	released := make(chan struct{})
+	bp.id, bp.pc, bp.released, bp.preempted = id, pc, released, false
+	return func() {
+		bp.mu.Lock()
+		defer bp.mu.Unlock()
+		bp.id, bp.pc, bp.released, bp.cancel = "", nil, nil, nil
+		close(released)
+	}
+}
+
+// start gives the background profile's statements their context, ctx made
+// cancellable by a preemption; the returned function, called when they
+// end, reports whether they were preempted.
+func (bp *backgroundProfile) start(ctx context.Context) (context.Context, func() bool) {
+	ctx, cancel := context.WithCancel(ctx)
+	bp.mu.Lock()
+	bp.cancel = cancel
+	if bp.preempted {
+		cancel()
+	}
 	bp.mu.Unlock()
 	return ctx, func() bool {
 		bp.mu.Lock()
 		defer bp.mu.Unlock()
-		bp.pc, bp.cancel = nil, nil
-		cancel(nil)
+		bp.cancel = nil
+		cancel()
 		return bp.preempted
 	}
 }
@@ -394,7 +432,7 @@ func (bp *backgroundProfile) start(ctx context.Context, pc *profileCall) (contex
 func (bp *backgroundProfile) preempt() {
 	bp.mu.Lock()
 	defer bp.mu.Unlock()
-	if bp.cancel == nil || bp.preempted {
+	if bp.id == "" || bp.preempted {
 		return
 	}
 	select {
@@ -402,9 +440,39 @@ func (bp *backgroundProfile) preempt() {
 		return
 	default:
 	}
-	bp.preempted = true
 	bp.count.Add(1)
-	bp.cancel()
+	bp.stopLocked()
+}
+
+// stop stops the background profile of id, if it runs, and returns a
+// channel closed once it has released its entry (nil when none runs).
+func (bp *backgroundProfile) stop(id string) <-chan struct{} {
+	bp.mu.Lock()
+	defer bp.mu.Unlock()
+	if bp.id != id {
+		return nil
+	}
+	bp.stopLocked()
+	return bp.released
+}
+
+func (bp *backgroundProfile) stopLocked() {
+	bp.preempted = true
+	if bp.cancel != nil {
+		bp.cancel()
+	}
+}
+
+// stopBackground stops the background profile of id and waits (at most
+// the query timeout) until it has released its version, so that a purge
+// deletes the files at once.
+func (s *Server) stopBackground(id string) {
+	if released := s.background.stop(id); released != nil {
+		select {
+		case <-released:
+		case <-time.After(s.cfg.QueryTimeout):
+		}
+	}
 }
 
 // forgetVersion drops what is kept in memory for a retired version: its
@@ -413,4 +481,5 @@ func (s *Server) forgetVersion(id, version string) {
 	key := id + "-" + version
 	s.profiles.forget(key)
 	s.infos.forget(key)
+	s.background.stop(id) // no use any more; its file goes when it ends
 }

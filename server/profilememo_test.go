@@ -303,6 +303,25 @@ func TestProfileAfterLoad(t *testing.T) {
 		// Tried again once the server is idle.
 		waitFor(t, "the background profile, again", func() bool { return env.s.profiles.computed.Load() == 1 })
 	})
+	t.Run("stopped by a purge", func(t *testing.T) {
+		dir := t.TempDir()
+		env := newProfileEnv(t, dir, Config{ProfileAfterLoad: true, AdminToken: "s3cret"})
+		started := make(chan struct{}, 1)
+		env.s.backgroundHook = func(ctx context.Context) {
+			started <- struct{}{}
+			<-ctx.Done()
+		}
+		e := env.upload(t, 1000)
+		<-started
+		req := httptest.NewRequest(http.MethodDelete, "/api/"+e.ID, nil)
+		req.Header.Set("Authorization", "Bearer s3cret")
+		if resp := serveTest(t, env.s, req); resp.StatusCode != http.StatusOK {
+			t.Fatalf("DELETE: %d", resp.StatusCode)
+		}
+		if files, _ := filepath.Glob(filepath.Join(dir, "*.duckdb")); len(files) != 0 {
+			t.Errorf("files left once the purge answered: %v", files)
+		}
+	})
 	t.Run("off", func(t *testing.T) {
 		dir := t.TempDir()
 		env := newProfileEnv(t, dir, Config{})
