@@ -165,27 +165,34 @@ func (s *Server) fullProfile(ctx context.Context, e *cache.Entry) (*profileCall,
 	}
 }
 
-// errPreempted ends a background profile that gave its query slot to a
-// request; requests waiting for it compute it themselves.
-var errPreempted = errors.New("background profile preempted")
+// Errors that end a background profile: errPreempted when it gave its
+// query slot to a request (requests waiting for it compute it themselves;
+// it is queued again), errStopped when its resource was purged or its
+// version retired.
+var (
+	errPreempted = errors.New("background profile preempted")
+	errStopped   = errors.New("background profile stopped")
+)
 
 // computeProfile finds the profile of pc's version and records it; it
 // releases e. slot is the release of the query slot the caller holds for
 // it, nil when it is to take one. A background computation gives its
 // slot up when a request needs one (errPreempted).
 func (s *Server) computeProfile(e *cache.Entry, pc *profileCall, slot func(), background bool) (err error) {
-	defer e.Release()
+	var tp *query.TableProfile
+	var b []byte
 	key := infoKey(e)
-	if tp, b, ok := s.savedProfile(e); ok {
+	// The waiters are woken once e is released: a purge that follows
+	// deletes the files at once.
+	defer func() { s.profiles.finish(key, pc, tp, b, err) }()
+	defer e.Release()
+	if saved, j, ok := s.savedProfile(e); ok {
 		if slot != nil {
 			slot()
 		}
-		s.profiles.finish(key, pc, tp, b, nil)
+		tp, b = saved, j
 		return nil
 	}
-	var tp *query.TableProfile
-	var b []byte
-	defer func() { s.profiles.finish(key, pc, tp, b, err) }()
 	// The query timeout counts from here, as an idle wait is not the
 	// query's.
 	ctx, cancel := context.WithTimeout(s.base, s.cfg.QueryTimeout)
@@ -200,11 +207,11 @@ func (s *Server) computeProfile(e *cache.Entry, pc *profileCall, slot func(), ba
 	t := s.table(e)
 	t.Busy = len(s.queries) > 1 // this profile holds one of the slots
 	if background {
-		var done func() bool
+		var done func() error
 		ctx, done = s.background.start(ctx)
 		defer func() {
-			if preempted := done(); preempted && err != nil {
-				err = errPreempted
+			if stopped := done(); stopped != nil && err != nil {
+				err = stopped
 			}
 		}()
 	}
@@ -387,7 +394,7 @@ type backgroundProfile struct {
 	pc        *profileCall  // its call
 	released  chan struct{} // closed once it ended and released its entry
 	cancel    context.CancelFunc
-	preempted bool // stop was asked: cancelled, or to be as its statements start
+	stopped   error // why it was stopped (errPreempted, errStopped): cancelled, or to be as its statements start
 	// count counts the preemptions by requests, for tests.
 	count atomic.Int64
 }
@@ -398,7 +405,7 @@ func (bp *backgroundProfile) run(id string, pc *profileCall) func() {
 	bp.mu.Lock()
 	defer bp.mu.Unlock()
 	released := make(chan struct{})
-	bp.id, bp.pc, bp.released, bp.preempted = id, pc, released, false
+	bp.id, bp.pc, bp.released, bp.stopped = id, pc, released, nil
 	return func() {
 		bp.mu.Lock()
 		defer bp.mu.Unlock()
@@ -408,22 +415,22 @@ func (bp *backgroundProfile) run(id string, pc *profileCall) func() {
 }
 
 // start gives the background profile's statements their context, ctx made
-// cancellable by a preemption; the returned function, called when they
-// end, reports whether they were preempted.
-func (bp *backgroundProfile) start(ctx context.Context) (context.Context, func() bool) {
+// cancellable by stop; the returned function, called when they end,
+// returns why they were stopped, if they were.
+func (bp *backgroundProfile) start(ctx context.Context) (context.Context, func() error) {
 	ctx, cancel := context.WithCancel(ctx)
 	bp.mu.Lock()
 	bp.cancel = cancel
-	if bp.preempted {
+	if bp.stopped != nil {
 		cancel()
 	}
 	bp.mu.Unlock()
-	return ctx, func() bool {
+	return ctx, func() error {
 		bp.mu.Lock()
 		defer bp.mu.Unlock()
 		bp.cancel = nil
 		cancel()
-		return bp.preempted
+		return bp.stopped
 	}
 }
 
@@ -432,7 +439,7 @@ func (bp *backgroundProfile) start(ctx context.Context) (context.Context, func()
 func (bp *backgroundProfile) preempt() {
 	bp.mu.Lock()
 	defer bp.mu.Unlock()
-	if bp.id == "" || bp.preempted {
+	if bp.id == "" || bp.stopped != nil {
 		return
 	}
 	select {
@@ -441,7 +448,7 @@ func (bp *backgroundProfile) preempt() {
 	default:
 	}
 	bp.count.Add(1)
-	bp.stopLocked()
+	bp.stopLocked(errPreempted)
 }
 
 // stop stops the background profile of id, if it runs, and returns a
@@ -452,12 +459,14 @@ func (bp *backgroundProfile) stop(id string) <-chan struct{} {
 	if bp.id != id {
 		return nil
 	}
-	bp.stopLocked()
+	bp.stopLocked(errStopped)
 	return bp.released
 }
 
-func (bp *backgroundProfile) stopLocked() {
-	bp.preempted = true
+func (bp *backgroundProfile) stopLocked(why error) {
+	if bp.stopped == nil {
+		bp.stopped = why
+	}
 	if bp.cancel != nil {
 		bp.cancel()
 	}
