@@ -389,12 +389,12 @@ func (s *Server) profileInBackground(it queuedProfile, pc *profileCall) error {
 // request needing its query slot, or the purge of its resource, can stop
 // it.
 type backgroundProfile struct {
-	mu        sync.Mutex
-	id        string        // of the resource profiled, "" when none runs
-	pc        *profileCall  // its call
-	released  chan struct{} // closed once it ended and released its entry
-	cancel    context.CancelFunc
-	stopped   error // why it was stopped (errPreempted, errStopped): cancelled, or to be as its statements start
+	mu       sync.Mutex
+	id       string        // of the resource profiled, "" when none runs
+	pc       *profileCall  // its call
+	released chan struct{} // closed once it ended and released its entry
+	cancel   context.CancelFunc
+	stopped  error // why it was stopped (errPreempted, errStopped): cancelled, or to be as its statements start
 	// count counts the preemptions by requests, for tests.
 	count atomic.Int64
 }
