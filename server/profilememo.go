@@ -157,11 +157,12 @@ func (s *Server) fullProfile(ctx context.Context, e *cache.Entry) (*profileCall,
 		}
 		pc.hurry()
 		done, err := pc.wait(ctx)
-		if !errors.Is(err, errPreempted) {
+		if !errors.Is(err, errPreempted) && !errors.Is(err, errStopped) {
 			return done, err
 		}
-		// A background computation gave its slot up as this request
-		// joined it: compute it for the request.
+		// A background computation gave its slot up, or was stopped, as
+		// this request joined it: compute it for the request, which holds
+		// its version.
 	}
 }
 
