@@ -459,10 +459,17 @@ func startProcessArgs(t *testing.T, dir string, args ...string) (string, func(),
 		cmd.Wait()
 	}
 	t.Cleanup(kill)
+	log := &tailLog{}
+	t.Cleanup(func() { // runs before kill: the log is still being read
+		if t.Failed() {
+			t.Logf("last lines of the csvapi process on %s:\n%s", dir, log)
+		}
+	})
 	addr := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
+			log.add(sc.Text())
 			var line struct{ Msg, Addr string }
 			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "serving" {
 				addr <- line.Addr
@@ -476,6 +483,28 @@ func startProcessArgs(t *testing.T, dir string, args ...string) (string, func(),
 		t.Fatal("the csvapi process did not start")
 		return "", nil, nil
 	}
+}
+
+// tailLog keeps the last lines a csvapi process logged, shown when its
+// test fails.
+type tailLog struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (l *tailLog) add(line string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.lines) == 200 {
+		l.lines = l.lines[1:]
+	}
+	l.lines = append(l.lines, line)
+}
+
+func (l *tailLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return strings.Join(l.lines, "\n")
 }
 
 // TestResponseCacheETag: a page answer carries an ETag; a client that
