@@ -5,12 +5,15 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/duckdb/duckdb-go/v2"
 
 	"github.com/csvapi/csvapi/convert"
 )
@@ -204,6 +207,46 @@ func extremesFromTop(c column) bool {
 // profileStats computes counts, extremes (see extremesFromTop) and
 // quantiles of every column in one scan.
 func (p *plan) profileStats(ctx context.Context, db *sql.DB, cols []column, tp *TableProfile) error {
+	err := p.statsScan(ctx, db, cols, tp, true)
+	if !outOfRange(err) || ctx.Err() != nil {
+		return err
+	}
+	// A sum or a sum of squares past the largest double (values near
+	// 1e300): DuckDB refuses the whole statement. Scan again without means
+	// and deviations, then ask each numeric column's alone, leaving out
+	// those that overflow. Only such tables pay the extra scans.
+	if err := p.statsScan(ctx, db, cols, tp, false); err != nil {
+		return err
+	}
+	for i, c := range cols {
+		if numeric(c.kind) {
+			tp.Columns[i].Mean = p.aggregateOrNil(ctx, db, "avg("+c.expr+")::DOUBLE")
+			tp.Columns[i].Std = p.aggregateOrNil(ctx, db, "stddev_samp("+c.expr+")::DOUBLE")
+		}
+	}
+	return ctx.Err()
+}
+
+// outOfRange reports whether err is DuckDB's out-of-range error.
+func outOfRange(err error) bool {
+	var de *duckdb.Error
+	return errors.As(err, &de) && de.Type == duckdb.ErrorTypeOutOfRange
+}
+
+// aggregateOrNil returns the value of expr, an aggregate, over the
+// filtered rows; nil when DuckDB cannot compute it.
+func (p *plan) aggregateOrNil(ctx context.Context, db *sql.DB, expr string) any {
+	var v any
+	if err := db.QueryRowContext(ctx, "SELECT "+expr+p.from()+p.where, p.args...).Scan(&v); err != nil {
+		return nil
+	}
+	return normalize(v, formDefault)
+}
+
+// statsScan is profileStats' scan; withMoments false leaves means and
+// standard deviations out.
+func (p *plan) statsScan(ctx context.Context, db *sql.DB, cols []column, tp *TableProfile, withMoments bool) error {
+	mean, std := "NULL", "NULL"
 	var list []string
 	for _, c := range cols {
 		if extremesFromTop(c) {
@@ -213,8 +256,10 @@ func (p *plan) profileStats(ctx context.Context, db *sql.DB, cols []column, tp *
 		}
 		switch {
 		case numeric(c.kind):
-			list = append(list, "avg("+c.expr+")::DOUBLE", "quantile_cont("+c.expr+", [0.25, 0.5, 0.75])::DOUBLE[]",
-				"stddev_samp("+c.expr+")::DOUBLE")
+			if withMoments {
+				mean, std = "avg("+c.expr+")::DOUBLE", "stddev_samp("+c.expr+")::DOUBLE"
+			}
+			list = append(list, mean, "quantile_cont("+c.expr+", [0.25, 0.5, 0.75])::DOUBLE[]", std)
 		case c.kind == convert.KindDate || c.kind == convert.KindTimestamp:
 			list = append(list, "NULL", "quantile_disc("+c.expr+", [0.25, 0.5, 0.75])", "NULL")
 		default:

@@ -167,3 +167,22 @@ func TestDecodeProfile(t *testing.T) {
 		t.Error("a profile of another table decoded")
 	}
 }
+
+// TestProfileHugeValues: values whose squares overflow a double make
+// DuckDB's stddev_samp fail with "out of range"; the profile still
+// answers, without a standard deviation for that column.
+func TestProfileHugeValues(t *testing.T) {
+	db := openDB(t, `CREATE TABLE data AS SELECT (1e300 * i)::DOUBLE AS v, i AS k FROM range(1, 4) r(i)`)
+	tbl := describe(t, db, "data")
+	tp, err := Profile(context.Background(), db, tbl, Request{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, k := tp.Columns[0], tp.Columns[1]
+	if v.Count != 3 || v.Std != nil || v.Max != 3e300 || v.Mean != 2e300 {
+		t.Errorf("v: count %d std %v max %v mean %v, want 3, none, 3e300, 2e300", v.Count, v.Std, v.Max, v.Mean)
+	}
+	if k.Std != 1.0 {
+		t.Errorf("k's std = %v, want 1 (only the overflowing column loses its)", k.Std)
+	}
+}
