@@ -57,7 +57,12 @@ var hostileFiles = []hostileFile{
 	}, http.StatusUnprocessableEntity, "unreadable"},
 	// xlsx whose styles inflate to 40 MB (the review's 133 MB needed 3.4 GB).
 	{"styles.xlsx", func(t *testing.T) []byte {
-		return xlsxWith(t, "xl/styles.xml", repeated(bytes.Repeat([]byte(`<xf numFmtId="14"/>`), 1<<12), 40<<20/19>>12))
+		// Well-formed, so that the cap is what refuses it: without it, the
+		// reader parses the styles.
+		return xlsxWith(t, "xl/styles.xml", bulk{
+			head: []byte(`<styleSheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><cellXfs>`),
+			unit: bytes.Repeat([]byte(`<xf numFmtId="14"/>`), 1<<12), n: 40 << 20 / 19 >> 12,
+			tail: []byte(`</cellXfs></styleSheet>`)})
 	}, http.StatusUnprocessableEntity, "unreadable"},
 	// xlsx with an 80 MB junk part.
 	{"junk.xlsx", func(t *testing.T) []byte {
