@@ -61,30 +61,13 @@ func newMetrics(c *cache.Cache) *metrics {
 	if c == nil { // a server without a cache (route tests) has no cache metrics
 		return m
 	}
-	stat := func(f func(cache.Stats) float64) func() float64 {
-		return func() float64 { return f(c.Stats()) }
-	}
-	gauges := map[string]func(cache.Stats) float64{
-		"csvapi_cache_entries":        func(s cache.Stats) float64 { return float64(s.Entries) },
-		"csvapi_cache_bytes":          func(s cache.Stats) float64 { return float64(s.Bytes) },
-		"csvapi_cache_attached_files": func(s cache.Stats) float64 { return float64(s.Attached) },
-		"csvapi_loads_in_progress":    func(s cache.Stats) float64 { return float64(s.Loading) },
-		"csvapi_load_queue_length":    func(s cache.Stats) float64 { return float64(s.Queued) },
-	}
-	for name, f := range gauges {
-		m.registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help[name]}, stat(f)))
-	}
-	counters := map[string]func(cache.Stats) float64{
-		"csvapi_cache_hits_total":          func(s cache.Stats) float64 { return float64(s.Hits) },
-		"csvapi_cache_misses_total":        func(s cache.Stats) float64 { return float64(s.Misses) },
-		"csvapi_cache_evictions_total":     func(s cache.Stats) float64 { return float64(s.Evictions) },
-		"csvapi_cache_revalidations_total": func(s cache.Stats) float64 { return float64(s.Revalidations) },
-		"csvapi_downloaded_bytes_total":    func(s cache.Stats) float64 { return float64(s.BytesDownloaded) },
-		"csvapi_loaded_rows_total":         func(s cache.Stats) float64 { return float64(s.RowsLoaded) },
-		"csvapi_duckdb_restarts_total":     func(s cache.Stats) float64 { return float64(s.DuckDBRestarts) },
-	}
-	for name, f := range counters {
-		m.registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help[name]}, stat(f)))
+	for _, st := range cacheStats {
+		value := func() float64 { return st.value(c.Stats()) }
+		if st.counter {
+			m.registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: st.name, Help: st.help}, value))
+		} else {
+			m.registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: st.name, Help: st.help}, value))
+		}
 	}
 	m.registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "csvapi_duckdb_memory_bytes", Help: "Memory DuckDB's buffer manager uses.",
@@ -94,19 +77,25 @@ func newMetrics(c *cache.Cache) *metrics {
 	return m
 }
 
-var help = map[string]string{
-	"csvapi_cache_entries":             "Resources ready to serve.",
-	"csvapi_cache_bytes":               "Size of the converted files.",
-	"csvapi_cache_attached_files":      "DuckDB files attached.",
-	"csvapi_loads_in_progress":         "Loads running or queued.",
-	"csvapi_load_queue_length":         "Loads waiting for a slot.",
-	"csvapi_cache_hits_total":          "Requests served by a ready resource.",
-	"csvapi_cache_misses_total":        "Requests that started a load.",
-	"csvapi_cache_evictions_total":     "Resources evicted to fit the cache bounds.",
-	"csvapi_cache_revalidations_total": "Revalidations with the upstream started.",
-	"csvapi_downloaded_bytes_total":    "Bytes downloaded from upstreams.",
-	"csvapi_loaded_rows_total":         "Rows loaded into DuckDB.",
-	"csvapi_duckdb_restarts_total":     "Serving DuckDB instances replaced after DuckDB invalidated them.",
+// cacheStats are the metrics read from cache.Stats when scraped: gauges,
+// and counters (the _total ones).
+var cacheStats = []struct {
+	name, help string
+	counter    bool
+	value      func(cache.Stats) float64
+}{
+	{"csvapi_cache_entries", "Resources ready to serve.", false, func(s cache.Stats) float64 { return float64(s.Entries) }},
+	{"csvapi_cache_bytes", "Size of the converted files.", false, func(s cache.Stats) float64 { return float64(s.Bytes) }},
+	{"csvapi_cache_attached_files", "DuckDB files attached.", false, func(s cache.Stats) float64 { return float64(s.Attached) }},
+	{"csvapi_loads_in_progress", "Loads running or queued.", false, func(s cache.Stats) float64 { return float64(s.Loading) }},
+	{"csvapi_load_queue_length", "Loads waiting for a slot.", false, func(s cache.Stats) float64 { return float64(s.Queued) }},
+	{"csvapi_cache_hits_total", "Requests served by a ready resource.", true, func(s cache.Stats) float64 { return float64(s.Hits) }},
+	{"csvapi_cache_misses_total", "Requests that started a load.", true, func(s cache.Stats) float64 { return float64(s.Misses) }},
+	{"csvapi_cache_evictions_total", "Resources evicted to fit the cache bounds.", true, func(s cache.Stats) float64 { return float64(s.Evictions) }},
+	{"csvapi_cache_revalidations_total", "Revalidations with the upstream started.", true, func(s cache.Stats) float64 { return float64(s.Revalidations) }},
+	{"csvapi_downloaded_bytes_total", "Bytes downloaded from upstreams.", true, func(s cache.Stats) float64 { return float64(s.BytesDownloaded) }},
+	{"csvapi_loaded_rows_total", "Rows loaded into DuckDB.", true, func(s cache.Stats) float64 { return float64(s.RowsLoaded) }},
+	{"csvapi_duckdb_restarts_total", "Serving DuckDB instances replaced after DuckDB invalidated them.", true, func(s cache.Stats) float64 { return float64(s.DuckDBRestarts) }},
 }
 
 // duckdbMemory sums DuckDB's memory use; -1 when it cannot be read.

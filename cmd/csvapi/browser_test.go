@@ -142,7 +142,7 @@ func (b *browser) do(expr string) {
 // waitFor polls expr (in the table's shadow root) until it is true.
 func (b *browser) waitFor(what, expr string) {
 	b.t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
+	deadline := time.Now().Add(patience)
 	for {
 		ok, err := chromedp.Run(b.ctx, chromedp.Evaluate[bool](`(() => { try { return !!`+shadowJS(expr)+` } catch { return false } })()`))
 		if err == nil && ok {
@@ -446,6 +446,9 @@ func hostPage(t *testing.T, html, base, ep string) string {
 // types text as a user does.
 func (b *browser) typeInto(sel, text string) {
 	b.t.Helper()
+	// The input may be drawn after what the caller waited for (a chart
+	// before the table's header): wait for it rather than fail on null.
+	b.waitFor(sel, fmt.Sprintf(`!!$(%q)`, sel))
 	b.do(fmt.Sprintf(`($(%q).value = '', $(%q).focus(), true)`, sel, sel))
 	b.run("type "+text, chromedp.SendKeys(chromedp.JSPath(`document.querySelector('csvapi-preview').shadowRoot.querySelector(`+jsString(sel)+`)`), text))
 }
@@ -965,7 +968,7 @@ func TestBrowserLinkDown(t *testing.T) {
 	if r := do(t, req); r.status != 200 {
 		t.Fatalf("POST /check/one: %d %s", r.status, r.raw)
 	}
-	deadline := time.Now().Add(15 * time.Second)
+	deadline := time.Now().Add(patience)
 	for {
 		r := get(t, ep+"/status")
 		if lc, _ := r.body["link_check"].(map[string]any); lc["unreachable-since"] != nil {

@@ -32,14 +32,20 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// eventually polls cond until it holds, failing the test after a generous
-// deadline. Tests never assert durations; this only bounds a wait. The
-// pause between polls grows from 10 ms to 200 ms, so that a condition that
+// patience bounds every wait of these tests for something that should
+// happen soon. It catches a hang, it does not judge speed: under -race with
+// GOMAXPROCS=1 on a loaded 2-core machine a step that takes a second when
+// idle has taken over 20 (a replica's store write, a browser's redraw).
+const patience = 90 * time.Second
+
+// eventually polls cond until it holds, failing the test after patience.
+// Tests never assert durations; this only bounds a wait. The pause between
+// polls grows from 10 ms to 200 ms, so that a condition that
 // makes requests stays far below the default rate limit (1,200 requests a
 // minute per address: polling every 10 ms would hit it after ~12 s).
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(patience)
 	pause := 10 * time.Millisecond
 	for !cond() {
 		if time.Now().After(deadline) {
@@ -453,10 +459,17 @@ func startProcessArgs(t *testing.T, dir string, args ...string) (string, func(),
 		cmd.Wait()
 	}
 	t.Cleanup(kill)
+	log := &tailLog{}
+	t.Cleanup(func() { // runs before kill: the log is still being read
+		if t.Failed() {
+			t.Logf("last lines of the csvapi process on %s:\n%s", dir, log)
+		}
+	})
 	addr := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
+			log.add(sc.Text())
 			var line struct{ Msg, Addr string }
 			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "serving" {
 				addr <- line.Addr
@@ -470,6 +483,28 @@ func startProcessArgs(t *testing.T, dir string, args ...string) (string, func(),
 		t.Fatal("the csvapi process did not start")
 		return "", nil, nil
 	}
+}
+
+// tailLog keeps the last lines a csvapi process logged, shown when its
+// test fails.
+type tailLog struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (l *tailLog) add(line string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.lines) == 200 {
+		l.lines = l.lines[1:]
+	}
+	l.lines = append(l.lines, line)
+}
+
+func (l *tailLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return strings.Join(l.lines, "\n")
 }
 
 // TestResponseCacheETag: a page answer carries an ETag; a client that

@@ -39,7 +39,7 @@ func TestLinkChecks(t *testing.T) {
 		t.Fatalf("POST /check/one: %d %s, want a url-hash", r.status, r.raw)
 	}
 	resultURL := base + "/url?url=" + url.QueryEscape(fileURL)
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(patience)
 	for {
 		r = get(t, resultURL, "Authorization", "Bearer tok")
 		if r.body["final-status-code"] != nil || time.Now().After(deadline) {
