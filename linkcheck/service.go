@@ -133,6 +133,7 @@ func (s *Service) Start(ctx context.Context) {
 	s.pending = map[string]*job{}
 	s.hosts = map[string]*hostSlot{}
 	s.shared.tags, s.shared.dirty, s.shared.read = map[string]string{}, map[string]bool{}, map[string]time.Time{}
+	s.shared.unshared = map[string][]string{}
 	for range positiveInt(s.Workers, DefaultWorkers) {
 		s.wg.Add(1)
 		go s.work()
@@ -190,9 +191,11 @@ func (s *Service) Submit(req Request) error {
 		return err
 	}
 	for _, u := range req.URLs {
-		if _, err := s.Store.addURL(u, req.CallbackURL); err != nil {
+		h, err := s.Store.addURL(u, req.CallbackURL)
+		if err != nil {
 			return err
 		}
+		s.addUnshared(remoteKey(h), req.CallbackURL)
 	}
 	if req.Group != "" {
 		h, err := s.Store.addToGroup(req.Group, req.Frequency, req.URLs, s.now())

@@ -9,6 +9,7 @@ import (
 	"maps"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -73,6 +74,11 @@ type sharedState struct {
 	// dirty holds the keys changed here while the store was unreachable,
 	// to write to it when it answers again.
 	dirty map[string]bool
+	// unshared holds, by key, the callbacks Submit added here that no
+	// write to the store has carried yet: a read of the store replacing
+	// the local copy keeps them (a sync between a request and its check's
+	// first look lost them before).
+	unshared map[string][]string
 }
 
 var hashRE = regexp.MustCompile(`^[ug]:[0-9a-f]{8}$`)
@@ -212,6 +218,10 @@ func (s *Service) keepURL(h string, e sharedURL, tag string) {
 	if s.isDirty(remoteKey(h)) {
 		return
 	}
+	if cbs := s.unsharedCallbacks(remoteKey(h)); len(cbs) > 0 {
+		e.Callbacks = slices.Clone(e.Callbacks) // not the caller's array
+		e.addCallbacks(cbs)
+	}
 	if err := s.Store.setURL(h, e.urlEntry); err != nil {
 		s.Log.Warn("link checks: shared entry not kept", "url_hash", h, "err", err)
 		return
@@ -231,6 +241,39 @@ func (s *Service) keepGroup(h string, g groupEntry, tag string) {
 		return
 	}
 	s.remember(remoteKey(h), tag)
+}
+
+// addUnshared records callback, just added to the local copy of key, as
+// not yet in the store.
+func (s *Service) addUnshared(key, callback string) {
+	if s.Remote == nil || key == "" || callback == "" {
+		return
+	}
+	s.shared.mu.Lock()
+	defer s.shared.mu.Unlock()
+	if cbs := s.shared.unshared[key]; !contains(cbs, callback) {
+		s.shared.unshared[key] = keepLatest(append(cbs, callback))
+	}
+}
+
+// unsharedCallbacks returns the callbacks of key not yet in the store.
+func (s *Service) unsharedCallbacks(key string) []string {
+	s.shared.mu.Lock()
+	defer s.shared.mu.Unlock()
+	return slices.Clone(s.shared.unshared[key])
+}
+
+// sharedCallbacks forgets, as unshared, the callbacks of key that a write to the
+// store carried (others may have been added since it read them).
+func (s *Service) sharedCallbacks(key string, written []string) {
+	s.shared.mu.Lock()
+	defer s.shared.mu.Unlock()
+	left := slices.DeleteFunc(s.shared.unshared[key], func(cb string) bool { return contains(written, cb) })
+	if len(left) == 0 {
+		delete(s.shared.unshared, key)
+	} else {
+		s.shared.unshared[key] = left
+	}
 }
 
 func (s *Service) isDirty(key string) bool {
@@ -268,6 +311,7 @@ func (s *Service) registerURL(ctx context.Context, h, raw string) (sharedURL, st
 		return changed
 	})
 	if err == nil {
+		s.sharedCallbacks(remoteKey(h), local.Callbacks)
 		s.keepURL(h, e, tag)
 	}
 	return e, tag, err
@@ -293,6 +337,7 @@ func (s *Service) writeResult(ctx context.Context, h string, local urlEntry, kno
 		return true
 	})
 	if err == nil {
+		s.sharedCallbacks(remoteKey(h), local.Callbacks)
 		s.keepURL(h, e, tag)
 	}
 	return e, err

@@ -144,8 +144,15 @@ func (m *memRemote) createCalls(key string) int {
 // own directory, on one settable clock.
 func replicas(t *testing.T, remote Remote) (a, b *Service, clock *fakeClock) {
 	t.Helper()
+	return replicasOn(t, remote, remote)
+}
+
+// replicasOn is replicas with a Remote each (the same store seen through
+// different wrappers).
+func replicasOn(t *testing.T, ra, rb Remote) (a, b *Service, clock *fakeClock) {
+	t.Helper()
 	clock = &fakeClock{t: time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)}
-	start := func(name string) *Service {
+	start := func(name string, remote Remote) *Service {
 		st, err := OpenStore(t.TempDir())
 		if err != nil {
 			t.Fatal(err)
@@ -161,7 +168,7 @@ func replicas(t *testing.T, remote Remote) (a, b *Service, clock *fakeClock) {
 		t.Cleanup(func() { s.Close(); st.Close() })
 		return s
 	}
-	return start("a"), start("b"), clock
+	return start("a", ra), start("b", rb), clock
 }
 
 // countingUpstream counts HEAD requests per path; HEADs of /slow wait for
@@ -300,6 +307,57 @@ func TestSharedCheckOnce(t *testing.T) {
 	wait(t, b)
 	if n := up.count("/slow"); n != 2 {
 		t.Errorf("after a new request: %d HEAD requests, want 2", n)
+	}
+}
+
+// gatedRemote holds its first Create of a lease until gate is closed.
+type gatedRemote struct {
+	Remote
+	gate    chan struct{}
+	waiting chan struct{} // closed when the held Create starts waiting
+	once    sync.Once
+}
+
+func (g *gatedRemote) Create(ctx context.Context, key string, body []byte) (string, error) {
+	if strings.HasPrefix(key, leasePrefix) {
+		held := false
+		g.once.Do(func() { held = true })
+		if held {
+			close(g.waiting)
+			<-g.gate
+		}
+	}
+	return g.Remote.Create(ctx, key, body)
+}
+
+// TestSharedCallbackSurvivesSync: a sync that reads the shared entry
+// between a request and its check's first look (the window widens on a
+// loaded machine) does not lose the request's callback: the look still
+// writes it to the store. It was lost before, and with it the webhook.
+func TestSharedCallbackSurvivesSync(t *testing.T) {
+	remote := newMemRemote()
+	gb := &gatedRemote{Remote: remote, gate: make(chan struct{}), waiting: make(chan struct{})}
+	a, b, _ := replicasOn(t, remote, gb)
+	up, hooks := newCountingUpstream(t), newWebhooks(t)
+	u := up.URL + "/slow"
+	if err := a.Submit(Request{URLs: []string{u}, CallbackURL: hooks.URL + "/a"}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "a's check to reach the upstream", func() bool { return up.count("/slow") == 1 })
+	if err := b.Submit(Request{URLs: []string{u}, CallbackURL: hooks.URL + "/b"}); err != nil {
+		t.Fatal(err)
+	}
+	<-gb.waiting // b's first look is taking the lease
+	if err := b.sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	close(gb.gate)
+	eventually(t, "b's callback in the store", func() bool { return len(sharedEntry(t, remote, u).Callbacks) == 2 })
+	close(up.release)
+	wait(t, a)
+	wait(t, b)
+	if na, nb := hooks.count("/a"), hooks.count("/b"); na != 1 || nb != 1 {
+		t.Errorf("webhook posts: /a %d, /b %d; want 1 each", na, nb)
 	}
 }
 

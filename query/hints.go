@@ -58,6 +58,18 @@ func (h *Hints) few(key uint64, rows int64) bool {
 	return ok && total <= rows/fewRowsDivisor
 }
 
+// atMost reports whether the last query of the shape key matched at most
+// n rows; false when unknown.
+func (h *Hints) atMost(key uint64, n int64) bool {
+	if h == nil || key == 0 {
+		return false
+	}
+	h.mu.Lock()
+	total, ok := h.totals[key]
+	h.mu.Unlock()
+	return ok && total <= n
+}
+
 // record remembers total as the last number of rows matched by the shape
 // key.
 func (h *Hints) record(key uint64, total int64) {

@@ -66,7 +66,8 @@ type Table struct {
 	// against DuckDB alone at one and at eight clients: merging always,
 	// 0.77× and 1.05×; never, 0.93× and 0.84×; only when Busy, 0.85× and
 	// 1.09×: one client never merges, so 0.85–0.93× is the run-to-run
-	// spread).
+	// spread). When not Busy, Run counts a filtered page's total on a
+	// second connection while the page's statement runs (countAhead).
 	Busy bool
 }
 
@@ -256,6 +257,8 @@ func Run(ctx context.Context, db *sql.DB, t Table, r Request) (*Page, error) {
 	}
 	hint := t.Hints.key(t, p)
 	p.withTotal = t.Busy && p.mergeableTotal() && t.Hints.few(hint, t.Rows)
+	ahead := p.countAhead(ctx, db, t, hint)
+	defer ahead.stop()
 	page, last, err := p.fetch(ctx, db)
 	if err != nil {
 		return nil, err
@@ -270,9 +273,7 @@ func Run(ctx context.Context, db *sql.DB, t Table, r Request) (*Page, error) {
 		n = p.limit
 	}
 	if !r.HideTotal {
-		if p.withTotal && n > 0 {
-			page.Total = p.merged
-		} else if page.Total, err = p.total(ctx, db, n, hasNext); err != nil {
+		if page.Total, err = p.total(ctx, db, ahead, n, hasNext); err != nil {
 			return nil, err
 		}
 		t.Hints.record(hint, page.Total)
@@ -332,15 +333,41 @@ func (p *plan) fetch(ctx context.Context, db *sql.DB) (*Page, []int64, error) {
 }
 
 // total returns the number of rows matching the filters; n rows were
-// returned, and hasNext says whether more follow.
-func (p *plan) total(ctx context.Context, db *sql.DB, n int, hasNext bool) (int64, error) {
-	// A first page that holds every matching row says the total itself; so
-	// does a last page reached by offset alone.
-	if !hasNext && p.after < 0 && (n > 0 || p.offset == 0) {
-		return int64(p.offset + n), nil
+// returned, and hasNext says whether more follow. The page's own statement
+// may have counted them (p.withTotal), or the page may say it itself
+// (pageTotal: ahead's count is then cancelled); otherwise ahead's count,
+// or a count statement run now when there is none.
+func (p *plan) total(ctx context.Context, db *sql.DB, ahead *countAhead, n int, hasNext bool) (int64, error) {
+	if p.withTotal && n > 0 {
+		return p.merged, nil
 	}
+	if total, ok := p.pageTotal(n, hasNext); ok {
+		ahead.stop()
+		return total, nil
+	}
+	if ahead != nil {
+		return ahead.wait()
+	}
+	return p.count(ctx, db)
+}
+
+// pageTotal returns the total when the page says it: a first page that
+// holds every matching row, or a last page reached by offset alone.
+func (p *plan) pageTotal(n int, hasNext bool) (int64, bool) {
+	if !hasNext && p.after < 0 && (n > 0 || p.offset == 0) {
+		return int64(p.offset + n), true
+	}
+	return 0, false
+}
+
+// count runs the count statement.
+func (p *plan) count(ctx context.Context, db *sql.DB) (int64, error) {
+	return countRows(ctx, db, p.countStmt())
+}
+
+// countRows runs c, a count statement.
+func countRows(ctx context.Context, db *sql.DB, c stmt) (int64, error) {
 	var total int64
-	c := p.countStmt()
 	if err := db.QueryRowContext(ctx, c.sql, c.args...).Scan(&total); err != nil {
 		return 0, dbError(ctx, "count", err)
 	}

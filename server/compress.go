@@ -37,22 +37,20 @@ func wantsGzip(c *fiber.Ctx) bool {
 	return strings.Contains(c.Get(fiber.HeaderAcceptEncoding), "gzip")
 }
 
-// compressLarge gzips large JSON answers for clients that accept it. Small
-// answers (most pages) and streamed exports are sent as they are.
-func compressLarge(c *fiber.Ctx) error {
-	if err := c.Next(); err != nil {
-		return err
-	}
+// compressLarge gzips a large JSON answer for a client that accepts it,
+// once the route has answered without error, and says in Vary that the
+// answer depends on Accept-Encoding. Small answers (most pages) and
+// streamed exports are sent as they are.
+func compressLarge(c *fiber.Ctx) {
 	resp := c.Response()
 	varyAcceptEncoding(&resp.Header)
-	if resp.IsBodyStream() || len(resp.Header.PeekBytes(headerContentEncoding)) > 0 ||
-		len(resp.Body()) < minCompressSize || !wantsGzip(c) ||
+	if resp.IsBodyStream() || len(resp.Body()) < minCompressSize ||
+		len(resp.Header.PeekBytes(headerContentEncoding)) > 0 || !wantsGzip(c) ||
 		!bytes.HasPrefix(resp.Header.ContentType(), mimeJSON) {
-		return nil
+		return
 	}
 	resp.SetBodyRaw(gzipBytes(resp.Body()))
 	resp.Header.SetCanonical(headerContentEncoding, gzipValue)
-	return nil
 }
 
 var (

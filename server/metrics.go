@@ -109,16 +109,6 @@ func duckdbMemory(db *sql.DB) float64 {
 	return n.Float64
 }
 
-// observe records a finished request under its route pattern, never the raw
-// path (ids would make the label set unbounded).
-func (m *metrics) observe(c *fiber.Ctx, d time.Duration) {
-	route := c.Route().Path
-	if route == "/" && c.Path() != "/" {
-		route = "unmatched"
-	}
-	m.observer(requestLabels{route, c.Method(), c.Response().StatusCode()}).Observe(d.Seconds())
-}
-
 // observer returns the histogram child of l, resolving it on first use.
 func (m *metrics) observer(l requestLabels) prometheus.Observer {
 	if o, ok := (*m.observers.Load())[l]; ok {

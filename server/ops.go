@@ -33,16 +33,15 @@ var (
 	mimeHTML                    = []byte("text/html")
 )
 
-// securityHeaders sets the headers every answer carries, and the CSP on HTML.
-func securityHeaders(c *fiber.Ctx) error {
-	err := c.Next()
+// setSecurityHeaders sets the headers every answer carries, and the CSP
+// on HTML.
+func setSecurityHeaders(c *fiber.Ctx) {
 	h := &c.Response().Header
 	h.SetCanonical(headerXContentTypeOptions, nosniff)
 	h.SetCanonical(headerReferrerPolicy, noReferrer)
 	if bytes.HasPrefix(h.ContentType(), mimeHTML) {
 		h.SetCanonical(headerContentSecurityPolicy, contentSecurityPolicyValue)
 	}
-	return err
 }
 
 // clientAddr names the client for the per-client limits: its address, or

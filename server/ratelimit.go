@@ -25,11 +25,12 @@ const rateShards = 16
 // and builds no string for a client it knows (this runs on every
 // request, cached pages included). Probes and metrics are exempt.
 type rateLimiter struct {
-	limit  int
-	window time.Duration
-	seed   maphash.Seed
-	shards [rateShards]rateShard
-	now    func() time.Time // for tests
+	limit     int
+	limitText []byte // limit in decimal, as X-RateLimit-Limit sends it
+	window    time.Duration
+	seed      maphash.Seed
+	shards    [rateShards]rateShard
+	now       func() time.Time // for tests
 }
 
 type rateShard struct {
@@ -45,7 +46,7 @@ type rateWindow struct {
 }
 
 func newRateLimiter(limit int, window time.Duration) *rateLimiter {
-	rl := &rateLimiter{limit: limit, window: window, seed: maphash.MakeSeed(), now: time.Now}
+	rl := &rateLimiter{limit: limit, limitText: []byte(strconv.Itoa(limit)), window: window, seed: maphash.MakeSeed(), now: time.Now}
 	for i := range rl.shards {
 		rl.shards[i].clients = map[string]*rateWindow{}
 	}
@@ -95,31 +96,50 @@ var (
 	headerRateLimitReset     = []byte("X-Ratelimit-Reset")
 )
 
-// rateLimit returns the middleware limiting each client to
-// s.cfg.RateLimit requests a minute.
-func (s *Server) rateLimit() fiber.Handler {
-	rl := newRateLimiter(s.cfg.RateLimit, time.Minute)
-	limit := []byte(strconv.Itoa(s.cfg.RateLimit))
-	return func(c *fiber.Ctx) error {
-		if isOpsRoute(c.Path()) {
-			return c.Next()
-		}
-		var kb [64]byte
-		remaining, reset := rl.take(s.appendClientKey(kb[:0], c))
-		secs := int64(max(time.Until(reset).Round(time.Second), time.Second) / time.Second)
-		if remaining < 0 {
-			c.Set(fiber.HeaderRetryAfter, strconv.FormatInt(secs, 10))
-			return &problem.Problem{Status: http.StatusTooManyRequests, Code: problem.CodeRateLimited,
-				Message: fmt.Sprintf("Too many requests: the limit is %d a minute per client. Retry after the delay in Retry-After.", s.cfg.RateLimit)}
-		}
-		err := c.Next()
-		h := &c.Response().Header
-		var nb [20]byte
-		h.SetCanonical(headerRateLimitLimit, limit)
-		h.SetCanonical(headerRateLimitRemaining, strconv.AppendInt(nb[:0], int64(remaining), 10))
-		h.SetCanonical(headerRateLimitReset, strconv.AppendInt(nb[:0], secs, 10))
+// rateQuota is what a passed request is told of its client's window.
+type rateQuota struct {
+	remaining int
+	resetSecs int64
+}
+
+// rateLimit is the middleware limiting each client to s.cfg.RateLimit
+// requests a minute; the frame applies the same limit to the pages it
+// serves itself (serveRows).
+func (s *Server) rateLimit(c *fiber.Ctx) error {
+	if isOpsRoute(c.Path()) || passed(c) {
+		return c.Next()
+	}
+	q, err := s.countRequest(c)
+	if err != nil {
 		return err
 	}
+	err = c.Next()
+	s.setRateHeaders(c, q)
+	return err
+}
+
+// countRequest counts c in its client's window and returns what is left;
+// past the limit, it sets Retry-After and returns 429 rate_limited.
+func (s *Server) countRequest(c *fiber.Ctx) (rateQuota, error) {
+	var kb [64]byte
+	remaining, reset := s.limiter.take(s.appendClientKey(kb[:0], c))
+	secs := int64(max(time.Until(reset).Round(time.Second), time.Second) / time.Second)
+	if remaining < 0 {
+		c.Set(fiber.HeaderRetryAfter, strconv.FormatInt(secs, 10))
+		return rateQuota{}, &problem.Problem{Status: http.StatusTooManyRequests, Code: problem.CodeRateLimited,
+			Message: fmt.Sprintf("Too many requests: the limit is %d a minute per client. Retry after the delay in Retry-After.", s.cfg.RateLimit)}
+	}
+	return rateQuota{remaining, secs}, nil
+}
+
+// setRateHeaders tells a passed request's client its limit, what is left
+// of it and when its window ends.
+func (s *Server) setRateHeaders(c *fiber.Ctx, q rateQuota) {
+	h := &c.Response().Header
+	var nb [20]byte
+	h.SetCanonical(headerRateLimitLimit, s.limiter.limitText)
+	h.SetCanonical(headerRateLimitRemaining, strconv.AppendInt(nb[:0], int64(q.remaining), 10))
+	h.SetCanonical(headerRateLimitReset, strconv.AppendInt(nb[:0], q.resetSecs, 10))
 }
 
 // appendClientKey appends what clientAddr names the client by: the raw

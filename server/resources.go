@@ -47,14 +47,13 @@ func (s *Server) takeOver(c *fiber.Ctx, e *cache.Entry) func() {
 	return e.Release
 }
 
-// releaseHeld releases the entries held by the request once it is handled.
-func releaseHeld(c *fiber.Ctx) error {
-	err := c.Next()
+// releaseHeld releases the entries held by the request; the frame calls
+// it once the request is handled.
+func releaseHeld(c *fiber.Ctx) {
 	held, _ := c.Locals(heldKey).([]*cache.Entry)
 	for _, e := range held {
 		e.Release()
 	}
-	return err
 }
 
 // statusBody is the JSON of GET /api/<id>/status, and of the 202 answers of

@@ -16,8 +16,6 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/cors"
-	"github.com/gofiber/fiber/v2/middleware/recover"
-	"github.com/gofiber/fiber/v2/middleware/requestid"
 	"github.com/valyala/fasthttp"
 
 	"github.com/csvapi/csvapi/assistant"
@@ -113,6 +111,8 @@ type Server struct {
 	started time.Time
 	// access writes the access lines (accesslog.go).
 	access *accessLines
+	// limiter counts the requests of each client; nil without a rate limit.
+	limiter *rateLimiter
 	// mcp holds the MCP tools served at /mcp (see mcp.go).
 	mcp        *assistant.Service
 	mcpHandler fiber.Handler
@@ -149,6 +149,9 @@ func New(cfg Config, c *cache.Cache, db *sql.DB, logger *slog.Logger) *Server {
 	}
 	if cfg.ResponseCacheSize > 0 {
 		s.responses = newResponseCache(cfg.ResponseCacheSize)
+	}
+	if cfg.RateLimit > 0 {
+		s.limiter = newRateLimiter(cfg.RateLimit, time.Minute)
 	}
 	s.app = fiber.New(fiber.Config{
 		AppName:               "csvapi",
@@ -191,18 +194,13 @@ func (s *Server) bodyLimits(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
 
 func (s *Server) routes() {
 	a := s.app
-	a.Use(recover.New())
-	a.Use(requestid.New())
-	a.Use(s.accessLog)
-	a.Use(releaseHeld)
-	a.Use(securityHeaders)
-	a.Use(compressLarge)
+	a.Use(s.frame) // request id, errors, shared headers, metrics, access line; cached pages (frame.go)
 	a.Use(cors.New(cors.Config{AllowOrigins: s.cfg.CORSOrigins, AllowMethods: "GET,POST,HEAD,DELETE,OPTIONS"}))
 	a.Get("/health", s.handleHealth)
 	a.Get("/ready", s.handleReady)
 	a.Get("/metrics", s.metrics.handler)
-	if s.cfg.RateLimit > 0 {
-		a.Use(s.rateLimit())
+	if s.limiter != nil {
+		a.Use(s.rateLimit)
 	}
 	a.Post("/mcp", s.handleMCP).Get("/mcp", s.handleMCP) // MCP clients send no Referer: before checkReferrer
 	if len(s.cfg.Referrers) > 0 {
@@ -215,7 +213,7 @@ func (s *Server) routes() {
 	a.Get("/api/cache", s.requireAdmin, s.handleCacheList)
 	a.Delete("/api/:id", s.requireAdmin, s.handlePurge)
 	a.Get("/api/:id/status", s.handleStatus)
-	a.Get("/api/:id", s.cached, s.handleRows)
+	a.Get(rowsRoute, s.cached, s.handleRows) // cached pages are answered by the frame (serveRows)
 	a.Get("/api/:id/export", s.handleExport)
 	a.Get("/api/:id/export.:format", s.handleExport)
 	a.Get("/api/:id/data", s.cached, s.handleTabularData)
@@ -275,19 +273,35 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // checkReferrer implements csvapi's REFERRERS_FILTER: the Referer's host
 // must equal one of the configured hosts or be a subdomain of one.
 func (s *Server) checkReferrer(c *fiber.Ctx) error {
-	if c.Method() == fiber.MethodOptions {
+	if c.Method() == fiber.MethodOptions || passed(c) {
 		return c.Next()
 	}
+	if !s.referrerAllowed(c) {
+		return forbiddenReferrer()
+	}
+	return c.Next()
+}
+
+// referrerAllowed reports whether c's Referer host is one of the
+// configured hosts or a subdomain of one.
+func (s *Server) referrerAllowed(c *fiber.Ctx) bool {
 	ref, err := url.Parse(c.Get(fiber.HeaderReferer))
-	if err == nil {
-		host := strings.ToLower(ref.Hostname())
-		for _, allowed := range s.cfg.Referrers {
-			if host != "" && (host == allowed || strings.HasSuffix(host, "."+allowed)) {
-				return c.Next()
-			}
+	if err != nil {
+		return false
+	}
+	host := strings.ToLower(ref.Hostname())
+	for _, allowed := range s.cfg.Referrers {
+		if host != "" && (host == allowed || strings.HasSuffix(host, "."+allowed)) {
+			return true
 		}
 	}
-	return &problem.Problem{Status: http.StatusForbidden, Code: problem.CodeForbiddenReferrer, Message: "This service only answers requests from its allowed referrers."}
+	return false
+}
+
+// forbiddenReferrer is the answer to a request the referrer filter refuses.
+func forbiddenReferrer() *problem.Problem {
+	return &problem.Problem{Status: http.StatusForbidden, Code: problem.CodeForbiddenReferrer,
+		Message: "This service only answers requests from its allowed referrers."}
 }
 
 func (s *Server) handleError(c *fiber.Ctx, err error) error {
@@ -324,7 +338,7 @@ func (s *Server) handleError(c *fiber.Ctx, err error) error {
 // logFailure logs errors that are ours (500) or upstream's (other 5xx),
 // and returns the request id.
 func (s *Server) logFailure(c *fiber.Ctx, ae *problem.Problem, err error) string {
-	rid, _ := c.Locals(requestid.ConfigDefault.ContextKey).(string)
+	rid := string(requestID(c))
 	switch {
 	case ae.Status == http.StatusInternalServerError:
 		s.log.Error("request failed", "request_id", rid, "method", c.Method(), "path", c.Path(), "err", err)
@@ -332,34 +346,4 @@ func (s *Server) logFailure(c *fiber.Ctx, ae *problem.Problem, err error) string
 		s.log.Warn("request failed", "request_id", rid, "method", c.Method(), "path", c.Path(), "err", err)
 	}
 	return rid
-}
-
-// accessLog answers errors through the error handler, records the
-// request's metrics and logs its access line. The line's attributes are
-// built only when Info is enabled, as typed attributes (no boxing): this
-// runs on every request, cached pages included.
-func (s *Server) accessLog(c *fiber.Ctx) error {
-	start := time.Now()
-	err := c.Next()
-	if err != nil {
-		if herr := s.app.ErrorHandler(c, err); herr != nil {
-			return herr
-		}
-	}
-	elapsed := time.Since(start)
-	s.metrics.observe(c, elapsed)
-	if !s.log.Handler().Enabled(context.Background(), slog.LevelInfo) {
-		return nil
-	}
-	rid, _ := c.Locals(requestid.ConfigDefault.ContextKey).(string)
-	// A record for the handler, not Logger.LogAttrs, which would also walk
-	// the stack for a source position that the access line does not need.
-	// Its strings are copies: fasthttp reuses the request's memory before
-	// the line is written (see accessLines).
-	r := slog.NewRecord(time.Now(), slog.LevelInfo, "request", 0)
-	r.AddAttrs(slog.String("method", strings.Clone(c.Method())), slog.String("path", strings.Clone(c.Path())),
-		slog.Int("status", c.Response().StatusCode()), slog.Duration("duration", elapsed),
-		slog.String("request_id", strings.Clone(rid)), slog.String("client", s.clientAddr(c)))
-	s.access.log(r)
-	return nil
 }

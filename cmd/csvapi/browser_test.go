@@ -62,7 +62,7 @@ func newBrowser(t *testing.T) *browser {
 	}
 	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelC := chromedp.NewContext(actx)
-	ctx, cancelT := context.WithTimeout(ctx, 60*time.Second)
+	ctx, cancelT := context.WithTimeout(ctx, 3*patience) // a whole test's browsing: several waits
 	b := &browser{t: t, ctx: ctx, dir: os.Getenv("CSVAPI_SHOTS")}
 	t.Cleanup(func() {
 		if t.Failed() {
