@@ -168,6 +168,16 @@ type Cache struct {
 	OnHeal func(db *sql.DB)
 	// OnLoad, when set, is called after every load, for metrics.
 	OnLoad func(LoadEvent)
+	// OnReady, when set, is called with the id and version of each version
+	// that a load (a conversion, a refresh, a fetch from the store) makes
+	// the one served, without the cache locked: work worth doing once per
+	// version (a profile) can be queued from it.
+	OnReady func(id, version string)
+	// OnRetire, when set, is called with the id and version of each served
+	// version taken out of service (replaced, purged, evicted), with the
+	// cache locked: it must not call back into the cache. What was kept in
+	// memory for the version can be dropped.
+	OnRetire func(id, version string)
 	// Remote, when set, is the object store shared with other replicas
 	// (remote.go): loads publish there, misses are served from there, one
 	// load per id runs cluster-wide under a lease of LeaseTTL, and served
@@ -646,10 +656,15 @@ func (c *Cache) pin(ctx context.Context, rec *record) (*Entry, error) {
 	c.stats.hits.Add(1)
 	now := c.now()
 	rec.pinned = true
-	v.refs++
 	v.used = now
 	rec.lastUsed = now
 	c.maybeRevalidate(rec)
+	return c.entry(rec, v), nil
+}
+
+// entry hands out an Entry of rec's version v. Called with c.mu held.
+func (c *Cache) entry(rec *record, v *version) *Entry {
+	v.refs++
 	return &Entry{
 		ID:        rec.id,
 		Version:   v.ver(),
@@ -659,7 +674,35 @@ func (c *Cache) pin(ctx context.Context, rec *record) (*Entry, error) {
 		Stale:     rec.staleErr,
 		c:         c,
 		v:         v,
-	}, nil
+	}
+}
+
+// AcquireVersion is Acquire for background work on one version: it pins
+// id's version only while it is the one served, and counts no access (no
+// hit, no LRU move, no revalidation), so that background work keeps no
+// resource alive. It returns ErrNotFound when id is unknown or serves
+// another version, and the error of attaching the file.
+func (c *Cache) AcquireVersion(ctx context.Context, id, version string) (*Entry, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	rec := c.records[id]
+	if rec == nil || rec.cur == nil || rec.cur.ver() != version {
+		return nil, ErrNotFound
+	}
+	if err := c.attach(ctx, rec.cur); err != nil {
+		return nil, err
+	}
+	return c.entry(rec, rec.cur), nil
+}
+
+// Retain pins e's version once more, for work that outlives the caller's
+// hold (a computation shared by several requests): the returned Entry is
+// released on its own.
+func (e *Entry) Retain() *Entry {
+	e.c.mu.Lock()
+	e.v.refs++
+	e.c.mu.Unlock()
+	return &Entry{ID: e.ID, Version: e.Version, Relation: e.Relation, Meta: e.Meta, CheckedAt: e.CheckedAt, Stale: e.Stale, c: e.c, v: e.v}
 }
 
 // Purge removes a resource: new requests get ErrNotFound at once, its

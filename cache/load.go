@@ -112,6 +112,7 @@ func (c *Cache) finish(rec *record, l *load, v *version, err error) {
 	c.mu.Lock()
 	now := c.now()
 	purged := c.records[rec.id] != rec
+	var ready *version // the version this load made the one served
 	rec.load = nil
 	c.pending--
 	if l.client != "" {
@@ -140,6 +141,7 @@ func (c *Cache) finish(rec *record, l *load, v *version, err error) {
 		rec.cur, rec.fail, rec.staleErr = v, nil, nil
 		rec.checkedAt, rec.lastUsed, rec.readyAt, rec.pinned = now, now, now, false
 		l.rows.Store(v.meta.Rows)
+		ready = v
 	}
 	l.err = err
 	if err != nil {
@@ -156,6 +158,9 @@ func (c *Cache) finish(rec *record, l *load, v *version, err error) {
 	// The entry just loaded is spared: its waiters have not pinned it yet.
 	c.evict(rec)
 	close(l.done)
+	if ready != nil && c.OnReady != nil {
+		c.OnReady(rec.id, ready.ver())
+	}
 }
 
 // report counts a finished load.

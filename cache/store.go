@@ -66,11 +66,15 @@ func (c *Cache) scan() error {
 		if base, ok := strings.CutSuffix(name, ".json"); ok && len(base) == 49 && newest[base[:32]] != base {
 			os.Remove(filepath.Join(c.Dir, name))
 		}
+		if base, ok := strings.CutSuffix(name, profileExt); ok && len(base) == 49 && newest[base[:32]] != base {
+			os.Remove(filepath.Join(c.Dir, name))
+		}
 	}
 	for id, name := range newest {
 		if err := c.index(id, name); err != nil {
 			c.Logger.Warn("removing unreadable cache entry", "id", id, "err", err)
 			removeFiles(filepath.Join(c.Dir, name+".duckdb"))
+			os.Remove(filepath.Join(c.Dir, name+profileExt))
 		}
 	}
 	c.Logger.Info("cache indexed", "entries", len(c.records))
@@ -215,6 +219,9 @@ func (c *Cache) detach(v *version) {
 // Release. Called with c.mu held.
 func (c *Cache) retire(v *version) {
 	v.retired = true
+	if c.OnRetire != nil {
+		c.OnRetire(v.name[:32], v.ver())
+	}
 	if v.refs == 0 {
 		c.destroy(v)
 	}
@@ -225,6 +232,7 @@ func (c *Cache) destroy(v *version) {
 	c.detach(v)
 	removeFiles(c.file(v, ".duckdb"))
 	os.Remove(c.file(v, ".json"))
+	os.Remove(c.file(v, profileExt))
 	os.Remove(c.file(v, unpublishedExt)) // with a shared store (remote.go)
 }
 

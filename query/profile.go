@@ -1,11 +1,14 @@
 package query
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -291,7 +294,8 @@ func (p *plan) numericHistogram(ctx context.Context, db *sql.DB, c column, cp *C
 		return []Bin{{From: cp.Min, To: cp.Max, Count: cp.Count}}, nil
 	}
 	q := "SELECT least(floor((" + c.expr + "::DOUBLE - ?) / ?)::BIGINT, ?) AS b, count(*)" + p.from() + p.where
-	q += condJoin(p.where, c.expr+" IS NOT NULL") + " GROUP BY b ORDER BY b"
+	// By position: GROUP BY b would name a column b of the table, if any.
+	q += condJoin(p.where, c.expr+" IS NOT NULL") + " GROUP BY 1 ORDER BY 1"
 	args := append([]any{lo, width, int64(bins - 1)}, p.args...)
 	counts, err := p.countBins(ctx, db, q, args)
 	if err != nil {
@@ -341,7 +345,7 @@ func (p *plan) dateHistogram(ctx context.Context, db *sql.DB, c column, cp *Colu
 	// Bins are grouped as dates and only they are formatted: strftime on
 	// every row cost more than the grouping.
 	q := "SELECT strftime(b, '%Y-%m'), n FROM (SELECT date_trunc('" + unit + "', " + c.expr + ") AS b, count(*) AS n" +
-		p.from() + p.where + condJoin(p.where, c.expr+" IS NOT NULL") + " GROUP BY b) ORDER BY b"
+		p.from() + p.where + condJoin(p.where, c.expr+" IS NOT NULL") + " GROUP BY 1) ORDER BY b"
 	counts, keys, err := p.countBinsOrdered(ctx, db, q, p.args)
 	if err != nil {
 		return nil, err
@@ -392,4 +396,90 @@ func (p *plan) countBinsOrdered(ctx context.Context, db *sql.DB, q string, args 
 		return nil, nil, dbError(ctx, "profile", err)
 	}
 	return counts, keys, nil
+}
+
+// DecodeProfile reads a profile of t from its JSON (as json.Marshal
+// writes a TableProfile), each value of the Go type Profile gives it:
+// extremes and top values of integer columns as int64, of decimal columns
+// as json.Number (12.50 stays 12.50), of other numbers as float64; means,
+// deviations, quartiles and bounds of bins as float64 (int64 for the bins
+// of one integer each). Marshalled again it gives the same JSON, so a
+// profile kept on disk answers as the one computed. Errors are the JSON
+// decoder's, or name a column t does not have.
+func DecodeProfile(b []byte, t Table) (*TableProfile, error) {
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.UseNumber()
+	var tp TableProfile
+	if err := d.Decode(&tp); err != nil {
+		return nil, err
+	}
+	for i := range tp.Columns {
+		cp := &tp.Columns[i]
+		c, ok := lookup(t, cp.Name)
+		if !ok {
+			return nil, fmt.Errorf("profile of a column %q the table does not have", cp.Name)
+		}
+		cp.Min, cp.Max = columnNumber(cp.Min, c), columnNumber(cp.Max, c)
+		for j := range cp.Top {
+			cp.Top[j].Value = columnNumber(cp.Top[j].Value, c)
+		}
+		cp.Mean, cp.Std, cp.Median = floatNumber(cp.Mean), floatNumber(cp.Std), floatNumber(cp.Median)
+		for j := range cp.Quartiles {
+			cp.Quartiles[j] = floatNumber(cp.Quartiles[j])
+		}
+		for j := range cp.Histogram {
+			h := &cp.Histogram[j]
+			if c.kind == convert.KindInteger && h.To == nil {
+				h.From = intNumber(h.From)
+			} else {
+				h.From, h.To = floatNumber(h.From), floatNumber(h.To)
+			}
+		}
+	}
+	return &tp, nil
+}
+
+// columnNumber is a number of column c (an extreme, a top value) as
+// Profile types it: see DecodeProfile.
+func columnNumber(v any, c column) any {
+	switch {
+	case c.kind == convert.KindInteger:
+		return intNumber(v)
+	case isDecimal(c.sqlType):
+		return v
+	}
+	return floatNumber(v)
+}
+
+func isDecimal(sqlType string) bool {
+	t := strings.ToUpper(sqlType)
+	return strings.HasPrefix(t, "DECIMAL") || strings.HasPrefix(t, "NUMERIC")
+}
+
+// intNumber turns a json.Number into the int64 it writes, if any; other
+// values are returned as they are.
+func intNumber(v any) any {
+	n, ok := v.(json.Number)
+	if !ok {
+		return v
+	}
+	if i, err := strconv.ParseInt(string(n), 10, 64); err == nil && strconv.FormatInt(i, 10) == string(n) {
+		return i
+	}
+	return floatNumber(n)
+}
+
+// floatNumber turns a json.Number into the float64 that writes the same
+// JSON, if any; other values are returned as they are.
+func floatNumber(v any) any {
+	n, ok := v.(json.Number)
+	if !ok {
+		return v
+	}
+	if f, err := strconv.ParseFloat(string(n), 64); err == nil {
+		if b, err := json.Marshal(f); err == nil && string(b) == string(n) {
+			return f
+		}
+	}
+	return n
 }

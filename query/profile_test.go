@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
@@ -126,5 +127,43 @@ func TestProfileLargeTableSearch(t *testing.T) {
 	}
 	if tp.Rows < 100_000 || len(tp.Columns[0].Top) != TopValues || tp.Columns[0].Top[0].Count != tp.Rows/50+1 && tp.Columns[0].Top[0].Count != tp.Rows/50 {
 		t.Errorf("rows %d, top %v", tp.Rows, tp.Columns[0].Top)
+	}
+}
+
+// TestDecodeProfile: a profile read back from its JSON writes the same
+// JSON, and keeps the Go types clients of TableProfile look at (int64
+// extremes of integers, strings of dates), for every kind of column,
+// decimals included (12.50 stays 12.50). The table has a column named b,
+// which histograms once took for their bins' alias.
+func TestDecodeProfile(t *testing.T) {
+	db := openDB(t, oddFixture, `CREATE TABLE kinds AS SELECT i AS n, i * 1.5 AS f, (i * 1.25)::DECIMAL(10,2) AS d,
+		i % 2 = 0 AS b, DATE '2024-01-01' + i::INTEGER AS day, 'v' || (i % 3) AS s,
+		CASE WHEN i = 3 THEN 1e21 ELSE i::DOUBLE / 7 END AS big, i * 1000000 AS mega
+		FROM range(1, 40) r(i)`)
+	for _, relation := range []string{"data", "kinds"} {
+		tbl := describe(t, db, relation)
+		tp, err := Profile(context.Background(), db, tbl, Request{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, _ := json.Marshal(tp)
+		back, err := DecodeProfile(want, tbl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _ := json.Marshal(back)
+		if string(got) != string(want) {
+			t.Errorf("%s: decoded profile writes\n%s\nwant\n%s", relation, got, want)
+		}
+		if !reflect.DeepEqual(back, tp) {
+			t.Errorf("%s: decoded profile\n%#v\nwant\n%#v", relation, back, tp)
+		}
+	}
+	tbl := describe(t, db, "kinds")
+	if _, err := DecodeProfile([]byte(`{"rows":1,"columns":[`), tbl); err == nil {
+		t.Error("a truncated profile decoded")
+	}
+	if _, err := DecodeProfile([]byte(`{"rows":1,"columns":[{"name":"nope"}]}`), tbl); err == nil {
+		t.Error("a profile of another table decoded")
 	}
 }

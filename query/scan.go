@@ -4,7 +4,6 @@ package query
 
 import (
 	"database/sql"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -13,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/duckdb/duckdb-go/v2"
 )
@@ -146,7 +147,7 @@ func normalize(v any, f valueForm) any {
 		return json.Number(x.String())
 	case []byte:
 		if f == formUUID && len(x) == 16 {
-			return formatUUIDBytes(x)
+			return uuid.UUID(x).String()
 		}
 		return string(x)
 	case time.Time:
@@ -156,20 +157,6 @@ func normalize(v any, f valueForm) any {
 	default:
 		return fmt.Sprint(x)
 	}
-}
-
-func formatUUIDBytes(b []byte) string {
-	var buf [36]byte
-	hex.Encode(buf[0:8], b[0:4])
-	buf[8] = '-'
-	hex.Encode(buf[9:13], b[4:6])
-	buf[13] = '-'
-	hex.Encode(buf[14:18], b[6:8])
-	buf[18] = '-'
-	hex.Encode(buf[19:23], b[8:10])
-	buf[23] = '-'
-	hex.Encode(buf[24:], b[10:])
-	return string(buf[:])
 }
 
 func formatTimeValue(t time.Time, f valueForm) string {

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -12,7 +11,6 @@ import (
 	"github.com/csvapi/csvapi/cache"
 	"github.com/csvapi/csvapi/convert"
 	"github.com/csvapi/csvapi/problem"
-	"github.com/csvapi/csvapi/query"
 )
 
 func (s *Server) handleApify(c *fiber.Ctx) error {
@@ -45,22 +43,19 @@ func (s *Server) handleApify(c *fiber.Ctx) error {
 	return s.sendEndpoint(c, e.ID)
 }
 
-// analyze profiles every column of e once per version, so that
-// columns_infos carries the profiles (csvapi's analysis=yes).
+// analyze makes columns_infos of e's version carry the profile of every
+// column (csvapi's analysis=yes): the one /profile without filters
+// answers, computed once per version.
 func (s *Server) analyze(c *fiber.Ctx, e *cache.Entry) error {
 	if s.infos.analysis(e) != nil {
 		return nil
 	}
-	t := s.table(e)
-	return s.withQuery(c, func(ctx context.Context) error {
-		t.Busy = len(s.queries) > 1 // this profile holds one of the slots
-		tp, err := query.Profile(ctx, s.database(), t, query.Request{})
-		if err != nil {
-			return err
-		}
-		s.infos.setAnalysis(e, tp)
-		return nil
-	})
+	pc, err := s.fullProfile(c.UserContext(), e)
+	if err != nil {
+		return err
+	}
+	s.infos.setAnalysis(e, pc.tp)
+	return nil
 }
 
 // yesNo reads a yes/no parameter; empty is no.

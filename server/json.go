@@ -31,8 +31,9 @@ const maxVersionInfos = 10_000
 type versionInfos struct {
 	mu sync.Mutex
 	m  map[string]renderedInfos
-	// analyses are the profiles /apify?analysis=yes computed, by resource
-	// version: they fill columns_infos, as csvapi's analysis did.
+	// analyses are the profiles /apify?analysis=yes asked for, by resource
+	// version (the profiles themselves are Server.profiles'): they fill
+	// columns_infos, as csvapi's analysis did.
 	analyses map[string]*query.TableProfile
 }
 
@@ -63,6 +64,14 @@ func (ic *versionInfos) setAnalysis(e *cache.Entry, tp *query.TableProfile) {
 	}
 	ic.analyses[infoKey(e)] = tp
 	delete(ic.m, infoKey(e))
+}
+
+// forget drops the infos and the analysis of a retired version.
+func (ic *versionInfos) forget(key string) {
+	ic.mu.Lock()
+	defer ic.mu.Unlock()
+	delete(ic.m, key)
+	delete(ic.analyses, key)
 }
 
 // renderedInfos is `,"general_infos":{…` without its closing brace, so that

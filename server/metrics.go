@@ -25,6 +25,7 @@ type metrics struct {
 	registry *prometheus.Registry
 	requests *prometheus.HistogramVec
 	loads    *prometheus.HistogramVec
+	profiles *prometheus.HistogramVec // computed unfiltered profiles (profilememo.go)
 	handler  fiber.Handler
 
 	// observers are the children of requests already resolved, read
@@ -54,7 +55,12 @@ func newMetrics(c *cache.Cache) *metrics {
 		Help:    "Finished loads (download and conversion) by outcome.",
 		Buckets: prometheus.ExponentialBuckets(0.01, 3, 10),
 	}, []string{"outcome"})
-	m.registry.MustRegister(m.requests, m.loads,
+	m.profiles = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "csvapi_profile_duration_seconds",
+		Help:    "Profiles of all the rows of a version computed (once per version; not those read from their sidecar), by what asked: request or background.",
+		Buckets: prometheus.ExponentialBuckets(0.01, 3, 10),
+	}, []string{"trigger"})
+	m.registry.MustRegister(m.requests, m.loads, m.profiles,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
 	m.handler = adaptor.HTTPHandler(promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{}))

@@ -65,9 +65,16 @@ func isOpsRoute(path string) bool {
 }
 
 // querySlot waits for one of the MaxQueries slots, so that a burst of heavy
-// queries queues instead of thrashing DuckDB. The caller must call the
-// returned function when its query is done.
+// queries queues instead of thrashing DuckDB. A background profile holding
+// a slot gives it up rather than make the query wait (profilememo.go). The
+// caller must call the returned function when its query is done.
 func (s *Server) querySlot(ctx context.Context) (func(), error) {
+	select {
+	case s.queries <- struct{}{}:
+		return func() { <-s.queries }, nil
+	default:
+	}
+	s.background.preempt()
 	return s.slot(ctx, s.queries)
 }
 

@@ -133,7 +133,9 @@ func (s *Server) handleCacheList(c *fiber.Ctx) error {
 }
 
 func (s *Server) handlePurge(c *fiber.Ctx) error {
-	if err := s.cache.Purge(strings.Clone(c.Params("id"))); err != nil {
+	id := strings.Clone(c.Params("id"))
+	s.stopBackground(id) // it holds the version: its files would outlive the answer
+	if err := s.cache.Purge(id); err != nil {
 		return err
 	}
 	return c.JSON(fiber.Map{"ok": true})

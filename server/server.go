@@ -84,6 +84,11 @@ type Config struct {
 	// MaxBodySize is the largest request body of the routes other than
 	// POST /upload.
 	MaxBodySize int64
+	// ProfileAfterLoad computes the profile of every row of each version
+	// a load makes ready, in the background (one at a time, only when no
+	// query runs), so that its first /profile is served from memory;
+	// false: the first request computes it.
+	ProfileAfterLoad bool
 	// ResourceURLTemplate turns a portal resource id (a UUID) in the
 	// api-tabular routes into the URL to convert, its "{id}" replaced, e.g.
 	// https://www.data.gouv.fr/fr/datasets/r/{id}; empty: csvapi ids only.
@@ -116,6 +121,20 @@ type Server struct {
 	// mcp holds the MCP tools served at /mcp (see mcp.go).
 	mcp        *assistant.Service
 	mcpHandler fiber.Handler
+	// profiles keeps the profile of all the rows of each version
+	// (profilememo.go); profileQueue holds those to compute after loads.
+	profiles     *profileMemo
+	profileQueue *profileQueue
+	background   backgroundProfile // the one running, to preempt
+	// backgroundHook, set by tests, runs as a background profile starts
+	// its statements, with their context.
+	backgroundHook func(ctx context.Context)
+	// base is the context of background work, cancelled by Shutdown;
+	// workerDone is closed when the profile worker has stopped (nil
+	// without one).
+	base       context.Context
+	stopBase   context.CancelFunc
+	workerDone chan struct{}
 }
 
 // New returns a Server with its routes set up.
@@ -139,10 +158,18 @@ func New(cfg Config, c *cache.Cache, db *sql.DB, logger *slog.Logger) *Server {
 	cfg.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
 	s := &Server{cfg: cfg, cache: c, db: db, log: logger, search: query.NewSearchIndex(db), hints: query.NewHints(),
 		queries: make(chan struct{}, cfg.MaxQueries), exports: make(chan struct{}, cfg.MaxQueries),
-		metrics: newMetrics(c), started: time.Now(), access: newAccessLines(logger.Handler())}
+		metrics: newMetrics(c), started: time.Now(), access: newAccessLines(logger.Handler()),
+		profiles: newProfileMemo(), profileQueue: newProfileQueue()}
+	s.base, s.stopBase = context.WithCancel(context.Background())
 	if c != nil {
 		// A fresh instance has none of the old one's search shadows.
 		c.OnHeal = s.search.Reset
+		c.OnRetire = s.forgetVersion
+		if cfg.ProfileAfterLoad {
+			c.OnReady = s.profileQueue.add
+			s.workerDone = make(chan struct{})
+			go s.profileWorker()
+		}
 	}
 	s.search.OnError = func(relation string, err error) {
 		logger.Warn("search index build failed", "relation", relation, "err", err)
@@ -259,10 +286,17 @@ func (s *Server) App() *fiber.App { return s.app }
 func (s *Server) Serve(ln net.Listener) error { return s.app.Listener(ln) }
 
 // Shutdown stops accepting connections and waits for in-flight requests
-// until ctx is done, writes the access lines queued, then drops the
-// search shadows.
+// until ctx is done, stops the background profiles (interrupting the one
+// running), writes the access lines queued, then drops the search shadows.
 func (s *Server) Shutdown(ctx context.Context) error {
 	err := s.app.ShutdownWithContext(ctx)
+	s.stopBase()
+	if s.workerDone != nil {
+		select {
+		case <-s.workerDone:
+		case <-ctx.Done():
+		}
+	}
 	s.access.flush(ctx)
 	if serr := s.search.Close(); err == nil {
 		err = serr

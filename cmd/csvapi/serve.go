@@ -73,6 +73,7 @@ type Config struct {
 	IdleTimeout   time.Duration `flag:"idle-timeout" usage:"how long an idle keep-alive connection is kept"`
 	MinFreeDisk   int64         `flag:"min-free-disk" usage:"free space on the cache disk below which /ready fails and loads are refused"`
 	ResponseCache int64         `flag:"response-cache-size" usage:"memory for rendered answers of repeated queries (served with ETag and 304)"`
+	ProfileAfter  bool          `flag:"profile-after-load" usage:"compute each loaded table's profile in the background, only while no query runs (a query needing its slot stops it), so that its first /profile is served at once (kept beside the table)"`
 	Store         StoreConfig   // replicas sharing converted tables (replicas.go)
 
 	AdminTokenFile string `flag:"admin-token-file" usage:"file holding the admin token (surrounding white space ignored); exclusive with --admin-token"`
@@ -136,6 +137,7 @@ func NewMain() *Main {
 		IdleTimeout:   server.DefaultIdleTimeout,
 		MinFreeDisk:   server.DefaultMinFreeDisk,
 		ResponseCache: server.DefaultResponseCacheSize,
+		ProfileAfter:  true,
 		Store:         StoreConfig{Check: cache.DefaultCheckInterval, Lease: cache.DefaultLeaseTTL},
 
 		ExportStallTimeout: server.DefaultExportStallTimeout,
@@ -333,6 +335,7 @@ func (m *Main) Run(ctx context.Context) error {
 		CacheDir:          c.CacheDir,
 		Version:           version,
 		ResponseCacheSize: int(c.ResponseCache),
+		ProfileAfterLoad:  c.ProfileAfter,
 		MaxGroups:         c.MaxGroups,
 		ExportDir:         filepath.Join(c.CacheDir, "tmp"),
 
