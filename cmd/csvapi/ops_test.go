@@ -93,12 +93,9 @@ func TestRateLimit(t *testing.T) {
 // TestFaultInjection: each hostile upstream gets a clear error, the server
 // keeps serving, and nothing is left in the cache.
 func TestFaultInjection(t *testing.T) {
-	zero := bytes.Repeat([]byte("0"), 64<<20)
-	var bomb bytes.Buffer
-	zw, _ := gzip.NewWriterLevel(&bomb, gzip.BestCompression)
-	zw.Write([]byte("a,b\n"))
-	zw.Write(zero)
-	zw.Close()
+	// 64 MB of zeros behind a CSV header, 64 KB on the wire: decompressed,
+	// it passes --max-file-size below (which stops the decompression).
+	bomb := bulk{head: []byte("a,b\n"), unit: bytes.Repeat([]byte("0"), 1<<20), n: 64}.gzip()
 	var wide strings.Builder
 	for i := range 10_000 {
 		if i > 0 {
@@ -137,7 +134,7 @@ func TestFaultInjection(t *testing.T) {
 	mux.HandleFunc("/loop.csv", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/loop.csv?"+r.URL.RawQuery+"x", http.StatusFound)
 	})
-	mux.HandleFunc("/bomb.csv", func(w http.ResponseWriter, r *http.Request) { w.Write(bomb.Bytes()) })
+	mux.HandleFunc("/bomb.csv", func(w http.ResponseWriter, r *http.Request) { w.Write(bomb) })
 	mux.HandleFunc("/wide.csv", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, wide.String()) })
 	mux.HandleFunc("/longline.csv", func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, "a,b\n1,"+strings.Repeat("x", 10<<20)+"\n")
@@ -153,7 +150,7 @@ func TestFaultInjection(t *testing.T) {
 	defer up.Close()
 
 	dir := t.TempDir()
-	_, base := startServiceIn(t, dir, "--allow-private", "--fetch-timeout", "1s", "--max-file-size", "32MB", "--max-columns", "2000")
+	_, base := startServiceIn(t, dir, "--allow-private", "--fetch-timeout", "1s", "--max-file-size", "8MB", "--max-columns", "2000")
 	tests := []struct {
 		path   string
 		status int
