@@ -263,14 +263,13 @@ func sharedEntry(t *testing.T, m *memRemote, rawURL string) sharedURL {
 	return e
 }
 
-// TestSharedCheckOnce: a URL requested on two replicas while the first
-// checks it is checked once, and the webhooks registered on both replicas
-// are each posted once, by the replica that checked.
-func TestSharedCheckOnce(t *testing.T) {
-	remote := newMemRemote()
-	a, b, _ := replicas(t, remote)
-	up, hooks := newCountingUpstream(t), newWebhooks(t)
-	u := up.URL + "/slow"
+// requestWhileChecking asks a for a check of a slow URL with the webhook
+// /a, waits for a's check to reach the upstream, then asks b for the same
+// URL with the webhook /b.
+func requestWhileChecking(t *testing.T, a, b *Service) (up *countingUpstream, hooks *webhooks, u string) {
+	t.Helper()
+	up, hooks = newCountingUpstream(t), newWebhooks(t)
+	u = up.URL + "/slow"
 	if err := a.Submit(Request{URLs: []string{u}, CallbackURL: hooks.URL + "/a"}); err != nil {
 		t.Fatal(err)
 	}
@@ -278,6 +277,16 @@ func TestSharedCheckOnce(t *testing.T) {
 	if err := b.Submit(Request{URLs: []string{u}, CallbackURL: hooks.URL + "/b"}); err != nil {
 		t.Fatal(err)
 	}
+	return up, hooks, u
+}
+
+// TestSharedCheckOnce: a URL requested on two replicas while the first
+// checks it is checked once, and the webhooks registered on both replicas
+// are each posted once, by the replica that checked.
+func TestSharedCheckOnce(t *testing.T) {
+	remote := newMemRemote()
+	a, b, _ := replicas(t, remote)
+	up, hooks, u := requestWhileChecking(t, a, b)
 	// b registers its callback in the shared entry, then finds a's lease.
 	eventually(t, "b's callback in the store", func() bool { return len(sharedEntry(t, remote, u).Callbacks) == 2 })
 	eventually(t, "b to find a's lease", func() bool { return remote.createCalls(leaseKey(URLHash(u))) >= 2 })
@@ -338,15 +347,7 @@ func TestSharedCallbackSurvivesSync(t *testing.T) {
 	remote := newMemRemote()
 	gb := &gatedRemote{Remote: remote, gate: make(chan struct{}), waiting: make(chan struct{})}
 	a, b, _ := replicasOn(t, remote, gb)
-	up, hooks := newCountingUpstream(t), newWebhooks(t)
-	u := up.URL + "/slow"
-	if err := a.Submit(Request{URLs: []string{u}, CallbackURL: hooks.URL + "/a"}); err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, "a's check to reach the upstream", func() bool { return up.count("/slow") == 1 })
-	if err := b.Submit(Request{URLs: []string{u}, CallbackURL: hooks.URL + "/b"}); err != nil {
-		t.Fatal(err)
-	}
+	up, hooks, u := requestWhileChecking(t, a, b)
 	<-gb.waiting // b's first look is taking the lease
 	if err := b.sync(context.Background()); err != nil {
 		t.Fatal(err)
