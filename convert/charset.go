@@ -76,7 +76,7 @@ func charsetOf(r chardet.Result) (string, bool) {
 // detectLegacy returns the decoder, name and confidence (0–100) of a text
 // that is not UTF-8, from head, the start of the file (up to headLen
 // bytes): the detector's answer when it is believed, else Windows-1252,
-// with the detector's confidence in a Western encoding (0 when it has
+// with the detector's confidence in a Western-named answer (0 when it has
 // none).
 func detectLegacy(head []byte) (encoding.Encoding, string, int) {
 	sample := legacySample(head)
@@ -90,6 +90,18 @@ func detectLegacy(head []byte) (encoding.Encoding, string, int) {
 	for _, c := range sample {
 		if c >= 0x80 {
 			high++
+		}
+	}
+	// The detector keeps one result per name, and its Central European
+	// models answer under the Western names (see centralEuropean): on equal
+	// confidence, which of the two it kept depends on goroutine timing. The
+	// fallback's confidence is therefore that of the best Western-named
+	// answer, whichever model gave it, so the same file always reports the
+	// same confidence.
+	western := 0
+	for _, r := range results {
+		if r.Charset == "ISO-8859-1" || r.Charset == "windows-1252" {
+			western = max(western, r.Confidence)
 		}
 	}
 	for _, r := range results {
@@ -108,7 +120,7 @@ func detectLegacy(head []byte) (encoding.Encoding, string, int) {
 		}
 		return enc, canonical, r.Confidence
 	}
-	return fallback, name, 0
+	return fallback, name, western
 }
 
 // legacySample returns up to 8 KB of head starting at the line of the first

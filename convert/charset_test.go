@@ -1,6 +1,7 @@
 package convert
 
 import (
+	"os"
 	"strings"
 	"testing"
 
@@ -71,4 +72,24 @@ func encode(t *testing.T, enc encoding.Encoding, s string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// TestDetectLegacyStable: the detector's Central European models answer
+// under Western names, and which of two equal answers it keeps depends on
+// its goroutines; the confidence reported must not (the corpus's
+// latin1_tab.tsv once came back with 0 instead of 30).
+func TestDetectLegacyStable(t *testing.T) {
+	head, err := os.ReadFile("../testdata/corpus/csv/latin1_tab.tsv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, name0, conf0 := detectLegacy(head)
+	for range 300 {
+		if _, name, conf := detectLegacy(head); name != name0 || conf != conf0 {
+			t.Fatalf("detected %s %d, then %s %d", name0, conf0, name, conf)
+		}
+	}
+	if name0 != EncodingCP1252 || conf0 == 0 {
+		t.Errorf("detected %s %d, want %s with a confidence", name0, conf0, EncodingCP1252)
+	}
 }
