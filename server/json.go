@@ -37,7 +37,10 @@ type versionInfos struct {
 	analyses map[string]*query.TableProfile
 }
 
-func infoKey(e *cache.Entry) string { return e.ID + "-" + e.Version }
+func infoKey(e *cache.Entry) string { return versionKey(e.ID, e.Version) }
+
+// versionKey names a resource version in the maps kept per version.
+func versionKey(id, version string) string { return id + "-" + version }
 
 // analyzed reports whether a profile was computed for the version of
 // id; it allocates nothing when no resource has one (the usual case).

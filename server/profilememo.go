@@ -215,9 +215,9 @@ func (s *Server) computeProfile(e *cache.Entry, pc *profileCall, slot func(), ba
 				err = stopped
 			}
 		}()
-	}
-	if background && s.backgroundHook != nil {
-		s.backgroundHook(ctx)
+		if s.backgroundHook != nil {
+			s.backgroundHook(ctx)
+		}
 	}
 	tp, err = query.Profile(ctx, s.database(), t, query.Request{})
 	release()
@@ -352,7 +352,7 @@ func (s *Server) profileWorker() {
 		if !ok {
 			return
 		}
-		pc, compute := s.profiles.join(it.id + "-" + it.version)
+		pc, compute := s.profiles.join(versionKey(it.id, it.version))
 		if !compute {
 			pc.wait(s.base) // a request computes it: wait, to stay one at a time
 			continue
@@ -368,7 +368,7 @@ func (s *Server) profileWorker() {
 // file from deletion. It returns computeProfile's error, or ErrNotFound
 // when the version is no longer served.
 func (s *Server) profileInBackground(it queuedProfile, pc *profileCall) error {
-	key := it.id + "-" + it.version
+	key := versionKey(it.id, it.version)
 	slot, err := s.idleSlot(pc)
 	if err != nil {
 		s.profiles.finish(key, pc, nil, nil, err)
@@ -488,7 +488,7 @@ func (s *Server) stopBackground(id string) {
 // forgetVersion drops what is kept in memory for a retired version: its
 // profile and its rendered infos. Called by the cache with its lock held.
 func (s *Server) forgetVersion(id, version string) {
-	key := id + "-" + version
+	key := versionKey(id, version)
 	s.profiles.forget(key)
 	s.infos.forget(key)
 	s.background.stop(id) // no use any more; its file goes when it ends
