@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"path"
 	"strings"
+	"sync"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -41,7 +42,11 @@ type asset struct {
 }
 
 // assets maps both the plain and the hashed name of every static file.
-var assets, assetNames = loadAssets()
+// webAssets hashes and compresses the embedded static files on first use,
+// not at start: the conversion worker, started for every conversion, is
+// this binary too, and gzipping the assets (and reading the system's MIME
+// table) was most of its start-up CPU.
+var webAssets = sync.OnceValues(loadAssets)
 
 // loadAssets hashes and compresses the embedded static files. The web
 // component's script names the stylesheet it links into its shadow root,
@@ -94,7 +99,8 @@ func gzipBest(b []byte) []byte {
 // assetPath is the URL path of a static file under its content-hashed
 // name, for the pages' templates.
 func assetPath(name string) string {
-	if h, ok := assetNames[name]; ok {
+	_, names := webAssets()
+	if h, ok := names[name]; ok {
 		return "/static/" + h
 	}
 	return "/static/" + name
@@ -104,6 +110,7 @@ func assetPath(name string) string {
 // gzipped for clients that accept it.
 func (s *Server) handleStatic(c *fiber.Ctx) error {
 	name := strings.Clone(c.Params("*"))
+	assets, _ := webAssets()
 	a, ok := assets[name]
 	if !ok {
 		return &problem.Problem{Status: http.StatusNotFound, Code: problem.CodeNotFound, Message: "No such file: " + name}
