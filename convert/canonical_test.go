@@ -30,13 +30,14 @@ func TestCanonicalBranchesChangeNothing(t *testing.T) {
 			}
 			c := typedColumn{raw: "v", as: k, scale: scale}
 			exact := typedColumn{raw: "v", as: k, scale: scale}
+			canonical, strict, checked := prepareOne(t, db, c.strictSelectExpr()), prepareOne(t, db, exactStrict(exact)), prepareOne(t, db, c.selectExpr())
 			for _, v := range values {
-				got, gotErr := readOne(db, c.strictSelectExpr(), v)
-				want, wantErr := readOne(db, exactStrict(exact), v)
+				got, gotErr := readOne(canonical, v)
+				want, wantErr := readOne(strict, v)
 				if got != want || (gotErr == nil) != (wantErr == nil) {
 					t.Errorf("%v (scale %d) of %q: got %q (error %v), the exact rule gives %q (error %v)", k, scale, v, got, gotErr, want, wantErr)
 				}
-				got, gotErr = readOne(db, c.selectExpr(), v)
+				got, gotErr = readOne(checked, v)
 				if fits := wantErr == nil; fits && (got != want || gotErr != nil) {
 					t.Errorf("%v (scale %d) of %q, checked column: got %q (error %v), want %q", k, scale, v, got, gotErr, want)
 				}
@@ -52,13 +53,25 @@ func exactStrict(c typedColumn) string {
 		" THEN " + c.as.sqlCast(x) + " ELSE error('a value does not fit the type guessed from the head') END"
 }
 
-// readOne evaluates expr on a one-row table whose column v holds value,
-// and returns the result as text (with its type, so that 1 and true
-// differ).
-func readOne(db *sql.DB, expr, value string) (string, error) {
-	var s sql.NullString
-	err := db.QueryRow("SELECT typeof(x) || ':' || CAST(x AS VARCHAR) FROM (SELECT "+expr+" AS x FROM (SELECT ?::VARCHAR AS v))", value).Scan(&s)
+// prepareOne prepares the evaluation of expr on a one-row table whose
+// column v holds the statement's argument. The test evaluates each
+// expression on some 80 values: prepared once, it is parsed and planned
+// once (the test took 26 s with a statement per value, 3 s so).
+func prepareOne(t *testing.T, db *sql.DB, expr string) *sql.Stmt {
+	t.Helper()
+	stmt, err := db.Prepare("SELECT typeof(x) || ':' || CAST(x AS VARCHAR) FROM (SELECT " + expr + " AS x FROM (SELECT ?::VARCHAR AS v))")
 	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { stmt.Close() })
+	return stmt
+}
+
+// readOne evaluates a statement of prepareOne on value and returns the
+// result as text (with its type, so that 1 and true differ).
+func readOne(stmt *sql.Stmt, value string) (string, error) {
+	var s sql.NullString
+	if err := stmt.QueryRow(value).Scan(&s); err != nil {
 		return "", err
 	}
 	return fmt.Sprint(s.String, s.Valid), nil

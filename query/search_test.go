@@ -85,7 +85,7 @@ func TestSearchTokenIndex(t *testing.T) {
 		}
 		// Follow the cursors to the end, every way: the shadow's semi-join
 		// once returned rows out of file order, and pages skipped rows.
-		r := Request{Search: q, Limit: 50}
+		r := Request{Search: q, Limit: 150}
 		for pages := 0; pages < 100; pages++ {
 			want, err := Run(ctx, db, plain, r)
 			if err != nil {
