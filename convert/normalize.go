@@ -338,7 +338,7 @@ func checkTabular(head []byte, encodingName string) error {
 		return fmt.Errorf("%w: the content looks like JSON", ErrNotTabular)
 	case bytes.HasPrefix(h, []byte("PK\x03\x04")):
 		return fmt.Errorf("%w: the content is a zip archive or an Office document", ErrNotTabular)
-	case nonTableKind(h) != "": // PDF, images, other archives: see formats.go
+	case nonTableKind(h) != "": // PDF, images, other archives: see prepare.go
 		return fmt.Errorf("%w: the content is %s, not a table", ErrNotTabular, nonTableKind(h))
 	case looksBinary(h):
 		return fmt.Errorf("%w: the content is binary", ErrNotTabular)
