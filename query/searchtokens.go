@@ -213,14 +213,7 @@ func (x *tokenIndex) match(words []string) (m []uint64, ok bool) {
 		if w == "" {
 			continue // contains(s, '') holds for every row
 		}
-		m := x.matchWord(w)
-		if acc == nil {
-			acc = m
-			continue
-		}
-		for i := range acc {
-			acc[i] &= m[i]
-		}
+		acc = intersect(acc, x.matchWord(w))
 	}
 	if acc == nil { // no word: every row
 		acc = make([]uint64, (x.rows+63)/64)
@@ -229,6 +222,18 @@ func (x *tokenIndex) match(words []string) (m []uint64, ok bool) {
 		}
 	}
 	return acc, true
+}
+
+// intersect ands the bitmap m into acc and returns acc; a nil acc (nothing
+// matched yet) is m itself.
+func intersect(acc, m []uint64) []uint64 {
+	if acc == nil {
+		return m
+	}
+	for i := range acc {
+		acc[i] &= m[i]
+	}
+	return acc
 }
 
 // answers reports whether the index can match every word: one made of
@@ -256,14 +261,7 @@ func (x *tokenIndex) matchWord(w string) []uint64 {
 	// Candidates hold every piece of w; those whose text lacks w go.
 	var m []uint64
 	for _, p := range pieces(w) {
-		pm := x.matchToken(p)
-		if m == nil {
-			m = pm
-			continue
-		}
-		for i := range m {
-			m[i] &= pm[i]
-		}
+		m = intersect(m, x.matchToken(p))
 	}
 	pat := []byte(w)
 	for i, v := range m {
