@@ -69,7 +69,7 @@ func TestPageTotalMerged(t *testing.T) {
 			// (whose condition includes the cursor) count on their own.
 			walk := func(tbl Table) []Page {
 				var pages []Page
-				r := Request{Filters: f, Sort: sort, Limit: 40}
+				r := Request{Filters: f, Sort: sort, Limit: 25}
 				for range 100 {
 					p, err := Run(ctx, db, tbl, r)
 					if err != nil {

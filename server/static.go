@@ -33,7 +33,7 @@ const (
 )
 
 // asset is one static file, ready to serve: its bytes, their gzip form
-// (compressed once, at start-up), and its content-hashed name.
+// (compressed once, on first use), and its content-hashed name.
 type asset struct {
 	body, gz []byte
 	hashed   string // e.g. csvapi-preview.1a2b3c4d5e.js
@@ -41,11 +41,11 @@ type asset struct {
 	ctype    string
 }
 
-// assets maps both the plain and the hashed name of every static file.
 // webAssets hashes and compresses the embedded static files on first use,
 // not at start: the conversion worker, started for every conversion, is
 // this binary too, and gzipping the assets (and reading the system's MIME
-// table) was most of its start-up CPU.
+// table) was most of its start-up CPU. It returns the assets by plain and
+// by hashed name, and the hashed name of each plain one.
 var webAssets = sync.OnceValues(loadAssets)
 
 // loadAssets hashes and compresses the embedded static files. The web
