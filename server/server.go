@@ -139,6 +139,10 @@ type Server struct {
 
 // New returns a Server with its routes set up.
 func New(cfg Config, c *cache.Cache, db *sql.DB, logger *slog.Logger) *Server {
+	// The web assets are prepared on first use so that the conversion
+	// worker never pays for them; a server prepares them now, beside its
+	// start, so that its first page is not the one that waits.
+	go webAssets()
 	orDefault(&cfg.QueryTimeout, DefaultQueryTimeout)
 	orDefault(&cfg.ExportTimeout, DefaultExportTimeout)
 	orDefault(&cfg.MaxPageSize, DefaultMaxPageSize)
